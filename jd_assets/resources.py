@@ -1,0 +1,44 @@
+"""The resources of the code location, configured from the environment (names in ../shared/DESIGN.md).
+
+Secrets are ``EnvVar``s: Dagster reads them when a run starts and never shows their values. A missing one
+fails the run with an error that names the variable. Base URLs default to the real gateways; the demo and
+the tests point them at the local sandbox. Nothing falls back to the sandbox silently.
+"""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+
+from jd_assets.gateways.fengchao import FengchaoResource
+from jd_assets.gateways.jos import JosResource
+from jd_assets.gateways.justone import JustOneResource
+from jd_assets.warehouse import DEFAULT_DUCKDB_PATH, DuckDBWarehouse
+
+JUSTONE_DEFAULT_URL = "https://api.justoneapi.com"
+JOS_DEFAULT_URL = "https://api.jd.com/routerjson"
+
+
+def build_resources() -> dict[str, dg.ConfigurableResource]:
+    env = os.environ.get
+    return {
+        "justone": JustOneResource(
+            base_url=env("JD_JUSTONE_BASE_URL", JUSTONE_DEFAULT_URL),
+            token=dg.EnvVar("JD_JUSTONE_TOKEN"),
+        ),
+        "jos": JosResource(
+            base_url=env("JD_JOS_BASE_URL", JOS_DEFAULT_URL),
+            app_key=dg.EnvVar("JD_JOS_APP_KEY"),
+            app_secret=dg.EnvVar("JD_JOS_APP_SECRET"),
+            access_token=dg.EnvVar("JD_JOS_ACCESS_TOKEN"),
+            dialect=env("JD_JOS_DIALECT", "live"),
+        ),
+        "fengchao": FengchaoResource(
+            base_url=env("JD_FENGCHAO_BASE_URL", ""),
+            app_id=dg.EnvVar("JD_FENGCHAO_APP_ID"),
+            app_secret=dg.EnvVar("JD_FENGCHAO_APP_SECRET"),
+            seller_nick=dg.EnvVar("JD_FENGCHAO_SELLER_NICK"),
+        ),
+        "warehouse": DuckDBWarehouse(path=env("JD_DUCKDB_PATH", DEFAULT_DUCKDB_PATH)),
+    }
