@@ -53,6 +53,8 @@ __all__ = [
     "GatewayHttp",
     "Reply",
     "RetryPolicy",
+    "error_for_code",
+    "int_code",
     "redact",
 ]
 
@@ -98,7 +100,8 @@ class CallStats:
 
     ``requests`` counts HTTP attempts sent; ``retries`` the attempts repeated (by reason in
     ``retries_by_reason``); ``billed_calls`` the answers the gateway charges for (the client decides);
-    ``rate_limited`` the rate-limited answers received; ``pages`` the pages (or records) returned.
+    ``rate_limited`` the rate-limited answers received; ``pages`` the list pages returned (comment
+    pages, order-search pages; single-record lookups are not pages).
     """
 
     requests: int = 0
@@ -224,6 +227,48 @@ class Reply:
         )
 
 
+CodeTable = Mapping[Any, tuple[type[GatewayError], str]]
+
+
+def int_code(value: object) -> int | None:
+    """An envelope's business code as an int (JSON int or digit string), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    return None
+
+
+def error_for_code(
+    table: CodeTable, code: Any, reply: Reply, *, subject: str, said: object = None, **fmt: str
+) -> GatewayError:
+    """The typed error a gateway's code table gives ``code``; an unknown code fails the partition.
+
+    ``table`` maps code → (error class, message template); templates are formatted with ``fmt``.
+    ``subject`` names what was asked for (an item, a window); ``said`` is the gateway's own text.
+    Retryable errors also name the (redacted) request; a RateLimitedError carries ``Retry-After``.
+    """
+    said_text = f" (gateway says: {str(said)[:200]})" if said else ""
+    entry = table.get(code)
+    if entry is None:
+        return PartitionError(
+            f"unknown code {code} for {subject}{said_text}: {reply.describe()}",
+            gateway=reply.gateway,
+            code=code,
+        )
+    cls, template = entry
+    text = template.format(**fmt) + said_text
+    if issubclass(cls, RateLimitedError):
+        return cls(
+            f"{text}: {reply.describe()}", gateway=reply.gateway, code=code, retry_after=reply.retry_after
+        )
+    if issubclass(cls, TransientError):
+        return cls(f"{text}: {reply.describe()}", gateway=reply.gateway, code=code)
+    return cls(text, gateway=reply.gateway, code=code)
+
+
 def _loads(content: bytes) -> tuple[Any, bool]:
     if not content.strip():
         return None, False
@@ -325,14 +370,17 @@ class GatewayHttp:
             except GatewayError as exc:
                 raise self._scrub(exc) from None
             # Outside the except blocks: whatever is raised from here carries no httpx context.
+            assert failure is not None
             failure = self._scrub(failure)
+            delay = self._delay(failure, attempt)
             if isinstance(failure, RateLimitedError):
+                # Slow the whole gateway down, not just this request: every next acquire waits.
                 self.stats.add(rate_limited=1)
+                self._limiter.hold(delay, self.clock())
             if attempt >= attempts:
                 failure.args = (f"{failure.args[0]} (gave up after {attempt} attempts)", *failure.args[1:])
                 failure.attempts = attempt  # type: ignore[attr-defined]
                 raise failure
-            delay = self._delay(failure, attempt)
             self.stats.add_retry(failure.reason)
             log.warning(
                 "%s",
@@ -340,10 +388,7 @@ class GatewayHttp:
                     f"{failure} — retry {attempt}/{attempts - 1} in {delay:.2f} s (reason {failure.reason})"
                 ),
             )
-            if isinstance(failure, RateLimitedError):
-                # Slow the whole gateway down, not just this request: the next acquire waits.
-                self._limiter.hold(delay, self.clock())
-            elif delay > 0:
+            if not isinstance(failure, RateLimitedError) and delay > 0:
                 self.sleep(delay)
 
     def close(self) -> None:

@@ -52,7 +52,9 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     for form in sorted(forms, key=len, reverse=True):
         text = text.replace(form, MASK)
     text = _QUERY.sub(lambda m: f"{m.group(1)}={MASK}" if m.group(2) else m.group(0), text)
-    return _KEYED.sub(lambda m: f"{m.group(1)}{m.group(2)}{m.group(1)}{m.group(3)}{m.group(4)}{MASK}{m.group(4)}", text)
+    return _KEYED.sub(
+        lambda m: f"{m.group(1)}{m.group(2)}{m.group(1)}{m.group(3)}{m.group(4)}{MASK}{m.group(4)}", text
+    )
 
 
 class _KnownSecrets:

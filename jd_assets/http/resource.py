@@ -59,13 +59,9 @@ class GatewayResource(dg.ConfigurableResource):
         url = self.required(field_name).rstrip("/")
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ConfigError(
-                f"{self.env_var(field_name)} must be an http(s) URL, got {url[:80]!r}"
-            )
+            raise ConfigError(f"{self.env_var(field_name)} must be an http(s) URL, got {url[:80]!r}")
         if parts.query or parts.username or parts.password:
-            raise ConfigError(
-                f"{self.env_var(field_name)} must not carry a query string or credentials"
-            )
+            raise ConfigError(f"{self.env_var(field_name)} must not carry a query string or credentials")
         return url
 
     def retry_policy(self) -> RetryPolicy:

@@ -5,8 +5,6 @@ fetched: a failure halfway through leaves the partition as it was (for comments 
 high-water mark honest: a half crawl would otherwise hide the pages it never reached).
 """
 
-from __future__ import annotations
-
 from datetime import UTC, date, datetime, time
 
 import dagster as dg

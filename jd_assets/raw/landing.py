@@ -12,6 +12,7 @@ validates them, sends invalid records to ``raw.rejects`` with the reason, and wr
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,6 +22,7 @@ import pyarrow as pa
 
 from jd_assets.warehouse import ensure_schemas
 
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 DIGITS = "'^[0-9]{1,20}$'"
 
 
@@ -90,8 +92,10 @@ def record_json(record: object) -> str:
     text = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
     try:
         text.encode("utf-8")
-    except UnicodeEncodeError:  # lone surrogates from the gateway: keep them, escaped
-        text = json.dumps(record, ensure_ascii=True, separators=(",", ":"))
+    except UnicodeEncodeError:
+        # A lone UTF-16 surrogate (a broken emoji) is valid JSON syntax but not text that UTF-8, Arrow
+        # or DuckDB's JSON type can hold: it becomes U+FFFD, the rest of the record is kept as it came.
+        text = LONE_SURROGATE.sub("\ufffd", text)
     return text
 
 

@@ -1,0 +1,54 @@
+"""What a gateway emulation returns, independent of the socket layer: a status, headers and bytes,
+or an instruction to hang and then drop the connection."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+JSON_TYPE = "application/json;charset=UTF-8"
+HTML_TYPE = "text/html;charset=UTF-8"
+
+
+def dumps(obj: Any) -> bytes:
+    """Compact JSON, raw UTF-8 (Chinese and emoji unescaped), stable key order as built."""
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+@dataclass
+class Response:
+    status: int = 200
+    body: bytes = b""
+    content_type: str = JSON_TYPE
+    headers: dict[str, str] = field(default_factory=dict)
+    hang_seconds: float = 0.0  # wait this long first (interrupted on shutdown)
+    drop: bool = False  # then close the connection without answering
+
+    @classmethod
+    def json(cls, obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+        return cls(status=status, body=dumps(obj), headers=dict(headers or {}))
+
+
+@dataclass(frozen=True)
+class Ctx:
+    """One gateway request: which gateway and endpoint, its sequence number, the simulated now."""
+
+    gateway: str
+    endpoint: str
+    seq: int
+    now: int
+    params: dict[str, str]
+
+
+def html_error(status: int) -> bytes:
+    reason = {
+        500: "Internal Server Error",
+        502: "Bad Gateway",
+        503: "Service Temporarily Unavailable",
+        504: "Gateway Time-out",
+    }.get(status, "Error")
+    return (
+        f"<html>\r\n<head><title>{status} {reason}</title></head>\r\n<body>\r\n"
+        f"<center><h1>{status} {reason}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+    ).encode()

@@ -1,0 +1,166 @@
+"""Every clean-table check passes on the built data, and fails — saying why — on a table broken to break it.
+A failed blocking check stops the marts in the same run."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pytest
+
+from jd_assets.clean.checks import CLEAN_CHECKS
+from jd_assets_tests.clean.check_helpers import execute, metadata_value, run_check
+from jd_assets_tests.clean.raw_fixture import ORDERS, build_derived, build_raw
+
+CLEAN_CHECK_KEYS = sorted(
+    (key for check in CLEAN_CHECKS for key in check.check_keys), key=lambda k: k.to_user_string()
+)
+
+BREAKS = [
+    # (asset, check, statement that breaks the table, metadata key, expected value)
+    ("clean_comments", "keys_unique",
+     "INSERT INTO clean.comments SELECT * FROM clean.comments WHERE comment_id = '501'", "duplicate_keys", 1),
+    ("clean_comments", "keys_unique",
+     "UPDATE clean.comments SET comment_id = NULL WHERE comment_id = '501'", "rows_with_null_key", 1),
+    ("clean_comments", "score_in_range",
+     "UPDATE clean.comments SET score = 7 WHERE comment_id = '501'", "violations: score in 1..5", 1),
+    ("clean_comments", "score_in_range",
+     "UPDATE clean.comments SET score_sentiment = 'positive' WHERE comment_id = '502'",
+     "violations: sentiment matches score", 1),
+    ("clean_comments", "timestamps_plausible",
+     "UPDATE clean.comments SET commented_at = TIMESTAMP '2099-01-01' WHERE comment_id = '502'",
+     "violations: commented_at in [2004-01-01, fetch + 1 day]", 1),
+    ("clean_comments", "timestamps_plausible",
+     "UPDATE clean.comments SET commented_at = NULL", "violations: commented_at not null", 6),
+    ("clean_comments", "reconciles_with_raw",
+     "DELETE FROM clean.comments WHERE comment_id = '502'", "missing_in_table", 1),
+    ("clean_comments", "reconciles_with_raw",
+     "INSERT INTO clean.comments SELECT * FROM clean.comments WHERE comment_id = '502'", "unexpected_in_table", 1),
+    ("clean_comments", "no_buyer_pii",
+     "UPDATE clean.comments SET text = text || ' call 13800138000' WHERE comment_id = '601'",
+     "values holding PII: text", 1),
+    ("clean_products", "keys_unique",
+     "INSERT INTO clean.products SELECT * FROM clean.products", "duplicate_keys", 2),
+    ("clean_products", "reconciles_with_raw",
+     "DELETE FROM clean.products WHERE sku_id = '100002'", "missing_in_table", 1),
+    ("clean_products", "no_buyer_pii",
+     "UPDATE clean.products SET shop_name = '张晓明的店'", "values holding PII: shop_name", 1),
+    ("clean_wares", "keys_unique",
+     "UPDATE clean.wares SET ware_id = '900001'", "duplicate_keys", 1),
+    ("clean_wares", "status_labelled",
+     "UPDATE clean.wares SET status_label = NULL WHERE status_code = 8", "violations: status_label known", 1),
+    ("clean_wares", "timestamps_plausible",  # epoch seconds read as milliseconds land in 1970
+     "UPDATE clean.wares SET created_at = TIMESTAMP '1970-01-20 03:25:38' WHERE ware_id = '900001'",
+     "violations: created_at in [2004-01-01, fetch + 1 day]", 1),
+    ("clean_wares", "reconciles_with_raw",
+     "DELETE FROM clean.wares WHERE ware_id = '900001'", "missing_in_table", 1),
+    ("clean_wares", "no_buyer_pii",
+     "UPDATE clean.wares SET image_urls = ['jd_buyer_bob.jpg']", "values holding PII: image_urls", 1),
+    ("clean_sku_ware_links", "keys_unique",
+     "INSERT INTO clean.sku_ware_links SELECT * FROM clean.sku_ware_links LIMIT 1", "duplicate_keys", 1),
+    ("clean_sku_ware_links", "reconciles_with_raw",
+     "DELETE FROM clean.sku_ware_links WHERE source = 'detail'", "missing_in_table", 1),
+    ("clean_sku_ware_links", "no_buyer_pii",
+     "UPDATE clean.sku_ware_links SET source = '13912345678'", "values holding PII: source", 1),
+    ("clean_order_tracks", "keys_unique",
+     "UPDATE clean.order_tracks SET seq = 1 WHERE order_id = '3001' AND seq = 2", "duplicate_keys", 1),
+    ("clean_order_tracks", "timestamps_plausible",
+     "UPDATE clean.order_tracks SET tracked_at = NULL WHERE order_id = '3003'", "violations: tracked_at not null", 1),
+    ("clean_order_tracks", "reconciles_with_raw",
+     "DELETE FROM clean.order_tracks WHERE order_id = '3004' AND seq = 2", "missing_in_table", 1),
+    ("clean_order_tracks", "no_buyer_pii",
+     "UPDATE clean.order_tracks SET content = content || ',签收人:李秀英' WHERE is_delivery",
+     "values holding PII: content", 2),
+    ("clean_orders", "keys_unique",
+     "INSERT INTO clean.orders SELECT * FROM clean.orders WHERE order_id = '3003'", "duplicate_keys", 1),
+    ("clean_orders", "values_valid",
+     "UPDATE clean.orders SET order_payment = -1 WHERE order_id = '3001'", "violations: order_payment >= 0", 1),
+    ("clean_orders", "values_valid",
+     "UPDATE clean.orders SET state_label = NULL WHERE order_id = '3001'", "violations: state labelled", 1),
+    ("clean_orders", "timestamps_plausible",
+     "UPDATE clean.orders SET created_at = TIMESTAMP '2099-03-01 10:00:00' WHERE order_id = '3001'",
+     "violations: created_at in [2004-01-01, fetch + 1 day]", 1),
+    ("clean_orders", "reconciles_with_raw",
+     "DELETE FROM clean.orders WHERE dialect = 'seed'", "missing_in_table", 2),
+    ("clean_orders", "no_buyer_pii",
+     "UPDATE clean.orders SET city = '北京市朝阳区望京街道阳光花园3号楼2单元501' WHERE order_id = '3001'",
+     "values holding PII: city", 1),
+    ("clean_orders", "no_buyer_pii",
+     "UPDATE clean.orders SET buyer_key = 'jd_buyer_alice'", "values holding PII: buyer_key", 1),
+    ("clean_order_items", "keys_unique",
+     "UPDATE clean.order_items SET sku_id = '100001' WHERE order_id = '3001'", "duplicate_keys", 1),
+    ("clean_order_items", "values_valid",
+     "UPDATE clean.order_items SET quantity = 0 WHERE order_id = '3002'", "violations: quantity > 0", 1),
+    ("clean_order_items", "values_valid",
+     "UPDATE clean.order_items SET line_total = 1 WHERE order_id = '3002'",
+     "violations: line_total = unit_price * quantity", 1),
+    ("clean_order_items", "reconciles_with_raw",
+     "DELETE FROM clean.order_items WHERE order_id = '3003'", "missing_in_table", 1),
+    ("clean_order_items", "no_buyer_pii",
+     "UPDATE clean.order_items SET sku_name = sku_name || ' for 李秀英'", "values holding PII: sku_name", 3),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("key", CLEAN_CHECK_KEYS, ids=lambda k: k.to_user_string())
+def test_check_passes_on_the_built_data(built_db, key):
+    result = run_check(built_db, key.asset_key.to_user_string(), key.name)
+
+    assert result.passed, (key, result.metadata)
+
+
+@pytest.mark.parametrize(("asset", "check", "sql", "meta_key", "expected"), BREAKS, ids=lambda v: str(v)[:40])
+def test_check_fails_on_a_broken_table(scratch_db, asset, check, sql, meta_key, expected):
+    execute(scratch_db, sql)
+
+    result = run_check(scratch_db, asset, check)
+
+    assert result.passed is False
+    assert result.severity == dg.AssetCheckSeverity.ERROR
+    assert metadata_value(result, meta_key) == expected
+    assert result.description  # says what broke, in words
+
+
+def test_every_clean_check_is_shown_failing():
+    shown = {(asset, check) for asset, check, *_ in BREAKS}
+
+    assert shown == {(k.asset_key.to_user_string(), k.name) for k in CLEAN_CHECK_KEYS}
+
+
+def test_every_clean_check_is_blocking():
+    assert all(spec.blocking for check in CLEAN_CHECKS for spec in check.check_specs)
+
+
+def test_reconciliation_explains_raw_rejects_by_reason(built_db):
+    result = run_check(built_db, "clean_comments", "reconciles_with_raw")
+
+    assert metadata_value(result, "raw_rejects") == 1
+    assert metadata_value(result, "raw_rejects_by_reason") == {"commentScore 6 is not 1..5": 1}
+    assert metadata_value(result, "raw_rejects_without_reason") == 0
+
+
+def test_pii_failure_never_shows_the_value(scratch_db):
+    execute(scratch_db, "UPDATE clean.comments SET text = '13800138000'")
+
+    result = run_check(scratch_db, "clean_comments", "no_buyer_pii")
+
+    shown = " ".join([result.description or "", *(str(v) for v in result.metadata.values())])
+    assert not result.passed and "13800138000" not in shown
+
+
+def test_a_failed_blocking_check_stops_the_marts_in_the_same_run(tmp_path):
+    # The same SKU twice in one order breaks clean.order_items' key.
+    broken = {day: [dict(r) for r in records] for day, records in ORDERS.items()}
+    first = broken["2026-03-01"][0]
+    first["itemInfoList"] = [*first["itemInfoList"], first["itemInfoList"][0]]
+    path = build_raw(tmp_path / "jd.duckdb", orders=broken)
+
+    result = build_derived(path, raise_on_error=False)
+
+    evaluations = {
+        e.asset_check_evaluation_data.asset_check_key.to_user_string(): e.asset_check_evaluation_data.passed
+        for e in result.all_events
+        if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
+    }
+    materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert evaluations["clean_order_items:keys_unique"] is False
+    assert "clean_order_items" in materialized and "clean_comments" in materialized
+    assert not {"product_reviews", "product_review_summary"} & materialized  # they read clean.order_items
+    assert "review_daily" in materialized  # it does not

@@ -1,0 +1,67 @@
+"""Shared fixtures: a sandbox on loopback, resources pointed at it, a DuckDB file in a tmp dir."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from jd_assets.gateways.fengchao import FengchaoResource
+from jd_assets.gateways.jos import JosResource
+from jd_assets.gateways.justone import JustOneResource
+from jd_assets.sandbox import Sandbox, SandboxConfig
+from jd_assets.warehouse import DuckDBWarehouse
+
+#: Retry and polling waits shrunk so fault tests take milliseconds, not minutes.
+FAST = {"backoff_base_s": 0.01, "backoff_max_s": 0.05, "requests_per_second": 1000.0}
+
+
+def gateway_resources(env: dict[str, str], db_path: Path, **justone_overrides) -> dict[str, object]:
+    """The four resources, configured from a sandbox's ``env()`` as the definitions do from os.environ."""
+    return {
+        "justone": JustOneResource(
+            base_url=env["JD_JUSTONE_BASE_URL"],
+            token=env["JD_JUSTONE_TOKEN"],
+            **{**FAST, "details_poll_interval_s": 0.01, "details_deadline_s": 5.0, **justone_overrides},
+        ),
+        "jos": JosResource(
+            base_url=env["JD_JOS_BASE_URL"],
+            app_key=env["JD_JOS_APP_KEY"],
+            app_secret=env["JD_JOS_APP_SECRET"],
+            access_token=env["JD_JOS_ACCESS_TOKEN"],
+            dialect=env.get("JD_JOS_DIALECT", "live"),
+            **FAST,
+        ),
+        "fengchao": FengchaoResource(
+            base_url=env["JD_FENGCHAO_BASE_URL"],
+            app_id=env["JD_FENGCHAO_APP_ID"],
+            app_secret=env["JD_FENGCHAO_APP_SECRET"],
+            seller_nick=env["JD_FENGCHAO_SELLER_NICK"],
+            **FAST,
+        ),
+        "warehouse": DuckDBWarehouse(path=str(db_path)),
+    }
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Sandbox]:
+    with Sandbox(SandboxConfig(seed=11, scale="tiny", details_pending_polls=1)) as running:
+        yield running
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "jd.duckdb"
+
+
+@pytest.fixture
+def resources(sandbox: Sandbox, db_path: Path) -> dict[str, object]:
+    return gateway_resources(sandbox.env(), db_path)
+
+
+@pytest.fixture
+def instance() -> Iterator[dg.DagsterInstance]:
+    with dg.instance_for_test() as test_instance:
+        yield test_instance

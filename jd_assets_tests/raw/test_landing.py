@@ -1,0 +1,190 @@
+"""The landing path on a real DuckDB file: typed keys, rejects with reasons, replace vs merge, no doubles."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import duckdb
+import pyarrow as pa
+import pytest
+
+from jd_assets.raw import tables
+from jd_assets.raw.landing import batch, land
+
+FETCHED = datetime(2026, 3, 10, 4, 0, tzinfo=UTC)
+
+
+def comment(comment_id: str, when: str, score: object = "5", sku: str = "100") -> dict:
+    return {"commentId": comment_id, "productId": sku, "commentDate": when, "commentScore": score}
+
+
+def order(order_id: str, created: str, state: str = "FINISHED_L", **extra) -> dict:
+    record = {
+        "orderId": order_id,
+        "orderStartTime": created,
+        "orderState": state,
+        "modified": created,
+        "itemInfoList": [{"skuId": "100", "wareId": "9", "itemTotal": "1", "jdPrice": "9.90"}],
+    }
+    return record | extra
+
+
+@pytest.fixture
+def con(tmp_path):
+    connection = duckdb.connect(str(tmp_path / "land.duckdb"))
+    yield connection
+    connection.close()
+
+
+def land_comments(con, records, *, page=1, run_id="run-1"):
+    return land(
+        con,
+        tables.COMMENTS,
+        batch(records, page=page, request_key="100"),
+        partition_key="100",
+        partition_value="100",
+        run_id=run_id,
+        fetched_at=FETCHED,
+    )
+
+
+def land_orders(con, records, day="2026-03-01"):
+    return land(
+        con,
+        tables.ORDERS,
+        batch(records, page=1, request_key=day),
+        partition_key=day,
+        partition_value=date.fromisoformat(day),
+        run_id="run-1",
+        fetched_at=FETCHED,
+    )
+
+
+def test_comments_merge_adds_new_keys_and_never_duplicates_on_rerun(con):
+    first = land_comments(con, [comment("1", "2026-03-01 10:00:00"), comment("2", "2026-03-02 10:00:00")])
+    again = land_comments(con, [comment("2", "2026-03-02 10:00:00"), comment("3", "2026-03-03 10:00:00")])
+
+    assert (first.new, first.already_known) == (2, 0)
+    assert (again.new, again.already_known, again.partition_rows) == (1, 1, 3)
+    ids = con.execute("SELECT comment_id FROM raw.comments ORDER BY comment_id").fetchall()
+    assert ids == [("1",), ("2",), ("3",)]
+
+
+def test_comments_no_longer_served_are_kept(con):
+    land_comments(con, [comment("1", "2026-03-01 10:00:00")])
+    land_comments(con, [comment("2", "2026-03-02 10:00:00")])
+
+    assert con.execute("SELECT count(*) FROM raw.comments").fetchone() == (2,)
+
+
+def test_a_comment_seen_on_two_pages_lands_once(con):
+    records = pa.concat_tables(
+        [
+            batch([comment("1", "2026-03-01 10:00:00")], page=1, request_key="100"),
+            batch([comment("1", "2026-03-01 10:00:00")], page=2, request_key="100"),
+        ]
+    )
+    counts = land(
+        con, tables.COMMENTS, records, partition_key="100", partition_value="100", run_id="r", fetched_at=FETCHED
+    )
+
+    assert counts.new == 1
+    assert con.execute("SELECT page FROM raw.comments").fetchall() == [(1,)]
+
+
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [
+        ({"productId": "100", "commentDate": "2026-03-01 10:00:00", "commentScore": "5"}, "missing commentId"),
+        (comment("12a", "2026-03-01 10:00:00"), "commentId 12a is not a digit id"),
+        (comment("7", "yesterday"), "commentDate yesterday is not yyyy-MM-dd HH:mm:ss"),
+        (comment("7", "2026-03-01 10:00:00", score="0"), "commentScore 0 is not 1..5"),
+        (comment("7", "2026-03-01 10:00:00", score=6), "commentScore 6 is not 1..5"),
+        (comment("7", "2026-03-01 10:00:00", sku="999"), "productId 999 is not the partition SKU 100"),
+    ],
+)
+def test_invalid_comment_goes_to_rejects_with_reason_and_the_rest_lands(con, bad, reason):
+    counts = land_comments(con, [comment("1", "2026-03-01 10:00:00"), bad])
+
+    assert (counts.new, counts.rejected) == (1, 1)
+    assert con.execute("SELECT source, reason FROM raw.rejects").fetchall() == [("comments", reason)]
+
+
+def test_numeric_score_is_accepted_and_the_json_keeps_its_type(con):
+    land_comments(con, [comment("1", "2026-03-01 10:00:00", score=4)])
+
+    (record,) = con.execute("SELECT record->'$.commentScore' FROM raw.comments").fetchone()
+    assert record == "4"
+
+
+def test_rejects_are_not_doubled_by_a_rerun(con):
+    bad = comment("7", "not a date")
+    land_comments(con, [bad])
+    land_comments(con, [bad], run_id="run-2")
+
+    assert con.execute("SELECT count(*) FROM raw.rejects").fetchone() == (1,)
+
+
+def test_emoji_are_kept_and_a_lone_surrogate_becomes_the_replacement_character(con):
+    text = "好评👍\ud800 end"
+    land_comments(con, [comment("1", "2026-03-01 10:00:00") | {"commentData": text}])
+
+    (stored,) = con.execute("SELECT record->>'$.commentData' FROM raw.comments").fetchone()
+    assert stored == "好评👍\ufffd end"
+
+
+def test_orders_partition_is_replaced_whole(con):
+    land_orders(con, [order("1", "2026-03-01 09:00:00", "WAIT_SELLER_STOCK_OUT"), order("2", "2026-03-01 10:00:00")])
+    counts = land_orders(con, [order("1", "2026-03-01 09:00:00", "FINISHED_L")])
+
+    assert counts.partition_rows == 1
+    assert con.execute("SELECT order_id, order_state FROM raw.orders").fetchall() == [("1", "FINISHED_L")]
+
+
+def test_big_integer_order_ids_keep_every_digit(con):
+    seed_dialect = {
+        "order_id": 12345678901234567891,
+        "order_start_time": "2026-03-01 10:00:00",
+        "order_state": "FINISHED_L",
+        "item_info_list": [{"sku_id": 100, "ware_id": 9}],
+    }
+    land_orders(con, [seed_dialect])
+
+    assert con.execute("SELECT order_id, dialect FROM raw.orders").fetchall() == [
+        ("12345678901234567891", "seed")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [
+        (order("5", "2026-03-01 10:00:00", "DELIVERED_BY_DRONE"), "unknown orderState DELIVERED_BY_DRONE"),
+        (order("5", "2026-03-01 10:00:00") | {"itemInfoList": None}, "missing itemInfoList"),
+        (order("5", "2026-03-02 00:00:01"), "created 2026-03-02 00:00:01 outside the partition day 2026-03-01"),
+    ],
+)
+def test_invalid_order_is_rejected_with_reason(con, bad, reason):
+    counts = land_orders(con, [order("1", "2026-03-01 09:00:00"), bad])
+
+    assert (counts.new, counts.rejected) == (1, 1)
+    assert con.execute("SELECT reason FROM raw.rejects").fetchall() == [(reason,)]
+
+
+def test_a_batch_whose_every_record_is_rejected_replaces_nothing(con):
+    def land_ware(record):
+        return land(
+            con,
+            tables.WARES,
+            batch([record], request_key="9"),
+            partition_key="9",
+            partition_value="9",
+            run_id="r",
+            fetched_at=FETCHED,
+        )
+
+    land_ware({"wareId": 9, "wareStatus": 8})
+    counts = land_ware({"wareId": 9, "wareStatus": 77})
+
+    assert counts.rejected == 1
+    assert con.execute("SELECT ware_status FROM raw.wares").fetchall() == [(8,)]
+    assert con.execute("SELECT reason FROM raw.rejects").fetchall() == [("unknown wareStatus 77",)]
