@@ -20,12 +20,18 @@ JUSTONE_DEFAULT_URL = "https://api.justoneapi.com"
 JOS_DEFAULT_URL = "https://api.jd.com/routerjson"
 
 
+def _rate(name: str, default: float) -> float:
+    """A gateway's request rate (requests/s) from ``name``: set it to what your plan allows."""
+    return float(os.environ.get(name, default))
+
+
 def build_resources() -> dict[str, dg.ConfigurableResource]:
     env = os.environ.get
     return {
         "justone": JustOneResource(
             base_url=env("JD_JUSTONE_BASE_URL", JUSTONE_DEFAULT_URL),
             token=dg.EnvVar("JD_JUSTONE_TOKEN"),
+            requests_per_second=_rate("JD_JUSTONE_RPS", 5.0),
         ),
         "jos": JosResource(
             base_url=env("JD_JOS_BASE_URL", JOS_DEFAULT_URL),
@@ -33,12 +39,14 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
             app_secret=dg.EnvVar("JD_JOS_APP_SECRET"),
             access_token=dg.EnvVar("JD_JOS_ACCESS_TOKEN"),
             dialect=env("JD_JOS_DIALECT", "live"),
+            requests_per_second=_rate("JD_JOS_RPS", 10.0),
         ),
         "fengchao": FengchaoResource(
             base_url=env("JD_FENGCHAO_BASE_URL", ""),
             app_id=dg.EnvVar("JD_FENGCHAO_APP_ID"),
             app_secret=dg.EnvVar("JD_FENGCHAO_APP_SECRET"),
             seller_nick=dg.EnvVar("JD_FENGCHAO_SELLER_NICK"),
+            requests_per_second=_rate("JD_FENGCHAO_RPS", 5.0),
         ),
         "warehouse": DuckDBWarehouse(path=env("JD_DUCKDB_PATH", DEFAULT_DUCKDB_PATH)),
     }

@@ -11,7 +11,9 @@ table, so they only need to know that something upstream changed:
   at the end, not 30);
 - not while an upstream asset's *blocking* check has failed: a clean table that failed a correctness
   check does not flow into the marts (inside one run the blocking check already stops them; this also
-  stops a later tick from picking the bad table up).
+  stops a later tick from picking the bad table up). An asset's checks run with it (the sensor's runs
+  include them), so when a clean table's checks passed last time its marts go in the same run; when
+  they have not passed yet, the marts follow on the next tick, once they have.
 
 The default automation-condition sensor (on by default; ``dagster dev`` runs it in its daemon) evaluates
 it every 30 s, so a scheduled or UI-launched raw materialization is followed by the clean and mart

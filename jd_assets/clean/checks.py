@@ -258,8 +258,9 @@ def _reconcile(table: str, expected_sql: str, actual_sql: str, source: str | Non
 
 
 #: One (order_id, seq) per event of each raw track list.
-_TRACK_EVENTS = """SELECT order_id, CAST(unnest(range(1, CAST(json_array_length(record) AS BIGINT) + 1)) AS INTEGER) AS seq
-                   FROM raw.order_tracks"""
+_TRACK_EVENTS = """
+    SELECT order_id, CAST(unnest(range(1, CAST(json_array_length(record) AS BIGINT) + 1)) AS INTEGER) AS seq
+    FROM raw.order_tracks"""
 
 clean_comments_checks = checks_from_rules(
     comments.clean_comments,

@@ -11,8 +11,10 @@ layer's, jd_assets.http.layer):
 
 Details v2 pending (**assumption**, API_NOTES §1): ``code == 0`` with ``data`` carrying
 ``taskStatus`` PENDING or RUNNING means "not ready"; asking again for the same item polls the same task.
-A pending payload is never returned: the client polls every ``details_poll_interval_s`` until
-``details_deadline_s``, then raises PendingDeadlineError (the partition fails; a later run may succeed).
+A pending payload is never returned: the client polls again after ``details_first_poll_s``, doubling the
+wait up to ``details_poll_interval_s`` (quick tasks are picked up at once, slow ones are not hammered,
+and every poll is billed), until ``details_deadline_s``; then it raises PendingDeadlineError (the
+partition fails; a later run may succeed).
 A ``taskStatus`` of FAILED/ERROR is treated like code 301 (collection failed: retried, bounded).
 """
 
@@ -112,8 +114,11 @@ class JustOneResource(GatewayResource):
         default=60.0, description="Timeout of a comments call (>= 60 s advised)."
     )
     details_timeout_s: float = Field(default=120.0, description="Timeout of a details call (120 s advised).")
+    details_first_poll_s: float = Field(
+        default=0.5, description="First wait before polling a pending details task again, seconds."
+    )
     details_poll_interval_s: float = Field(
-        default=3.0, description="Wait between polls of a pending details task, seconds."
+        default=8.0, description="Longest wait between polls of a pending details task (the wait doubles)."
     )
     details_deadline_s: float = Field(
         default=300.0, description="Give up on a pending details task after this many seconds."
@@ -134,6 +139,7 @@ class JustOneResource(GatewayResource):
             token=token,
             comments_timeout_s=self.comments_timeout_s,
             details_timeout_s=self.details_timeout_s,
+            first_poll_s=self.details_first_poll_s,
             poll_interval_s=self.details_poll_interval_s,
             deadline_s=self.details_deadline_s,
         )
@@ -150,7 +156,8 @@ class JustOneClient:
         token: str,
         comments_timeout_s: float = 60.0,
         details_timeout_s: float = 120.0,
-        poll_interval_s: float = 3.0,
+        first_poll_s: float = 0.5,
+        poll_interval_s: float = 8.0,
         deadline_s: float = 300.0,
     ):
         self._http = http
@@ -158,6 +165,7 @@ class JustOneClient:
         self._token = token
         self._comments_timeout_s = comments_timeout_s
         self._details_timeout_s = details_timeout_s
+        self._first_poll_s = max(0.0, min(first_poll_s, poll_interval_s))
         self._poll_interval_s = max(0.0, poll_interval_s)
         self._deadline_s = max(0.0, deadline_s)
 
@@ -216,6 +224,7 @@ class JustOneClient:
         clock, sleep = self._http.clock, self._http.sleep
         started = clock()
         polls = 0
+        wait = self._first_poll_s
         while True:
             data = self._http.call(
                 "GET",
@@ -228,7 +237,7 @@ class JustOneClient:
             if not is_pending(data):
                 return ItemDetail(item_id=item_id, payload=data, polls=polls)
             elapsed = clock() - started
-            if elapsed + self._poll_interval_s > self._deadline_s:
+            if elapsed + wait > self._deadline_s:
                 raise PendingDeadlineError(
                     f"details of item {item_id} still pending after {polls} polls in {elapsed:.0f} s "
                     f"(deadline {self._deadline_s:g} s, task {str(data.get('taskId', '?'))[:40]}); "
@@ -240,10 +249,11 @@ class JustOneClient:
                 item_id,
                 str(data.get("taskStatus"))[:20],
                 polls,
-                self._poll_interval_s,
+                wait,
             )
-            if self._poll_interval_s > 0:
-                sleep(self._poll_interval_s)
+            if wait > 0:
+                sleep(wait)
+            wait = min(self._poll_interval_s, max(wait * 2, self._first_poll_s))
 
     # -- lifecycle ----------------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import asdict
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -19,7 +19,7 @@ from ._hash import unit
 from ._http import Ctx, Response
 from ._time import fmt, from_datetime, to_datetime
 from .catalog import Catalog
-from .config import GATEWAYS, Faults, SandboxConfig
+from .config import BEIJING, GATEWAYS, Faults, SandboxConfig
 from .control import Counters, FaultPlan, Overrides, SimClock, TokenBucket
 from .fengchao import Fengchao
 from .jos import Jos
@@ -187,10 +187,6 @@ def _advance(app: App, p: dict[str, str]) -> dict[str, Any]:
 
 
 def _set_now(app: App, p: dict[str, str]) -> dict[str, Any]:
-    from datetime import datetime
-
-    from .config import BEIJING
-
     dt = datetime.fromisoformat(p["now"])
     app.clock.set(from_datetime(dt if dt.tzinfo else dt.replace(tzinfo=BEIJING)))
     return app.state()

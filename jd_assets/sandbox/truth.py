@@ -9,7 +9,7 @@ from collections import Counter
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from ._time import date_day, day_number, day_start, fmt
+from ._time import date_day, day_date, day_number, day_start, fmt
 
 if TYPE_CHECKING:
     from .app import App
@@ -117,7 +117,5 @@ class Truth:
 
     def order_days(self) -> list[date]:
         """Every Beijing day from the first order day to today (simulated)."""
-        from ._time import day_date
-
         book = self._app.orders
         return [day_date(d) for d in range(book.first_day, day_number(self._app.clock.now()) + 1)]

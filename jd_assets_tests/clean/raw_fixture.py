@@ -85,6 +85,7 @@ COMMENTS = {
             "601", "100002", "2026-03-07 00:30:41", "4", "  还行吧 👍\r\n第二行  ", [picture()], buy_count=2
         ),
         comment("602", "100002", "2026-03-07 09:00:00", "5", "好", [], buy_count=1),
+        comment("603", "100002", "2026-03-08 21:00:00", "1", "收到就是坏的，差评", [picture()], buy_count=1),
     ],
     "100003": [  # no details and no ware for this SKU: its reviews must still reach the marts
         comment("701", "100003", "2026-03-05 12:00:00", "2", "此用户未及时填写评价内容，系统默认好评！", []),

@@ -57,7 +57,7 @@ def one(path, sql, params=None):
 def test_comments_are_typed_and_decoded(built_db):
     c = {r["comment_id"]: r for r in query(built_db, "SELECT * FROM clean.comments")}
 
-    assert sorted(c) == ["501", "502", "503", "601", "602", "701"]  # 504 (score 6) was rejected in raw
+    assert sorted(c) == ["501", "502", "503", "601", "602", "603", "701"]  # 504 (score 6) was rejected in raw
     first = c["501"]
     assert first["commented_at"] == datetime(2026, 3, 9, 15, 21, 20)
     assert first["comment_date"] == date(2026, 3, 9)
@@ -68,10 +68,18 @@ def test_comments_are_typed_and_decoded(built_db):
     assert (first["buy_count"], first["is_repeat_buyer"], first["nickname"]) == (3, True, "发***桑")
     assert first["first_seen_at"] == first["last_seen_at"] == datetime(2026, 3, 10, 4, 0, tzinfo=UTC)
     # a JSON-number score, JD's filler text and a null media list
-    assert (c["502"]["score"], c["502"]["score_sentiment"], c["502"]["is_default_text"]) == (1, "negative", True)
+    assert (c["502"]["score"], c["502"]["score_sentiment"], c["502"]["is_default_text"]) == (
+        1,
+        "negative",
+        True,
+    )
     assert (c["502"]["picture_count"], c["502"]["has_live_shot"]) == (0, False)
     # an empty text is a default text; no buyCount means unknown, not a repeat buyer
-    assert (c["503"]["text"], c["503"]["is_default_text"], c["503"]["score_sentiment"]) == ("", True, "neutral")
+    assert (c["503"]["text"], c["503"]["is_default_text"], c["503"]["score_sentiment"]) == (
+        "",
+        True,
+        "neutral",
+    )
     assert (c["503"]["buy_count"], c["503"]["is_repeat_buyer"]) == (None, False)
     # trimmed, CRLF to LF, emoji kept
     assert c["601"]["text"] == "还行吧 👍\n第二行"
@@ -98,7 +106,11 @@ def test_products_read_the_details_tolerantly(built_db):
     assert p["100001"]["main_image_url"] == "https://img14.360buyimg.com/n1/jfs/t1/main.jpg"
     assert (p["100001"]["brand_name"], p["100001"]["shop_name"]) == ("兰蔻", "京选优品旗舰店")
     # missing fields are NULL; a JSON-number price is exact; a relative image gets JD's prefix
-    assert (p["100002"]["ware_id"], p["100002"]["brand_id"], p["100002"]["original_price"]) == (None, None, None)
+    assert (p["100002"]["ware_id"], p["100002"]["brand_id"], p["100002"]["original_price"]) == (
+        None,
+        None,
+        None,
+    )
     assert p["100002"]["price"] == Decimal("59.90")
     assert p["100002"]["main_image_url"] == "https://img12.360buyimg.com/n5/jfs/t1/mouse.jpg"
 
@@ -117,7 +129,11 @@ def test_wares_parse_both_time_forms_and_prefix_images(built_db):
         "https://img12.360buyimg.com/n5/jfs/t1/a.jpg",
         "https://img12.360buyimg.com/n5/jfs/t1/b.jpg",
     ]
-    assert (lancome["item_num"], lancome["bar_code"], lancome["brand_id"]) == ("LC-50", "3614272623545", "9547")
+    assert (lancome["item_num"], lancome["bar_code"], lancome["brand_id"]) == (
+        "LC-50",
+        "3614272623545",
+        "9547",
+    )
     assert (lancome["jd_price"], lancome["market_price"]) == (Decimal("129.00"), Decimal("159.00"))
     mouse = w[BIG_WARE]
     assert (mouse["status_label"], mouse["created_at"], mouse["offline_at"]) == (
@@ -194,7 +210,11 @@ def test_tracks_give_shipping_and_delivery_times(built_db):
 
     assert [(t["seq"], t["is_delivery"]) for t in tracks] == [(1, False), (2, False), (3, True)]
     assert tracks[0]["tracked_at"] == datetime(2026, 3, 1, 18)
-    assert (orders["3001"]["shipped_at"], orders["3001"]["delivered_at"], orders["3001"]["delivery_hours"]) == (
+    assert (
+        orders["3001"]["shipped_at"],
+        orders["3001"]["delivered_at"],
+        orders["3001"]["delivery_hours"],
+    ) == (
         datetime(2026, 3, 1, 18),
         datetime(2026, 3, 2, 20, 30),
         26.5,
@@ -251,8 +271,12 @@ def test_no_buyer_pii_in_clean_or_marts_nor_the_key(built_db):
 
 
 def test_both_dialects_clean_to_the_same_rows(tmp_path):
-    items_live = [{"skuId": "100001", "wareId": "900001", "skuName": "兰蔻", "jdPrice": "19.90", "itemTotal": "3"}]
-    items_seed = [{"sku_id": 100001, "ware_id": 900001, "sku_name": "兰蔻", "jd_price": 19.9, "item_total": 3}]
+    items_live = [
+        {"skuId": "100001", "wareId": "900001", "skuName": "兰蔻", "jdPrice": "19.90", "itemTotal": "3"}
+    ]
+    items_seed = [
+        {"sku_id": 100001, "ware_id": 900001, "sku_name": "兰蔻", "jd_price": 19.9, "item_total": 3}
+    ]
     buyer = ("jd_buyer_alice", "张晓明", "13800138000", PII["addresses"][0])
     live = live_order("4001", "2026-03-01 10:00:00", "FINISHED_L", items_live, *buyer, payment="59.70")
     seed = seed_order(4001, "2026-03-01 10:00:00", "FINISHED_L", items_seed, *buyer, payment=59.7)
@@ -264,7 +288,7 @@ def test_both_dialects_clean_to_the_same_rows(tmp_path):
         path = build_raw(tmp_path / f"{dialect}.duckdb", orders={"2026-03-01": [record]})
         assert build_derived(path, with_checks=False).success
         tables[dialect] = {
-            t: query(path, f"SELECT * EXCLUDE (dialect) FROM clean.orders WHERE order_id = '4001'")
+            t: query(path, "SELECT * EXCLUDE (dialect) FROM clean.orders WHERE order_id = '4001'")
             if t == "orders"
             else query(path, f"SELECT * FROM clean.{t} WHERE order_id = '4001'")
             for t in ("orders", "order_items")
@@ -327,7 +351,9 @@ def test_a_failed_rebuild_leaves_the_previous_table(scratch_db, monkeypatch):
     before = table_rows(scratch_db, "clean.comments")
     monkeypatch.setattr(comments, "COMMENTS_SQL", comments.COMMENTS_SQL.replace("ORDER BY", "ORDER BY nope,"))
 
-    result = dg.materialize([comments.clean_comments], resources=derived_resources(scratch_db), raise_on_error=False)
+    result = dg.materialize(
+        [comments.clean_comments], resources=derived_resources(scratch_db), raise_on_error=False
+    )
 
     assert not result.success
     assert table_rows(scratch_db, "clean.comments") == before
@@ -335,5 +361,7 @@ def test_a_failed_rebuild_leaves_the_previous_table(scratch_db, monkeypatch):
 
 def test_raw_orders_are_the_only_pii_holder(built_db):
     assert ORDERS  # the fixture's buyers are in raw, and only there
-    rows = query(built_db, "SELECT count(*) AS n FROM raw.orders WHERE contains(record::VARCHAR, '13800138000')")
+    rows = query(
+        built_db, "SELECT count(*) AS n FROM raw.orders WHERE contains(record::VARCHAR, '13800138000')"
+    )
     assert rows[0]["n"] == 2

@@ -87,6 +87,7 @@ def justone_resource() -> JustOneResource:
         max_attempts=4,
         backoff_base_s=0.5,
         backoff_max_s=4.0,
+        details_first_poll_s=3.0,
         details_poll_interval_s=3.0,
         details_deadline_s=30.0,
     )

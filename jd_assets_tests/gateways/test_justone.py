@@ -271,6 +271,22 @@ def test_pending_details_are_polled_until_ready(respx_mock, justone_resource, in
     assert dict(route.calls.last.request.url.params) == {"token": TOKEN, "itemId": ITEM}
 
 
+def test_pending_poll_waits_double_from_the_first_up_to_the_longest(
+    respx_mock, justone_resource, inject, clock
+):
+    respx_mock.get(DETAILS).mock(
+        side_effect=[httpx.Response(200, json=pending())] * 5 + [httpx.Response(200, json=envelope(0, READY))]
+    )
+    resource = justone_resource.model_copy(
+        update={"details_first_poll_s": 0.5, "details_poll_interval_s": 4.0}
+    )
+
+    detail = resource.open(**inject).item_detail(ITEM)
+
+    assert detail.polls == 6
+    assert clock.waits == [0.5, 1.0, 2.0, 4.0, 4.0]
+
+
 def test_ready_details_at_first_call_take_one_poll(respx_mock, justone_resource, inject, clock):
     respx_mock.get(DETAILS).mock(return_value=httpx.Response(200, json=envelope(0, READY)))
     detail = justone_resource.open(**inject).item_detail(ITEM)
