@@ -31,18 +31,25 @@ def tracked_items_path() -> Path:
 
 
 def read_tracked_items(path: Path) -> tuple[list[str], list[str]]:
-    """The SKU ids of the tracked-items CSV (column ``sku_id``) and a message per refused line."""
+    """The SKU ids of the tracked-items CSV (column ``sku_id``; ``#`` comments and blank lines allowed)
+    and a message per refused line, naming the file line."""
+    numbered = [
+        (number, line)
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    rows = csv.reader(line for _, line in numbered)
+    header = [name.strip() for name in next(rows, [])]
+    if "sku_id" not in header:
+        raise ValueError(f"{path}: the header must have a sku_id column, found {header}")
+    column = header.index("sku_id")
     keys: list[str] = []
     refused: list[str] = []
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(line for line in handle if line.strip() and not line.startswith("#"))
-        if reader.fieldnames is None or "sku_id" not in reader.fieldnames:
-            raise ValueError(f"{path}: the header must have a sku_id column, found {reader.fieldnames}")
-        for line_no, row in enumerate(reader, start=2):
-            try:
-                keys.append(require_jd_id("sku_id", (row["sku_id"] or "").strip()))
-            except InvalidIdError as err:
-                refused.append(f"{path} line {line_no}: {err}")
+    for (number, _), row in zip(numbered[1:], rows, strict=True):
+        try:
+            keys.append(require_jd_id("sku_id", row[column].strip() if column < len(row) else ""))
+        except InvalidIdError as err:
+            refused.append(f"{path} line {number}: {err}")
     return list(dict.fromkeys(keys)), refused
 
 

@@ -85,7 +85,13 @@ def test_a_comment_seen_on_two_pages_lands_once(con):
         ]
     )
     counts = land(
-        con, tables.COMMENTS, records, partition_key="100", partition_value="100", run_id="r", fetched_at=FETCHED
+        con,
+        tables.COMMENTS,
+        records,
+        partition_key="100",
+        partition_value="100",
+        run_id="r",
+        fetched_at=FETCHED,
     )
 
     assert counts.new == 1
@@ -95,7 +101,10 @@ def test_a_comment_seen_on_two_pages_lands_once(con):
 @pytest.mark.parametrize(
     ("bad", "reason"),
     [
-        ({"productId": "100", "commentDate": "2026-03-01 10:00:00", "commentScore": "5"}, "missing commentId"),
+        (
+            {"productId": "100", "commentDate": "2026-03-01 10:00:00", "commentScore": "5"},
+            "missing commentId",
+        ),
         (comment("12a", "2026-03-01 10:00:00"), "commentId 12a is not a digit id"),
         (comment("7", "yesterday"), "commentDate yesterday is not yyyy-MM-dd HH:mm:ss"),
         (comment("7", "2026-03-01 10:00:00", score="0"), "commentScore 0 is not 1..5"),
@@ -134,7 +143,9 @@ def test_emoji_are_kept_and_a_lone_surrogate_becomes_the_replacement_character(c
 
 
 def test_orders_partition_is_replaced_whole(con):
-    land_orders(con, [order("1", "2026-03-01 09:00:00", "WAIT_SELLER_STOCK_OUT"), order("2", "2026-03-01 10:00:00")])
+    land_orders(
+        con, [order("1", "2026-03-01 09:00:00", "WAIT_SELLER_STOCK_OUT"), order("2", "2026-03-01 10:00:00")]
+    )
     counts = land_orders(con, [order("1", "2026-03-01 09:00:00", "FINISHED_L")])
 
     assert counts.partition_rows == 1
@@ -160,7 +171,10 @@ def test_big_integer_order_ids_keep_every_digit(con):
     [
         (order("5", "2026-03-01 10:00:00", "DELIVERED_BY_DRONE"), "unknown orderState DELIVERED_BY_DRONE"),
         (order("5", "2026-03-01 10:00:00") | {"itemInfoList": None}, "missing itemInfoList"),
-        (order("5", "2026-03-02 00:00:01"), "created 2026-03-02 00:00:01 outside the partition day 2026-03-01"),
+        (
+            order("5", "2026-03-02 00:00:01"),
+            "created 2026-03-02 00:00:01 outside the partition day 2026-03-01",
+        ),
     ],
 )
 def test_invalid_order_is_rejected_with_reason(con, bad, reason):

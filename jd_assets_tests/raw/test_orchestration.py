@@ -1,0 +1,286 @@
+"""Orchestration: the definitions load, sensors keep partitions in step with the tracked-items file and
+the landed data, schedules request the right partitions, parallel runs share the DuckDB file, and no
+secret reaches the event log, the compute logs, Python logs, exceptions or DuckDB."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from jd_assets.raw import sensors
+from jd_assets.raw.assets import raw_comments, raw_item_details, raw_orders, raw_wares
+from jd_assets.raw.landing import batch, land
+from jd_assets.raw.schedules import comments_daily_schedule, orders_daily_schedule
+from jd_assets.raw.tables import ITEM_DETAILS, ORDERS
+from jd_assets.sandbox import Faults, Sandbox, SandboxConfig
+from jd_assets.warehouse import DuckDBWarehouse
+from jd_assets_tests.conftest import gateway_resources
+
+FETCHED = datetime(2026, 3, 10, tzinfo=UTC)
+
+
+def evaluate(sensor, instance, warehouse, cursor=None):
+    """Evaluate a sensor and apply its partition requests as the daemon does."""
+    with dg.build_sensor_context(
+        instance=instance, cursor=cursor, resources={"warehouse": warehouse}, sensor_name=sensor.name
+    ) as context:
+        result = sensor(context)
+    if isinstance(result, dg.SensorResult):
+        for request in result.dynamic_partitions_requests or []:
+            if isinstance(request, dg.AddDynamicPartitionsRequest):
+                instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+            else:
+                for key in request.partition_keys:
+                    instance.delete_dynamic_partition(request.partitions_def_name, key)
+    return result
+
+
+def write_tracked(path: Path, *lines: str) -> None:
+    path.write_text("\n".join(["# tracked SKUs", "sku_id", *lines]) + "\n", encoding="utf-8")
+
+
+@pytest.fixture
+def tracked_file(tmp_path, monkeypatch):
+    path = tmp_path / "tracked_items.csv"
+    monkeypatch.setenv("JD_TRACKED_ITEMS_PATH", str(path))
+    return path
+
+
+@pytest.fixture
+def warehouse(db_path):
+    return DuckDBWarehouse(path=str(db_path))
+
+
+def land_order(warehouse, day: str, sku: str, ware: str) -> None:
+    record = {
+        "orderId": "5001",
+        "orderStartTime": f"{day} 10:00:00",
+        "orderState": "FINISHED_L",
+        "itemInfoList": [{"skuId": sku, "wareId": ware, "itemTotal": "1", "jdPrice": "9.90"}],
+    }
+    with warehouse.write() as con:
+        land(
+            con,
+            ORDERS,
+            batch([record], page=1, request_key=day),
+            partition_key=day,
+            partition_value=date.fromisoformat(day),
+            run_id="r",
+            fetched_at=FETCHED,
+        )
+
+
+def test_definitions_load_with_every_job_schedule_and_sensor(monkeypatch):
+    import importlib
+
+    import jd_assets.definitions as module
+
+    defs = importlib.reload(module).defs
+    repo = defs.get_repository_def()
+    assert {"raw_orders_job", "raw_comments_job", "raw_item_details_job", "raw_wares_job"} <= set(
+        repo.job_names
+    )
+    assert {s.name for s in repo.schedule_defs} >= {"orders_daily_schedule", "comments_daily_schedule"}
+    assert {s.name for s in repo.sensor_defs} >= {
+        "tracked_items_sensor",
+        "order_skus_sensor",
+        "ware_links_sensor",
+    }
+    for key in ("raw_comments", "raw_item_details", "raw_wares", "raw_orders", "raw_order_tracks"):
+        spec = defs.resolve_assets_def(key).specs_by_key[dg.AssetKey(key)]
+        assert spec.group_name == "raw" and spec.kinds and spec.description
+
+
+def test_tracked_items_sensor_adds_the_file_keys_and_requests_their_runs(tracked_file, instance, warehouse):
+    write_tracked(tracked_file, "100001", "100002")
+
+    result = evaluate(sensors.tracked_items_sensor, instance, warehouse)
+
+    assert sorted(instance.get_dynamic_partitions("jd_item")) == ["100001", "100002"]
+    assert sorted(r.partition_key for r in result.run_requests) == ["100001", "100002"]
+    assert set(result.run_requests[0].asset_selection) == {raw_comments.key, raw_item_details.key}
+
+
+def test_tracked_items_file_refuses_keys_that_are_not_ids_naming_the_line(tracked_file, instance, warehouse):
+    write_tracked(tracked_file, "100001", "12ab", "../../etc/passwd", "1" * 25)
+
+    keys, refused = sensors.read_tracked_items(tracked_file)
+    evaluate(sensors.tracked_items_sensor, instance, warehouse)
+
+    assert keys == ["100001"]
+    assert len(refused) == 3
+    assert "line 4" in refused[0] and "'12ab'" in refused[0]
+    assert instance.get_dynamic_partitions("jd_item") == ["100001"]
+
+
+def test_a_key_removed_from_the_file_is_removed_unless_an_order_brought_it(tracked_file, instance, warehouse):
+    write_tracked(tracked_file, "100001", "100002", "100003")
+    first = evaluate(sensors.tracked_items_sensor, instance, warehouse)
+    land_order(warehouse, "2026-03-01", sku="100003", ware="900")
+    write_tracked(tracked_file, "100001")
+
+    evaluate(sensors.tracked_items_sensor, instance, warehouse, cursor=first.cursor)
+
+    assert sorted(instance.get_dynamic_partitions("jd_item")) == ["100001", "100003"]
+
+
+def test_order_skus_sensor_adds_every_sku_bought_in_landed_orders(instance, warehouse):
+    land_order(warehouse, "2026-03-01", sku="100777", ware="900")
+
+    result = evaluate(sensors.order_skus_sensor, instance, warehouse)
+    again = evaluate(sensors.order_skus_sensor, instance, warehouse)
+
+    assert instance.get_dynamic_partitions("jd_item") == ["100777"]
+    assert [r.partition_key for r in result.run_requests] == ["100777"]
+    assert again.skip_reason is not None, "known keys are not requested twice"
+
+
+def test_ware_links_sensor_adds_wares_from_orders_and_details(instance, warehouse):
+    land_order(warehouse, "2026-03-01", sku="100777", ware="900")
+    with warehouse.write() as con:
+        land(
+            con,
+            ITEM_DETAILS,
+            batch([{"itemId": "100888", "wareId": "901"}], request_key="100888"),
+            partition_key="100888",
+            partition_value="100888",
+            run_id="r",
+            fetched_at=FETCHED,
+        )
+
+    result = evaluate(sensors.ware_links_sensor, instance, warehouse)
+
+    assert sorted(instance.get_dynamic_partitions("jd_ware")) == ["900", "901"]
+    assert {r.partition_key for r in result.run_requests} == {"900", "901"}
+    assert result.run_requests[0].asset_selection == [raw_wares.key]
+
+
+def test_orders_schedule_rematerializes_the_lookback_window(monkeypatch, instance):
+    monkeypatch.setenv("JD_ORDERS_LOOKBACK_DAYS", "3")
+    tick = datetime(2026, 3, 10, 2, 30)
+    context = dg.build_schedule_context(instance=instance, scheduled_execution_time=tick)
+
+    requests = list(orders_daily_schedule(context))
+
+    assert [r.partition_key for r in requests] == ["2026-03-09", "2026-03-08", "2026-03-07"]
+
+
+def test_comments_schedule_refreshes_every_tracked_sku(instance):
+    instance.add_dynamic_partitions("jd_item", ["100001", "100002"])
+    context = dg.build_schedule_context(instance=instance, scheduled_execution_time=datetime(2026, 3, 10, 4))
+
+    requests = comments_daily_schedule(context)
+
+    assert sorted(r.partition_key for r in requests) == ["100001", "100002"]
+
+
+MATERIALIZE_ONE = textwrap.dedent(
+    """
+    import sys, dagster as dg
+    from jd_assets.raw.assets import raw_comments
+    from jd_assets_tests.conftest import gateway_resources
+    env = dict(arg.split("=", 1) for arg in sys.argv[3:])
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("jd_item", [sys.argv[2]])
+        result = dg.materialize([raw_comments], partition_key=sys.argv[2], instance=instance,
+                                resources=gateway_resources(env, sys.argv[1]))
+    sys.exit(0 if result.success else 1)
+    """
+)
+
+
+def test_two_runs_on_different_partitions_at_the_same_time_both_succeed(sandbox, db_path):
+    busiest = sorted(sandbox.truth.sku_ids(), key=lambda s: -len(sandbox.truth.comments(s)))[:2]
+    env_args = [f"{k}={v}" for k, v in sandbox.env().items()]
+
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-c", MATERIALIZE_ONE, str(db_path), sku, *env_args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        for sku in busiest
+    ]
+    outputs = [run.communicate(timeout=240)[0].decode(errors="replace") for run in runs]
+
+    assert [run.returncode for run in runs] == [0, 0], outputs[0][-2000:] + outputs[1][-2000:]
+    import duckdb
+
+    con = duckdb.connect(str(db_path), read_only=True)
+    counts = dict(con.execute("SELECT sku_id, count(*) FROM raw.comments GROUP BY 1").fetchall())
+    con.close()
+    assert counts == {sku: len(sandbox.truth.comments(sku)) for sku in busiest}
+
+
+SECRETS = {
+    "token": "tok-LEAKCHECK-7c1d9e",
+    "jos_app_secret": "jossecret-LEAKCHECK-52ab",
+    "jos_access_token": "access-LEAKCHECK-913f",
+    "fengchao_app_secret": "fcsecret-LEAKCHECK-0e77",
+}
+
+
+def test_secrets_never_reach_event_logs_compute_logs_python_logs_exceptions_or_duckdb(
+    tmp_path, caplog, capfd
+):
+    caplog.set_level("DEBUG")
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    db_path = tmp_path / "jd.duckdb"
+    errors: list[str] = []
+    config = SandboxConfig(seed=11, scale="tiny", details_pending_polls=1, **SECRETS)
+    with Sandbox(config) as sandbox, dg.instance_for_test(temp_dir=str(home)) as instance:
+        resources = gateway_resources(sandbox.env(), db_path, max_attempts=20)
+        sku = sandbox.truth.sku_ids()[0]
+        ware = sandbox.truth.sku_to_ware()[sku]
+        day = (sandbox.now.date().fromordinal(sandbox.now.date().toordinal() - 1)).isoformat()
+        instance.add_dynamic_partitions("jd_item", [sku])
+        instance.add_dynamic_partitions("jd_ware", [ware])
+        sandbox.set_faults(Faults(code_301=0.2, http_5xx=0.1, malformed=0.05))
+        for asset, key in (
+            (raw_comments, sku),
+            (raw_item_details, sku),
+            (raw_wares, ware),
+            (raw_orders, day),
+        ):
+            result = dg.materialize([asset], partition_key=key, resources=resources, instance=instance)
+            assert result.success
+        sandbox.set_faults(Faults())
+        sandbox.force_code(gateway="justone", code=100)
+        failed = dg.materialize(
+            [raw_comments], partition_key=sku, resources=resources, instance=instance, raise_on_error=False
+        )
+        assert not failed.success
+        errors += [str(e.step_failure_data.error) for e in failed.all_events if e.is_step_failure]
+        bad_signature = gateway_resources(
+            sandbox.env() | {"JD_JOS_APP_SECRET": SECRETS["jos_app_secret"] + "-wrong"}, db_path
+        )
+        failed = dg.materialize(
+            [raw_orders], partition_key=day, resources=bad_signature, instance=instance, raise_on_error=False
+        )
+        errors += [str(e.step_failure_data.error) for e in failed.all_events if e.is_step_failure]
+        assert "signature" in errors[-1].lower()
+        retried = sum(sandbox.counters()["faults"].values())
+        assert retried > 0, "the run must have gone through retries for this test to mean anything"
+
+    captured = capfd.readouterr()
+    texts = {
+        "python logs": caplog.text,
+        "stdout/stderr": captured.out + captured.err,
+        "exceptions": "\n".join(errors),
+    }
+    files = [p for p in [*home.rglob("*"), *tmp_path.glob("jd.duckdb*")] if p.is_file()]
+    assert any(p.suffix == ".db" for p in files), "the event log storage must have been written"
+    assert any("compute_logs" in str(p) for p in files), "the compute logs must have been written"
+    assert any(sku.encode() in p.read_bytes() for p in files), "the grep must see what the runs wrote"
+    for secret in SECRETS.values():
+        for where, text in texts.items():
+            assert secret not in text, f"{secret} leaked into {where}"
+        for path in files:
+            assert secret.encode() not in path.read_bytes(), f"{secret} leaked into {path}"
