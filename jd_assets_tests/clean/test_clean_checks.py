@@ -4,9 +4,16 @@ A failed blocking check stops the marts in the same run."""
 from __future__ import annotations
 
 import dagster as dg
+import duckdb
 import pytest
 
-from jd_assets.clean.checks import CLEAN_CHECKS
+from jd_assets.clean import CLEAN_ASSETS
+from jd_assets.clean.checks import CLEAN_CHECKS, no_buyer_pii
+from jd_assets.clean.pii import PiiKey
+from jd_assets.marts import MART_ASSETS
+from jd_assets.marts.checks import MARTS_CHECKS
+from jd_assets.raw import assets as raw_assets
+from jd_assets.resources import build_resources
 from jd_assets_tests.clean.check_helpers import execute, metadata_value, run_check
 from jd_assets_tests.clean.raw_fixture import ORDERS, build_derived, build_raw
 
@@ -167,3 +174,32 @@ def test_a_failed_blocking_check_stops_the_marts_in_the_same_run(tmp_path):
     assert "clean_order_items" in materialized and "clean_comments" in materialized
     assert not {"product_reviews", "product_review_summary"} & materialized  # they read clean.order_items
     assert "review_daily" in materialized  # it does not
+
+
+def test_pii_scan_over_budget_samples_containment_but_still_matches_every_exact_value(scratch_db):
+    execute(scratch_db, "UPDATE clean.orders SET city = '13912345678' WHERE order_id = '3001'")
+    con = duckdb.connect(str(scratch_db), read_only=True)
+    try:
+        result = no_buyer_pii(con, "clean.orders", budget=1)
+    finally:
+        con.close()
+
+    assert result.passed is False
+    assert metadata_value(result, "containment_sampled") is True
+    assert metadata_value(result, "values holding PII: city") == 1
+
+
+def test_derived_assets_wire_onto_the_raw_assets():
+    defs = dg.Definitions(
+        assets=[*dg.load_assets_from_modules([raw_assets]), *CLEAN_ASSETS, *MART_ASSETS],
+        asset_checks=[*CLEAN_CHECKS, *MARTS_CHECKS],
+        resources={**build_resources(), "pii_key": PiiKey(key=dg.EnvVar("JD_PII_KEY"))},
+    )
+    dg.Definitions.validate_loadable(defs)
+    graph = defs.resolve_asset_graph()
+
+    upstream = {dep for asset in [*CLEAN_ASSETS, *MART_ASSETS] for dep in graph.get(asset.key).parent_keys}
+    assert all(graph.get(key).is_materializable for key in upstream)  # no dangling external assets
+    assert {k.to_user_string() for k in upstream if k.path[0].startswith("raw_")} == {
+        "raw_comments", "raw_item_details", "raw_wares", "raw_orders", "raw_order_tracks",
+    }  # fmt: skip

@@ -35,7 +35,9 @@ DERIVED_TABLES = [
 def materialize(asset, key, resources, instance):
     if isinstance(asset.partitions_def, dg.DynamicPartitionsDefinition):
         instance.add_dynamic_partitions(asset.partitions_def.name, [key])
-    return dg.materialize([asset], partition_key=key, resources=resources, instance=instance, raise_on_error=False)
+    return dg.materialize(
+        [asset], partition_key=key, resources=resources, instance=instance, raise_on_error=False
+    )
 
 
 def query(path, sql, params=None) -> list[dict]:
@@ -99,7 +101,9 @@ def test_clean_comments_match_the_truth(landed):
     defaults = {halfwidth_py(t) for t in DEFAULT_TEXTS}
     for cid, (sku, c) in expected.items():
         row = got[cid]
-        text = halfwidth_py(unicodedata.normalize("NFC", c["commentData"] or "")).replace("\r\n", "\n").strip()
+        text = (
+            halfwidth_py(unicodedata.normalize("NFC", c["commentData"] or "")).replace("\r\n", "\n").strip()
+        )
         media = c.get("pictureInfoList") or []
         assert row["sku_id"] == sku
         assert row["score"] == int(c["commentScore"])
@@ -138,7 +142,9 @@ def test_clean_orders_match_the_truth_in_both_dialects(landed, dialect):
     days = [d for d, how in landed["days"].items() if how == dialect]
     orders = {r["order_id"]: r for r in query(db, "SELECT * FROM clean.orders")}
     items = {(r["order_id"], r["sku_id"]): r for r in query(db, "SELECT * FROM clean.order_items")}
-    tracks = query(db, "SELECT order_id, count(*) AS n, bool_or(is_delivery) AS done FROM clean.order_tracks GROUP BY 1")
+    tracks = query(
+        db, "SELECT order_id, count(*) AS n, bool_or(is_delivery) AS done FROM clean.order_tracks GROUP BY 1"
+    )
     tracks = {r["order_id"]: r for r in tracks}
 
     for day in days:
@@ -169,7 +175,8 @@ def test_clean_orders_match_the_truth_in_both_dialects(landed, dialect):
 
 def test_the_same_buyer_has_the_same_key_in_both_dialects(landed):
     keys = query(
-        landed["db"], "SELECT count(DISTINCT dialect) AS dialects FROM clean.orders GROUP BY buyer_key ORDER BY 1 DESC"
+        landed["db"],
+        "SELECT count(DISTINCT dialect) AS dialects FROM clean.orders GROUP BY buyer_key ORDER BY 1 DESC",
     )
     assert keys[0]["dialects"] == 2  # some buyer ordered on a live day and on a seed day
 
@@ -181,14 +188,18 @@ def test_marts_count_what_the_truth_counts(landed):
 
     for sku in landed["skus"]:
         assert summary[sku]["n_reviews"] == truth.comment_count(sku)
-        assert {r["day"]: r["reviews"] for r in daily if r["sku_id"] == sku} == truth.comment_counts_by_day(sku)
+        assert {r["day"]: r["reviews"] for r in daily if r["sku_id"] == sku} == truth.comment_counts_by_day(
+            sku
+        )
     (row,) = query(db, "SELECT count(*) AS n FROM marts.product_reviews")
     assert row["n"] == truth.total_comments()
 
 
 def test_pii_stays_in_raw(landed):
     db = landed["db"]
-    assert query(db, f"SELECT count(*) AS n FROM raw.orders WHERE contains(record::VARCHAR, '{MARKER}')")[0]["n"]
+    assert query(db, f"SELECT count(*) AS n FROM raw.orders WHERE contains(record::VARCHAR, '{MARKER}')")[0][
+        "n"
+    ]
     for table in DERIVED_TABLES:
         cells = [str(v) for row in table_rows(db, table) for v in row]
         assert not [c for c in cells if MARKER in c or PII_KEY in c], table
