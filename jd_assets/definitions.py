@@ -3,12 +3,14 @@
 import dagster as dg
 
 from jd_assets.raw import assets as raw_assets
+from jd_assets.raw import checks as raw_checks
 from jd_assets.raw import schedules as raw_schedules
 from jd_assets.raw import sensors as raw_sensors
 from jd_assets.resources import build_resources
 
 defs = dg.Definitions(
     assets=dg.load_assets_from_modules([raw_assets]),
+    asset_checks=raw_checks.drift_checks,
     jobs=[
         raw_schedules.raw_orders_job,
         raw_schedules.raw_comments_job,

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import fcntl
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import dagster as dg
 import duckdb
@@ -21,6 +22,7 @@ from pydantic import Field
 
 from jd_assets.http.errors import ConfigError
 
+T = TypeVar("T")
 SCHEMAS = ("raw", "clean", "marts")
 DEFAULT_DUCKDB_PATH = "data/jd.duckdb"
 
@@ -40,32 +42,48 @@ class DuckDBWarehouse(dg.ConfigurableResource):
             raise ConfigError("JD_DUCKDB_PATH is empty: set it to the DuckDB file to write")
         return Path(self.path)
 
+    def _wait_for(self, attempt: Callable[[], T], what: str) -> T:
+        """Call ``attempt`` until it stops raising BlockingIOError, or time out naming ``what``."""
+        started = time.monotonic()
+        while True:
+            try:
+                return attempt()
+            except BlockingIOError:
+                if time.monotonic() - started > self.lock_timeout_s:
+                    raise WarehouseLockTimeout(
+                        f"waited {self.lock_timeout_s:.0f}s for {what} on {self._file()}"
+                    ) from None
+                time.sleep(0.02)
+
     @contextmanager
-    def _lock(self, mode: int) -> Iterator[float]:
+    def _lock(self, mode: int) -> Iterator[None]:
         file = self._file()
         file.parent.mkdir(parents=True, exist_ok=True)
-        started = time.monotonic()
         with open(f"{file}.lock", "a+") as handle:
-            while True:
-                try:
-                    fcntl.flock(handle.fileno(), mode | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() - started > self.lock_timeout_s:
-                        raise WarehouseLockTimeout(
-                            f"waited {self.lock_timeout_s:.0f}s for the write lock on {file}"
-                        ) from None
-                    time.sleep(0.02)
+            self._wait_for(lambda: fcntl.flock(handle.fileno(), mode | fcntl.LOCK_NB), "the write lock")
             try:
-                yield time.monotonic() - started
+                yield
             finally:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+    def _connect(self, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+        """Connect, waiting while a process outside the package (an analyst's session) holds the file."""
+
+        def attempt() -> duckdb.DuckDBPyConnection:
+            try:
+                return duckdb.connect(str(self._file()), read_only=read_only)
+            except duckdb.IOException as err:
+                if "lock" in str(err).lower():
+                    raise BlockingIOError(str(err)) from None
+                raise
+
+        return self._wait_for(attempt, "DuckDB's file lock")
 
     @contextmanager
     def write(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """One write transaction under the exclusive lock: committed on success, rolled back on error."""
         with self._lock(fcntl.LOCK_EX):
-            con = duckdb.connect(str(self._file()))
+            con = self._connect(read_only=False)
             try:
                 con.execute("BEGIN TRANSACTION")
                 try:
@@ -84,7 +102,7 @@ class DuckDBWarehouse(dg.ConfigurableResource):
             with self.write() as con:
                 ensure_schemas(con)
         with self._lock(fcntl.LOCK_SH):
-            con = duckdb.connect(str(self._file()), read_only=True)
+            con = self._connect(read_only=True)
             try:
                 yield con
             finally:

@@ -5,7 +5,9 @@ fetched: a failure halfway through leaves the partition as it was (for comments 
 high-water mark honest: a half crawl would otherwise hide the pages it never reached).
 """
 
-from datetime import UTC, date, datetime, time
+import time
+from datetime import UTC, date, datetime
+from datetime import time as clock_time
 
 import dagster as dg
 import pyarrow as pa
@@ -52,7 +54,8 @@ def _gateway_failure(err: GatewayError, what: str, stats) -> dg.Failure:
 
 def _land(warehouse: DuckDBWarehouse, context, table: RawTable, records: pa.Table, value) -> LandingCounts:
     with warehouse.write() as con:
-        return land(
+        started = time.monotonic()
+        counts = land(
             con,
             table,
             records,
@@ -61,6 +64,7 @@ def _land(warehouse: DuckDBWarehouse, context, table: RawTable, records: pa.Tabl
             run_id=context.run.run_id,
             fetched_at=datetime.now(UTC),
         )
+    return counts.held_for(time.monotonic() - started)
 
 
 def _fail_if_all_rejected(warehouse: DuckDBWarehouse, table: RawTable, key: str, counts: LandingCounts):
@@ -219,7 +223,7 @@ def raw_orders(context: dg.AssetExecutionContext, jos: JosResource, warehouse: D
     window); the partition is one ``[00:00:00, 23:59:59]`` window on the router.
     """
     day = date.fromisoformat(context.partition_key)
-    start, end = datetime.combine(day, time.min), datetime.combine(day, time(23, 59, 59))
+    start, end = datetime.combine(day, clock_time.min), datetime.combine(day, clock_time(23, 59, 59))
     order_pages: list[pa.Table] = []
     track_batches: list[pa.Table] = [batch([])]
     with jos.open() as client:
@@ -235,6 +239,7 @@ def raw_orders(context: dg.AssetExecutionContext, jos: JosResource, warehouse: D
             raise _gateway_failure(err, f"orders of {day} (window {start} .. {end})", client.stats) from None
         stats = client.stats
     with warehouse.write() as con:
+        started = time.monotonic()
         common = {
             "partition_key": context.partition_key,
             "partition_value": day,
@@ -243,6 +248,7 @@ def raw_orders(context: dg.AssetExecutionContext, jos: JosResource, warehouse: D
         }
         orders = land(con, tables.ORDERS, pa.concat_tables([batch([]), *order_pages]), **common)
         tracks = land(con, tables.ORDER_TRACKS, pa.concat_tables(track_batches), **common)
+    orders = orders.held_for(time.monotonic() - started)
     yield dg.MaterializeResult(
         asset_key="raw_orders",
         metadata={**orders.as_metadata(), **stats.as_metadata(), "window_days": 1},

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import duckdb
@@ -76,9 +76,15 @@ class LandingCounts:
     already_known: int
     rejected: int
     partition_rows: int
+    write_seconds: float = 0.0
+    """How long the write transaction held the DuckDB file (a reader waits at most this long)."""
 
-    def as_metadata(self) -> dict[str, int]:
+    def held_for(self, seconds: float) -> LandingCounts:
+        return replace(self, write_seconds=seconds)
+
+    def as_metadata(self) -> dict[str, int | float]:
         return {
+            "write_seconds": round(self.write_seconds, 4),
             "records_received": self.received,
             "rows_new": self.new,
             "rows_already_known": self.already_known,

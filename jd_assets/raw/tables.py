@@ -145,3 +145,102 @@ ORDER_TRACKS = RawTable(
         WHEN json_type(record) <> 'ARRAY' THEN 'order_tracks is not a list'
     END""",
 )
+
+
+#: Top-level fields each source is known to send (seed documents and API_NOTES), as
+#: (always present, sometimes present). The schema-drift checks compare landed records against them.
+KNOWN_FIELDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    COMMENTS.name: (
+        frozenset(
+            [
+                "userNickName",
+                "userImgURL",
+                "commentId",
+                "productId",
+                "buyCount",
+                "commentDate",
+                "commentData",
+                "pictureInfoList",
+                "commentScore",
+                "guid",
+            ]
+        ),
+        frozenset(),
+    ),
+    ITEM_DETAILS.name: (
+        frozenset(
+            [
+                "itemId",
+                "wareId",
+                "title",
+                "brandName",
+                "brandId",
+                "shopId",
+                "shopName",
+                "categoryPath",
+                "categoryId",
+                "price",
+                "originalPrice",
+                "mainImageUrl",
+                "updateTime",
+            ]
+        ),
+        frozenset({"colorSize"}),
+    ),
+    WARES.name: (
+        frozenset({"wareId", "title", "wareStatus"}),
+        frozenset(
+            [
+                "categoryId",
+                "brandId",
+                "brandName",
+                "templateId",
+                "transportId",
+                "outerId",
+                "itemNum",
+                "barCode",
+                "wareLocation",
+                "modified",
+                "created",
+                "offlineTime",
+                "onlineTime",
+                "colType",
+                "delivery",
+                "logo",
+                "images",
+                "jdPrice",
+                "marketPrice",
+                "costPrice",
+                "stockNum",
+                "multiCategoryId",
+                "shopId",
+                "categorySecId",
+                "promiseId",
+            ]
+        ),
+    ),
+    ORDERS.name: (
+        frozenset(
+            [
+                "orderId",
+                "venderId",
+                "orderType",
+                "payType",
+                "orderTotalPrice",
+                "orderSellerPrice",
+                "orderPayment",
+                "freightPrice",
+                "sellerDiscount",
+                "orderState",
+                "orderStateRemark",
+                "orderStartTime",
+                "modified",
+                "paymentConfirmTime",
+                "pin",
+                "consigneeInfo",
+                "itemInfoList",
+            ]
+        ),
+        frozenset({"waybill", "logisticsId", "orderEndTime", "orderRemark", "invoiceInfo", "deliveryType"}),
+    ),
+}

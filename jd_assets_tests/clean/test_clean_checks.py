@@ -12,6 +12,7 @@ from jd_assets.clean.checks import CLEAN_CHECKS, no_buyer_pii
 from jd_assets.clean.pii import PiiKey
 from jd_assets.marts import MART_ASSETS
 from jd_assets.marts.checks import MARTS_CHECKS
+from jd_assets.marts.jobs import derived_tables_job
 from jd_assets.raw import assets as raw_assets
 from jd_assets.resources import build_resources
 from jd_assets_tests.clean.check_helpers import execute, metadata_value, run_check
@@ -203,3 +204,18 @@ def test_derived_assets_wire_onto_the_raw_assets():
     assert {k.to_user_string() for k in upstream if k.path[0].startswith("raw_")} == {
         "raw_comments", "raw_item_details", "raw_wares", "raw_orders", "raw_order_tracks",
     }  # fmt: skip
+
+
+def test_the_rebuild_job_selects_every_derived_asset_and_check():
+    defs = dg.Definitions(
+        assets=[*dg.load_assets_from_modules([raw_assets]), *CLEAN_ASSETS, *MART_ASSETS],
+        asset_checks=[*CLEAN_CHECKS, *MARTS_CHECKS],
+        jobs=[derived_tables_job],
+        resources={**build_resources(), "pii_key": PiiKey(key=dg.EnvVar("JD_PII_KEY"))},
+    )
+    job = defs.resolve_job_def("derived_tables_job")
+
+    assert job.asset_layer.selected_asset_keys == {a.key for a in [*CLEAN_ASSETS, *MART_ASSETS]}
+    assert job.asset_check_selection is None  # every check of the selected assets runs with them
+    nodes = set(job.graph.node_names())
+    assert {check.node_def.name for check in [*CLEAN_CHECKS, *MARTS_CHECKS]} <= nodes

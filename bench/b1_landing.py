@@ -1,0 +1,205 @@
+"""1. Landing speed: raw comments through the package's landing path vs a bare Arrow INSERT.
+
+Realistic rows: the sandbox generator's comments (texts, emoji, pictures, nicknames), grouped per SKU as
+a crawl serves them (10 a page, at most 1,000 per SKU), each record's JSON text kept.
+
+Contenders, side by side in one process, each into its own fresh DuckDB file on the same disk:
+- package: per SKU partition, exactly what ``raw_comments`` does after fetching: ``batch()`` per page,
+  ``concat``, then ``DuckDBWarehouse.write()`` + ``land()`` (one transaction, one connection);
+- bare, one statement: the same final rows, pre-built as an Arrow table with every column of
+  ``raw.comments``, ``INSERT INTO raw.comments SELECT * FROM arrow`` once (the practical limit);
+- bare, per partition: the same insert per SKU, one connection + transaction each (same granularity);
+- package, one batch: ``land()`` once over all rows (shows the per-row cost without per-call overhead).
+Order of contenders alternates across repetitions; the best of the repetitions is kept.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+import duckdb
+import pyarrow as pa
+
+from common import Row, fmt_rate, workdir
+
+
+def generate(n_rows: int, seed: int = 7) -> list[tuple[str, list[list[dict]]]]:
+    """SKU partitions (sku, pages of 10 comments) from the sandbox's catalog, ~n_rows comments in all."""
+    from jd_assets.sandbox.catalog import Catalog
+    from jd_assets.sandbox.config import SandboxConfig
+
+    cat = Catalog(SandboxConfig(seed=seed, scale="large", n_skus=max(200, n_rows // 40), n_comments=n_rows * 3))
+    parts, total = [], 0
+    for i in range(cat.scale.n_skus):
+        records = cat.comments_newest_first(i, cat.anchor, 0, 1000)
+        if not records:
+            continue
+        records = records[: n_rows - total]
+        pages = [records[p : p + 10] for p in range(0, len(records), 10)]
+        parts.append((cat.sku_id(i), pages))
+        total += len(records)
+        if total >= n_rows:
+            break
+    return parts
+
+
+def _final_rows(parts, fetched_at: datetime) -> pa.Table:
+    """The rows raw.comments ends up with, as one Arrow table (built outside the timed section)."""
+    from jd_assets.raw.landing import record_json
+
+    cols: dict[str, list] = {k: [] for k in ("sku_id", "comment_id", "commented_at", "record", "page")}
+    for sku, pages in parts:
+        for p, page in enumerate(pages, start=1):
+            for c in page:
+                cols["sku_id"].append(sku)
+                cols["comment_id"].append(c["commentId"])
+                cols["commented_at"].append(datetime.strptime(c["commentDate"], "%Y-%m-%d %H:%M:%S"))
+                cols["record"].append(record_json(c))
+                cols["page"].append(p)
+    n = len(cols["sku_id"])
+    return pa.table(
+        {
+            **{k: cols[k] for k in ("sku_id", "comment_id", "commented_at", "record")},
+            "page": pa.array(cols["page"], pa.int32()),
+            "partition_key": cols["sku_id"],
+            "fetched_at": pa.array([fetched_at] * n, pa.timestamp("us", tz="UTC")),
+            "run_id": ["bench"] * n,
+            "last_seen_at": pa.array([fetched_at] * n, pa.timestamp("us", tz="UTC")),
+        }
+    )
+
+
+def _package(parts, path, fetched_at) -> float:
+    from jd_assets.raw import tables
+    from jd_assets.raw.landing import batch, land
+    from jd_assets.warehouse import DuckDBWarehouse
+
+    wh = DuckDBWarehouse(path=str(path))
+    with wh.write() as con:  # table creation is not part of the timing
+        from jd_assets.raw.landing import ensure_table
+
+        ensure_table(con, tables.COMMENTS)
+    t0 = time.perf_counter()
+    for sku, pages in parts:
+        arrow = pa.concat_tables([batch([]), *(batch(pg, page=p, request_key=sku) for p, pg in enumerate(pages, 1))])
+        with wh.write() as con:
+            land(con, tables.COMMENTS, arrow, partition_key=sku, partition_value=sku, run_id="bench",
+                 fetched_at=fetched_at)
+    return time.perf_counter() - t0
+
+
+def _package_one_batch(parts, path, fetched_at) -> float:
+    from jd_assets.raw import tables
+    from jd_assets.raw.landing import batch, ensure_table, land
+    from jd_assets.warehouse import DuckDBWarehouse
+
+    wh = DuckDBWarehouse(path=str(path))
+    with wh.write() as con:
+        ensure_table(con, tables.COMMENTS)
+    t0 = time.perf_counter()
+    arrow = pa.concat_tables(
+        [batch(pg, page=p, request_key=sku) for sku, pages in parts for p, pg in enumerate(pages, 1)]
+    )
+    with wh.write() as con:
+        land(con, tables.COMMENTS, arrow, partition_key="bulk", partition_value="bulk", run_id="bench",
+             fetched_at=fetched_at)
+    return time.perf_counter() - t0
+
+
+def _create_like(path) -> None:
+    from jd_assets.raw import tables
+    from jd_assets.raw.landing import ensure_table
+
+    con = duckdb.connect(str(path))
+    ensure_table(con, tables.COMMENTS)
+    con.close()
+
+
+def _bare_once(final: pa.Table, path) -> float:
+    _create_like(path)
+    t0 = time.perf_counter()
+    con = duckdb.connect(str(path))
+    con.execute("BEGIN")
+    con.register("arrow_rows", final)
+    con.execute("INSERT INTO raw.comments SELECT * FROM arrow_rows")
+    con.execute("COMMIT")
+    con.close()
+    return time.perf_counter() - t0
+
+
+def _bare_per_partition(final: pa.Table, path) -> float:
+    _create_like(path)
+    # split outside the timing, like the package's fetched pages
+    skus = final.column("sku_id").to_pylist()
+    bounds, start = [], 0
+    for i in range(1, len(skus) + 1):
+        if i == len(skus) or skus[i] != skus[start]:
+            bounds.append((start, i - start))
+            start = i
+    slices = [final.slice(s, n) for s, n in bounds]
+    t0 = time.perf_counter()
+    for part in slices:
+        con = duckdb.connect(str(path))
+        con.execute("BEGIN")
+        con.register("arrow_rows", part)
+        con.execute("INSERT INTO raw.comments SELECT * FROM arrow_rows")
+        con.execute("COMMIT")
+        con.close()
+    return time.perf_counter() - t0
+
+
+def run(quick: bool) -> list[Row]:
+    n_rows = 20_000 if quick else 200_000
+    reps = 2 if quick else 3
+    t_gen = time.perf_counter()
+    parts = generate(n_rows)
+    fetched_at = datetime.now(UTC)
+    final = _final_rows(parts, fetched_at)
+    t_gen = time.perf_counter() - t_gen
+    n = final.num_rows
+    json_mib = sum(len(r) for r in final.column("record").to_pylist()) / 2**20
+    best = {"package": 1e9, "package_one": 1e9, "bare_once": 1e9, "bare_part": 1e9}
+    for rep in range(reps):
+        order = ["bare_once", "package", "bare_part", "package_one"]
+        if rep % 2:
+            order.reverse()
+        for name in order:
+            d = workdir(f"b1/{name}")
+            fn = {
+                "package": lambda p: _package(parts, p, fetched_at),
+                "package_one": lambda p: _package_one_batch(parts, p, fetched_at),
+                "bare_once": lambda p: _bare_once(final, p),
+                "bare_part": lambda p: _bare_per_partition(final, p),
+            }[name]
+            best[name] = min(best[name], fn(d / "jd.duckdb"))
+        # the package landed exactly the same rows
+    con = duckdb.connect(str(workdir("b1/package", fresh=False) / "jd.duckdb"), read_only=True)
+    landed = con.execute("SELECT count(*) FROM raw.comments").fetchone()[0]
+    con.close()
+    assert landed == n, (landed, n)
+    rate = {k: n / v for k, v in best.items()}
+    ratio = rate["package"] / rate["bare_once"]
+    details = [
+        f"{n:,} comments of {len(parts):,} SKUs (avg {n / len(parts):.0f}, max "
+        f"{max(sum(len(p) for p in pages) for _, pages in parts):,} a SKU), {json_mib:.0f} MiB of record JSON; "
+        f"generation {t_gen:.1f} s (not timed). Best of {reps} alternating repetitions, fresh file each.",
+        f"package, per SKU partition (batch()+concat+write()+land()): {best['package']:.2f} s = "
+        f"{fmt_rate(rate['package'])} rows/s; bare single INSERT of the final rows: {best['bare_once']:.2f} s = "
+        f"{fmt_rate(rate['bare_once'])} rows/s (ratio {ratio:.2f}).",
+        f"bare INSERT per partition (connect+BEGIN+INSERT+COMMIT per SKU): {best['bare_part']:.2f} s = "
+        f"{fmt_rate(rate['bare_part'])} rows/s -> package/bare-per-partition "
+        f"{rate['package'] / rate['bare_part']:.2f}.",
+        f"package, all rows in one land() call: {best['package_one']:.2f} s = {fmt_rate(rate['package_one'])} "
+        f"rows/s -> {rate['package_one'] / rate['bare_once']:.2f} of the bare insert (per-row cost without "
+        f"the per-partition overhead of ~{(best['package'] - best['package_one']) / len(parts) * 1000:.1f} ms "
+        f"a partition).",
+    ]
+    return [
+        Row(1, "Landing speed (rows/s, per-SKU partitions as the asset lands them)", fmt_rate(rate["package"]),
+            fmt_rate(rate["bare_once"]) + " (bare INSERT)", f"{ratio:.2f}", ">= 0.7",
+            "yes" if ratio >= 0.7 else "no", details),
+        Row(1, "Landing speed, all rows in one land() call (context)", fmt_rate(rate["package_one"]),
+            fmt_rate(rate["bare_once"]) + " (bare INSERT)", f"{rate['package_one'] / rate['bare_once']:.2f}",
+            ">= 0.7", "yes" if rate["package_one"] / rate["bare_once"] >= 0.7 else "no"),
+    ]
