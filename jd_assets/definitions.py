@@ -2,6 +2,11 @@
 
 import dagster as dg
 
+from jd_assets.clean import CLEAN_ASSETS
+from jd_assets.clean.checks import CLEAN_CHECKS
+from jd_assets.marts import MART_ASSETS
+from jd_assets.marts.checks import MARTS_CHECKS
+from jd_assets.marts.jobs import derived_tables_job
 from jd_assets.raw import assets as raw_assets
 from jd_assets.raw import checks as raw_checks
 from jd_assets.raw import schedules as raw_schedules
@@ -9,13 +14,14 @@ from jd_assets.raw import sensors as raw_sensors
 from jd_assets.resources import build_resources
 
 defs = dg.Definitions(
-    assets=dg.load_assets_from_modules([raw_assets]),
-    asset_checks=raw_checks.drift_checks,
+    assets=[*dg.load_assets_from_modules([raw_assets]), *CLEAN_ASSETS, *MART_ASSETS],
+    asset_checks=[*raw_checks.drift_checks, *CLEAN_CHECKS, *MARTS_CHECKS],
     jobs=[
         raw_schedules.raw_orders_job,
         raw_schedules.raw_comments_job,
         raw_schedules.raw_item_details_job,
         raw_schedules.raw_wares_job,
+        derived_tables_job,
     ],
     schedules=[
         raw_schedules.orders_daily_schedule,

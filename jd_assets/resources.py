@@ -11,6 +11,7 @@ import os
 
 import dagster as dg
 
+from jd_assets.clean.pii import PiiKey
 from jd_assets.gateways.fengchao import FengchaoResource
 from jd_assets.gateways.jos import JosResource
 from jd_assets.gateways.justone import JustOneResource
@@ -49,4 +50,5 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
             requests_per_second=_rate("JD_FENGCHAO_RPS", 5.0),
         ),
         "warehouse": DuckDBWarehouse(path=env("JD_DUCKDB_PATH", DEFAULT_DUCKDB_PATH)),
+        "pii_key": PiiKey(key=dg.EnvVar("JD_PII_KEY")),
     }

@@ -18,13 +18,26 @@ from jd_assets.warehouse import DuckDBWarehouse
 FAST = {"backoff_base_s": 0.01, "backoff_max_s": 0.05, "requests_per_second": 1000.0}
 
 
-def gateway_resources(env: dict[str, str], db_path: Path, **justone_overrides) -> dict[str, object]:
-    """The four resources, configured from a sandbox's ``env()`` as the definitions do from os.environ."""
+def gateway_resources(
+    env: dict[str, str],
+    db_path: Path,
+    *,
+    justone: dict | None = None,
+    jos: dict | None = None,
+    fengchao: dict | None = None,
+    **every_gateway,
+) -> dict[str, object]:
+    """The four resources, configured from a sandbox's ``env()`` as the definitions do from os.environ.
+
+    ``every_gateway`` settings (e.g. ``max_attempts``) apply to the three clients; ``justone``, ``jos``
+    and ``fengchao`` add settings of one client.
+    """
+    common = FAST | every_gateway
     return {
         "justone": JustOneResource(
             base_url=env["JD_JUSTONE_BASE_URL"],
             token=env["JD_JUSTONE_TOKEN"],
-            **{**FAST, "details_poll_interval_s": 0.01, "details_deadline_s": 5.0, **justone_overrides},
+            **common | {"details_poll_interval_s": 0.01, "details_deadline_s": 5.0} | (justone or {}),
         ),
         "jos": JosResource(
             base_url=env["JD_JOS_BASE_URL"],
@@ -32,14 +45,14 @@ def gateway_resources(env: dict[str, str], db_path: Path, **justone_overrides) -
             app_secret=env["JD_JOS_APP_SECRET"],
             access_token=env["JD_JOS_ACCESS_TOKEN"],
             dialect=env.get("JD_JOS_DIALECT", "live"),
-            **FAST,
+            **common | (jos or {}),
         ),
         "fengchao": FengchaoResource(
             base_url=env["JD_FENGCHAO_BASE_URL"],
             app_id=env["JD_FENGCHAO_APP_ID"],
             app_secret=env["JD_FENGCHAO_APP_SECRET"],
             seller_nick=env["JD_FENGCHAO_SELLER_NICK"],
-            **FAST,
+            **common | (fengchao or {}),
         ),
         "warehouse": DuckDBWarehouse(path=str(db_path)),
     }

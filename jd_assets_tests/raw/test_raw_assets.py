@@ -192,7 +192,7 @@ def test_pending_details_are_polled_and_never_landed_as_rows(db_path, instance):
 
 def test_details_still_pending_at_the_deadline_fail_the_partition_as_retryable(db_path, instance):
     with Sandbox(SandboxConfig(seed=11, scale="tiny", details_pending_polls=10_000)) as sandbox:
-        resources = gateway_resources(sandbox.env(), db_path, details_deadline_s=0.3)
+        resources = gateway_resources(sandbox.env(), db_path, justone={"details_deadline_s": 0.3})
         sku = sandbox.truth.sku_ids()[0]
 
         result = materialize(raw_item_details, sku, resources, instance, raise_on_error=False)
