@@ -53,9 +53,10 @@ def query(path, sql, params=None) -> list[dict]:
 @pytest.fixture(scope="module")
 def landed(tmp_path_factory):
     db = tmp_path_factory.mktemp("e2e") / "jd.duckdb"
+    home = tmp_path_factory.mktemp("dagster_home")
     with (
         Sandbox(SandboxConfig(seed=11, scale="tiny", details_pending_polls=0, pii_marker=MARKER)) as sandbox,
-        dg.instance_for_test() as instance,
+        dg.instance_for_test(temp_dir=str(home)) as instance,
     ):
         env = sandbox.env()
         live = gateway_resources(env, db)
@@ -73,9 +74,17 @@ def landed(tmp_path_factory):
         for day, dialect in days.items():
             resources = live if dialect == "live" else seed
             assert materialize(raw_orders, day.isoformat(), resources, instance).success
-        result = build_derived(db)
+        result = build_derived(db, instance=instance)
         assert result.success
-        yield {"db": db, "truth": truth, "skus": skus, "wares": wares, "days": days, "result": result}
+        yield {
+            "db": db,
+            "truth": truth,
+            "skus": skus,
+            "wares": wares,
+            "days": days,
+            "result": result,
+            "dagster_files": [p for p in home.rglob("*") if p.is_file()],
+        }
 
 
 def test_every_check_passes_on_sandbox_data(landed):
@@ -203,6 +212,19 @@ def test_pii_stays_in_raw(landed):
     for table in DERIVED_TABLES:
         cells = [str(v) for row in table_rows(db, table) for v in row]
         assert not [c for c in cells if MARKER in c or PII_KEY in c], table
+
+
+def test_pii_never_reaches_run_metadata_event_logs_or_compute_logs(landed):
+    files = landed["dagster_files"]
+    metadata = [
+        str(value.value)
+        for event in landed["result"].get_asset_materialization_events()
+        for value in event.materialization.metadata.values()
+    ]
+
+    assert any(f.suffix == ".db" for f in files) and metadata
+    assert not [text for text in metadata if MARKER in text]
+    assert not [f for f in files if MARKER.encode() in f.read_bytes()]
 
 
 def test_rebuilding_changes_nothing(landed, tmp_path):
