@@ -285,6 +285,7 @@ def test_two_writers_and_a_sql_reader_at_once_no_lock_failure_and_short_reader_w
                     break
                 except duckdb.IOException:
                     time.sleep(0.005)
+            waits.append(time.monotonic() - started)  # how long the analyst was locked out
             try:
                 if con.execute(
                     "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'comments'"
@@ -292,7 +293,6 @@ def test_two_writers_and_a_sql_reader_at_once_no_lock_failure_and_short_reader_w
                     con.execute("SELECT sku_id, count(*) FROM raw.comments GROUP BY 1").fetchall()
             finally:
                 con.close()
-            waits.append(time.monotonic() - started)
             reads += 1
             time.sleep(0.02)
 
