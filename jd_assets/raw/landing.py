@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+import dagster as dg
 import duckdb
 import pyarrow as pa
 
@@ -36,6 +37,8 @@ class RawTable:
     key_column: str
     columns: tuple[tuple[str, str], ...]
     """Typed columns (name, DuckDB type) kept before the common ``record`` and fetch-metadata columns."""
+    preview: str
+    """SELECT list for the metadata preview: typed columns and harmless fields, never buyer data."""
     extract: str
     """SELECT list over ``record`` (JSON) and ``request_key`` (what was asked for) giving ``columns``."""
     reject_reason: str
@@ -76,14 +79,17 @@ class LandingCounts:
     already_known: int
     rejected: int
     partition_rows: int
+    preview: str = ""
+    """A markdown table of a few landed rows (typed columns only: no buyer data)."""
     write_seconds: float = 0.0
     """How long the write transaction held the DuckDB file (a reader waits at most this long)."""
 
     def held_for(self, seconds: float) -> LandingCounts:
         return replace(self, write_seconds=seconds)
 
-    def as_metadata(self) -> dict[str, int | float]:
+    def as_metadata(self) -> dict[str, object]:
         return {
+            "preview": dg.MetadataValue.md(self.preview),
             "write_seconds": round(self.write_seconds, 4),
             "records_received": self.received,
             "rows_new": self.new,
@@ -166,9 +172,10 @@ def land(
         # A batch whose every record was rejected replaces nothing: the previous version stays.
         _replace(con, table, params)
     partition_rows = _partition_rows(con, table, partition_value)
+    preview = _preview(con, table, partition_value)
     con.execute("DROP TABLE landing_stage")
     con.execute("DROP TABLE landing_valid")
-    return LandingCounts(received, new, known, rejected, partition_rows)
+    return LandingCounts(received, new, known, rejected, partition_rows, preview=preview)
 
 
 def _stage(con: duckdb.DuckDBPyConnection, table: RawTable) -> None:
@@ -245,6 +252,20 @@ def _merge(con: duckdb.DuckDBPyConnection, table: RawTable, params: dict, matche
             WHERE NOT EXISTS (SELECT 1 FROM {table.name} t WHERE {matches})""",
         _only(params, "partition_key", "fetched_at", "run_id"),
     )
+
+
+def _preview(con: duckdb.DuckDBPyConnection, table: RawTable, partition_value: object, rows: int = 5) -> str:
+    cursor = con.execute(
+        f"SELECT {table.preview} FROM {table.name} WHERE {table.partition_column} = $partition "
+        f"ORDER BY {table.key_column} DESC LIMIT {rows}",
+        {"partition": partition_value},
+    )
+    names = [d[0] for d in cursor.description]
+    lines = ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
+    for row in cursor.fetchall():
+        cells = (str(v).replace("|", "/").replace("\n", " ") for v in row)
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def _partition_rows(con: duckdb.DuckDBPyConnection, table: RawTable, partition_value: object) -> int:

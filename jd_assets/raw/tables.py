@@ -31,6 +31,8 @@ COMMENTS = RawTable(
     partition_column="sku_id",
     key_column="comment_id",
     merge=True,
+    preview="""comment_id, commented_at, record->>'$.commentScore' AS score,
+               left(record->>'$.commentData', 40) AS text""",
     columns=(
         ("sku_id", "VARCHAR NOT NULL"),
         ("comment_id", "VARCHAR NOT NULL"),
@@ -60,6 +62,7 @@ ITEM_DETAILS = RawTable(
     source="item_details",
     partition_column="sku_id",
     key_column="sku_id",
+    preview="sku_id, ware_id, record->>'$.title' AS title, record->>'$.price' AS price",
     columns=(("sku_id", "VARCHAR NOT NULL"), ("ware_id", "VARCHAR")),
     extract=f"""
         request_key AS sku_id,
@@ -79,6 +82,7 @@ WARES = RawTable(
     source="wares",
     partition_column="ware_id",
     key_column="ware_id",
+    preview="ware_id, ware_status, record->>'$.title' AS title",
     columns=(("ware_id", "VARCHAR NOT NULL"), ("ware_status", "INTEGER")),
     extract="""
         request_key AS ware_id,
@@ -98,6 +102,7 @@ ORDERS = RawTable(
     source="orders",
     partition_column="order_date",
     key_column="order_id",
+    preview="order_id, created_at, order_state, dialect",
     columns=(
         ("order_date", "DATE NOT NULL"),
         ("order_id", "VARCHAR NOT NULL"),
@@ -135,6 +140,7 @@ ORDER_TRACKS = RawTable(
     source="order_tracks",
     partition_column="order_date",
     key_column="order_id",
+    preview="order_id, json_array_length(record) AS events",
     columns=(("order_date", "DATE NOT NULL"), ("order_id", "VARCHAR NOT NULL")),
     # request_key is "<day>/<order id>": the track answer itself does not repeat the order id.
     extract="""

@@ -253,3 +253,23 @@ def test_wares_land_with_ids_beyond_two_to_the_53(sandbox, resources, instance, 
     materialize(raw_wares, ware, resources, instance)
 
     assert rows(db_path, "SELECT ware_id, record->>'$.wareId' FROM raw.wares") == [(ware, ware)]
+
+
+def test_every_raw_materialization_carries_counts_and_a_preview(sandbox, resources, instance):
+    sku = max(sandbox.truth.sku_ids(), key=lambda s: len(sandbox.truth.comments(s)))
+    day = order_days(sandbox)[0]
+
+    results = [
+        materialize(raw_comments, sku, resources, instance),
+        materialize(raw_orders, day, resources, instance),
+    ]
+
+    events = [e for r in results for e in r.get_asset_materialization_events()]
+    assert len(events) == 3  # comments, orders, tracks
+    for event in events:
+        metadata = event.materialization.metadata
+        assert metadata["dagster/row_count"].value > 0
+        preview = metadata["preview"].value
+        assert preview.count("\n") >= 2, preview  # a header, a rule and at least one row
+    orders_preview = next(e for e in events if e.asset_key == dg.AssetKey("raw_orders")).materialization
+    assert "consignee" not in orders_preview.metadata["preview"].value.lower()
