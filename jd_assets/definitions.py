@@ -19,6 +19,7 @@ defs = dg.Definitions(
     jobs=[
         raw_schedules.raw_orders_job,
         raw_schedules.raw_comments_job,
+        raw_schedules.raw_comments_refresh_job,
         raw_schedules.raw_item_details_job,
         raw_schedules.raw_wares_job,
         derived_tables_job,

@@ -58,12 +58,24 @@ def _run_partitions(defs, instance, job_name: str, keys: list[str], label: str) 
             if event.is_step_failure:
                 failure = event.step_failure_data
                 scope = failure.user_failure_data.metadata.get("scope") if failure.user_failure_data else None
-                message = failure.error.message.strip().splitlines()[0]
+                described = failure.user_failure_data.description if failure.user_failure_data else None
+                message = described or failure.error.message.strip().splitlines()[0]
                 status = f"failed ({getattr(scope, 'value', 'error')} scope): {message}"
                 if getattr(scope, "value", None) != "partition":
                     unexpected.append(f"{label} {key}: {message}")
         _say(f"  [{label} {index}/{len(keys)}] {key}: {status}")
     return unexpected
+
+
+def _refresh_comments(defs, instance) -> list[str]:
+    """Every SKU's comments in one run, as the daily schedule does: each SKU its own partition."""
+    result = defs.resolve_job_def("raw_comments_refresh_job").execute_in_process(
+        instance=instance, raise_on_error=False, run_config=QUIET
+    )
+    landed = result.get_asset_materialization_events()
+    rows = sum(e.materialization.metadata["rows_new"].value for e in landed)
+    _say(f"  comments: {len(landed)} SKU partitions, {rows} new comments, in one run")
+    return [] if result.success else ["raw_comments_refresh_job failed"]
 
 
 def _build_derived(defs, instance) -> list[str]:
@@ -157,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         _evaluate_sensor(defs, instance, sensors.order_skus_sensor)
         items = sorted(instance.get_dynamic_partitions("jd_item"))
         _say(f"comments and details: {len(items)} SKUs")
-        failures += _run_partitions(defs, instance, "raw_comments_job", items, "comments")
+        failures += _refresh_comments(defs, instance)
         failures += _run_partitions(defs, instance, "raw_item_details_job", items, "details")
         _evaluate_sensor(defs, instance, sensors.ware_links_sensor)
         wares = sorted(instance.get_dynamic_partitions("jd_ware"))

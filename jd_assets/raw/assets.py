@@ -52,16 +52,19 @@ def _gateway_failure(err: GatewayError, what: str, stats) -> dg.Failure:
     )
 
 
-def _land(warehouse: DuckDBWarehouse, context, table: RawTable, records: pa.Table, value) -> LandingCounts:
+def _land(
+    warehouse: DuckDBWarehouse, table: RawTable, records: pa.Table, key: str, run_id: str
+) -> LandingCounts:
+    """Land one partition (keyed by its id) in its own write transaction."""
     with warehouse.write() as con:
         started = time.monotonic()
         counts = land(
             con,
             table,
             records,
-            partition_key=context.partition_key,
-            partition_value=value,
-            run_id=context.run.run_id,
+            partition_key=key,
+            partition_value=key,
+            run_id=run_id,
             fetched_at=datetime.now(UTC),
         )
     return counts.held_for(time.monotonic() - started)
@@ -119,7 +122,20 @@ def raw_comments(
     comment's JSON; invalid comments go to raw.rejects with the reason.
     """
     sku = _partition_id(context, "jd_item")
-    watermark = None if config.full_refresh else _comments_watermark(warehouse, sku)
+    metadata = refresh_comments(
+        sku, justone=justone, warehouse=warehouse, run_id=context.run.run_id, full_refresh=config.full_refresh
+    )
+    return dg.MaterializeResult(metadata=metadata)
+
+
+def refresh_comments(
+    sku: str, *, justone: JustOneResource, warehouse: DuckDBWarehouse, run_id: str, full_refresh: bool = False
+) -> dict[str, object]:
+    """Fetch one SKU's comments down to the high-water mark and land them; returns the run metadata.
+
+    Raises dg.Failure naming the item, with ``scope`` (request / partition / run) in its metadata.
+    """
+    watermark = None if full_refresh else _comments_watermark(warehouse, sku)
     pages: list[pa.Table] = []
     with justone.open() as client:
         try:
@@ -130,18 +146,15 @@ def raw_comments(
         except GatewayError as err:
             raise _gateway_failure(err, f"comments of item {sku}", client.stats) from None
         stats = client.stats
-    counts = _land(warehouse, context, tables.COMMENTS, pa.concat_tables([batch([]), *pages]), sku)
-    new_mark = _comments_watermark(warehouse, sku)
-    return dg.MaterializeResult(
-        metadata={
-            **counts.as_metadata(),
-            **stats.as_metadata(),
-            "pages_fetched": len(pages),
-            "full_refresh": config.full_refresh,
-            "watermark_before": watermark or "",
-            "watermark": new_mark or "",
-        }
-    )
+    counts = _land(warehouse, tables.COMMENTS, pa.concat_tables([batch([]), *pages]), sku, run_id)
+    return {
+        **counts.as_metadata(),
+        **stats.as_metadata(),
+        "pages_fetched": len(pages),
+        "full_refresh": full_refresh,
+        "watermark_before": watermark or "",
+        "watermark": _comments_watermark(warehouse, sku) or "",
+    }
 
 
 @dg.asset(
@@ -165,7 +178,9 @@ def raw_item_details(
         except GatewayError as err:
             raise _gateway_failure(err, f"details of item {sku}", client.stats) from None
         stats = client.stats
-    counts = _land(warehouse, context, tables.ITEM_DETAILS, batch([detail.payload], request_key=sku), sku)
+    counts = _land(
+        warehouse, tables.ITEM_DETAILS, batch([detail.payload], request_key=sku), sku, context.run.run_id
+    )
     _fail_if_all_rejected(warehouse, tables.ITEM_DETAILS, sku, counts)
     return dg.MaterializeResult(
         metadata={**counts.as_metadata(), **stats.as_metadata(), "polls": detail.polls}
@@ -189,7 +204,7 @@ def raw_wares(
         except GatewayError as err:
             raise _gateway_failure(err, f"ware {ware_id}", client.stats) from None
         stats = client.stats
-    counts = _land(warehouse, context, tables.WARES, batch([ware], request_key=ware_id), ware_id)
+    counts = _land(warehouse, tables.WARES, batch([ware], request_key=ware_id), ware_id, context.run.run_id)
     _fail_if_all_rejected(warehouse, tables.WARES, ware_id, counts)
     return dg.MaterializeResult(metadata={**counts.as_metadata(), **stats.as_metadata()})
 

@@ -1,5 +1,6 @@
-"""Schedules of the raw assets, in Beijing time: orders daily with a lookback, comments daily,
-details and wares weekly (details are billed per task and change slowly)."""
+"""Schedules of the raw assets, in Beijing time: orders daily with a lookback, comments daily (one run
+for every SKU, see ``refresh.py``), details and wares weekly (details are billed per task and change
+slowly)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from datetime import date, timedelta
 import dagster as dg
 
 from jd_assets.partitions import BEIJING_TZ, jd_item_partitions, jd_ware_partitions
+from jd_assets.raw.refresh import raw_comments_refresh_job
 
 DEFAULT_ORDERS_LOOKBACK_DAYS = 7
 
@@ -45,10 +47,13 @@ def _every_key(context, partitions: dg.DynamicPartitionsDefinition, label: str):
     return [dg.RunRequest(run_key=f"{label}-{tick}-{key}", partition_key=key) for key in keys]
 
 
-@dg.schedule(job=raw_comments_job, cron_schedule="0 4 * * *", execution_timezone=BEIJING_TZ)
+@dg.schedule(job=raw_comments_refresh_job, cron_schedule="0 4 * * *", execution_timezone=BEIJING_TZ)
 def comments_daily_schedule(context: dg.ScheduleEvaluationContext):
-    """Refreshes the comments of every tracked SKU daily (incremental: stops at the high-water mark)."""
-    return _every_key(context, jd_item_partitions, "comments")
+    """Refreshes the comments of every jd_item SKU daily, in one run (incremental: stops at the mark)."""
+    tick = context.scheduled_execution_time.date().isoformat()
+    if not context.instance.get_dynamic_partitions(jd_item_partitions.name):
+        return dg.SkipReason(f"no {jd_item_partitions.name} partitions yet")
+    return dg.RunRequest(run_key=f"comments-{tick}")
 
 
 @dg.schedule(job=raw_item_details_job, cron_schedule="0 5 * * 1", execution_timezone=BEIJING_TZ)

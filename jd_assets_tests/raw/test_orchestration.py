@@ -16,6 +16,7 @@ import pytest
 from jd_assets.raw import sensors
 from jd_assets.raw.assets import raw_comments, raw_item_details, raw_orders, raw_wares
 from jd_assets.raw.landing import batch, land
+from jd_assets.raw.refresh import raw_comments_refresh_job
 from jd_assets.raw.schedules import comments_daily_schedule, orders_daily_schedule
 from jd_assets.raw.tables import ITEM_DETAILS, ORDERS
 from jd_assets.sandbox import Faults, Sandbox, SandboxConfig
@@ -171,13 +172,62 @@ def test_orders_schedule_rematerializes_the_lookback_window(monkeypatch, instanc
     assert [r.partition_key for r in requests] == ["2026-03-09", "2026-03-08", "2026-03-07"]
 
 
-def test_comments_schedule_refreshes_every_tracked_sku(instance):
-    instance.add_dynamic_partitions("jd_item", ["100001", "100002"])
+def test_comments_schedule_refreshes_every_tracked_sku_in_one_run(instance):
     context = dg.build_schedule_context(instance=instance, scheduled_execution_time=datetime(2026, 3, 10, 4))
+    assert isinstance(comments_daily_schedule(context), dg.SkipReason)
+    instance.add_dynamic_partitions("jd_item", ["100001", "100002"])
 
-    requests = comments_daily_schedule(context)
+    request = comments_daily_schedule(context)
 
-    assert sorted(r.partition_key for r in requests) == ["100001", "100002"]
+    assert isinstance(request, dg.RunRequest) and request.partition_key is None
+    assert request.run_key == "comments-2026-03-10"
+
+
+def refresh_run(resources, instance, **config):
+    return raw_comments_refresh_job.execute_in_process(
+        instance=instance,
+        resources={k: resources[k] for k in ("justone", "warehouse")},
+        run_config={"ops": {"refresh_comment_partitions": {"config": config}}},
+        raise_on_error=False,
+    )
+
+
+def test_the_daily_refresh_run_materializes_each_sku_as_its_own_partition(
+    sandbox, resources, instance, db_path
+):
+    skus = sandbox.truth.sku_ids()
+    broken = next(s for s in skus if sandbox.truth.comments(s))
+    instance.add_dynamic_partitions("jd_item", skus)
+    sandbox.fail_item(broken, code=404)
+
+    result = refresh_run(resources, instance)
+
+    assert not result.success
+    message = "\n".join(
+        str(e.step_failure_data.error.message) for e in result.all_events if e.is_step_failure
+    )
+    assert f"1 of {len(skus)} SKUs failed ({broken}:" in message
+    materialized = instance.get_materialized_partitions(raw_comments.key)
+    assert materialized == set(skus) - {broken}
+    import duckdb
+
+    con = duckdb.connect(str(db_path), read_only=True)
+    landed = dict(con.execute("SELECT sku_id, count(*) FROM raw.comments GROUP BY 1").fetchall())
+    con.close()
+    assert landed == {
+        s: len(sandbox.truth.comments(s)) for s in skus if s != broken and sandbox.truth.comments(s)
+    }
+
+
+def test_the_daily_refresh_stops_at_once_on_a_quota_error(sandbox, resources, instance):
+    instance.add_dynamic_partitions("jd_item", sandbox.truth.sku_ids())
+    sandbox.force_code(gateway="justone", code=303)
+
+    result = refresh_run(resources, instance, parallel_items=2)
+
+    assert not result.success
+    assert sum(sandbox.counters()["requests"].values()) <= 2, "one call per SKU in flight, then nothing"
+    assert not instance.get_materialized_partitions(raw_comments.key)
 
 
 MATERIALIZE_ONE = textwrap.dedent(
