@@ -149,7 +149,7 @@ SUMMARY_COLUMNS = (
         "BIGINT",
         "Reviews posted in the 30 days up to reviews_as_of (a fixed point: a rebuild gives the same count).",
     ),
-    Column("reviews_as_of", "TIMESTAMP", f"The newest comment crawl (max last_seen_at), {BEIJING}."),
+    Column("reviews_as_of", "TIMESTAMP", f"The newest review of any SKU (max commented_at), {BEIJING}."),
     Column("orders", "BIGINT", "Non-cancelled orders containing the SKU."),
     Column("units_sold", "BIGINT", "Units sold in non-cancelled orders (0 when none)."),
     Column("revenue", "DECIMAL(18,2)", "Revenue in non-cancelled orders, CNY (0 when none)."),
@@ -169,7 +169,7 @@ WITH skus AS (
     UNION SELECT sku_id FROM clean.order_items WHERE sku_id IS NOT NULL
 ), prior AS (
     SELECT avg(score) AS global_avg,
-           timezone('Asia/Shanghai', max(last_seen_at)) AS as_of
+           max(commented_at) AS as_of
     FROM clean.comments
 ), reviews AS (
     SELECT c.sku_id,
