@@ -5,18 +5,9 @@ Timestamps in ``raw`` are naive Beijing wall time, as JD sends them; ``fetched_a
 
 from __future__ import annotations
 
+from jd_assets.gateways.jos import ORDER_STATES
 from jd_assets.raw.landing import DIGITS, RawTable
 
-ORDER_STATES = (
-    "WAIT_SELLER_STOCK_OUT",
-    "WAIT_GOODS_RECEIVE_CONFIRM",
-    "WAIT_SELLER_DELIVERY",
-    "PAUSE",
-    "FINISHED_L",
-    "TRADE_CANCELED",
-    "LOCKED",
-    "POP_ORDER_PAUSE",
-)
 WARE_STATUSES = (-1, 1, 2, 4, 8, 513, 514, 516, 520, 1028)
 JD_TIME = "'%Y-%m-%d %H:%M:%S'"
 
