@@ -49,6 +49,8 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
             seller_nick=dg.EnvVar("JD_FENGCHAO_SELLER_NICK"),
             requests_per_second=_rate("JD_FENGCHAO_RPS", 5.0),
         ),
-        "warehouse": DuckDBWarehouse(path=env("JD_DUCKDB_PATH", DEFAULT_DUCKDB_PATH)),
+        "warehouse": DuckDBWarehouse(
+            path=env("JD_DUCKDB_PATH", DEFAULT_DUCKDB_PATH), memory_limit=env("JD_DUCKDB_MEMORY_LIMIT", "3GB")
+        ),
         "pii_key": PiiKey(key=dg.EnvVar("JD_PII_KEY")),
     }

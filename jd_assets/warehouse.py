@@ -36,6 +36,13 @@ class DuckDBWarehouse(dg.ConfigurableResource):
 
     path: str = Field(description="DuckDB file path (env JD_DUCKDB_PATH); its folder is created.")
     lock_timeout_s: float = Field(default=900.0, description="How long a writer waits for the file lock.")
+    memory_limit: str = Field(
+        default="3GB",
+        description=(
+            "DuckDB's memory limit (env JD_DUCKDB_MEMORY_LIMIT): past it, joins and aggregates spill to "
+            "a temp folder beside the file, so rebuilding the marts stays within a small machine's RAM."
+        ),
+    )
 
     def _file(self) -> Path:
         if not self.path:
@@ -71,7 +78,9 @@ class DuckDBWarehouse(dg.ConfigurableResource):
 
         def attempt() -> duckdb.DuckDBPyConnection:
             try:
-                return duckdb.connect(str(self._file()), read_only=read_only)
+                return duckdb.connect(
+                    str(self._file()), read_only=read_only, config={"memory_limit": self.memory_limit}
+                )
             except duckdb.IOException as err:
                 if "lock" in str(err).lower():
                     raise BlockingIOError(str(err)) from None
