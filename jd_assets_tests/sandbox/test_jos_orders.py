@@ -49,7 +49,7 @@ def test_order_prices_agree_with_product_details(demo: Sandbox):
         for item in order["itemInfoList"]:
             assert item["jdPrice"] == demo.truth.detail(item["skuId"])["price"]
             assert item["wareId"] == sku_to_ware[item["skuId"]]
-            assert 1 <= int(item["itemTotal"]) <= 3
+            assert int(item["itemTotal"]) in range(1, 4)
             total += round(float(item["jdPrice"]) * 100) * int(item["itemTotal"])
         assert round(float(order["orderTotalPrice"]) * 100) == total
         expected_payment = (
