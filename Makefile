@@ -25,6 +25,20 @@ test: setup
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
+BENCH_STAMP := $(VENV)/.bench-installed
+
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	# the bench group (dlt) on top of the locked set; pip check and the assert below catch a duckdb change
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python -m pip check
+	$(BIN)/python -c "import duckdb, dagster_duckdb_polars; assert duckdb.__version__.startswith('1.5.'), duckdb.__version__"
+	touch $(BENCH_STAMP)
+
+# make bench            full run (~15 min; the first one also generates the 5M-comment raw data, cached in bench/.work)
+# make bench QUICK=1    small sizes, about 5 minutes, nothing written to bench/RESULTS.md
+bench: setup $(BENCH_STAMP)
+	$(BIN)/python bench/run.py $(if $(QUICK),--quick,--out bench/RESULTS.md) $(if $(ONLY),--only $(ONLY))
+
 dev: setup
 	DAGSTER_HOME=$(CURDIR)/data/dagster_home $(BIN)/dagster dev -w workspace.yaml
 

@@ -31,7 +31,18 @@ def workdir(name: str, *, fresh: bool = True) -> Path:
 
 
 def peak_rss_mib() -> float:
-    """This process's peak resident set size in MiB (Linux reports ru_maxrss in KiB)."""
+    """This process's peak resident set size in MiB.
+
+    ``VmHWM`` of /proc/self/status belongs to the process's own address space (reset by exec);
+    ``ru_maxrss`` is not used on Linux because it keeps the parent's high-water mark across exec.
+    """
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
@@ -40,7 +51,7 @@ def peak_rss_mib() -> float:
 def run_child(target: str, args: dict, *, timeout: float = 3600) -> dict:
     """Run ``module:function(**args)`` in a fresh Python process; return its JSON result.
 
-    The child adds ``peak_rss_mib`` (its own high-water mark) and ``child_wall_s`` (inside the child,
+    The child adds ``peak_rss_mib`` (its own high-water mark, VmHWM) and ``child_wall_s`` (inside the child,
     imports excluded) to the result.
     """
     env = {**os.environ, "PYTHONPATH": f"{BENCH}{os.pathsep}{ROOT}"}

@@ -21,7 +21,7 @@ from jd_assets.clean.checks import CLEAN_CHECKS
 from jd_assets.marts import MART_ASSETS
 from jd_assets.marts.assets import BAYES_PRIOR_REVIEWS
 from jd_assets.partitions import jd_item_partitions, jd_ware_partitions, orders_daily_partitions
-from jd_assets_tests.clean.raw_fixture import COMMENTS, DETAILS, FETCHED, ORDERS, TRACKS, derived_resources
+from jd_assets_tests.clean.raw_fixture import COMMENTS, DETAILS, ORDERS, TRACKS, derived_resources
 
 README = Path(__file__).parents[2] / "README.md"
 FILLERS = {"此用户未填写评价内容", unicodedata.normalize("NFKC", "此用户未及时填写评价内容，系统默认好评！")}

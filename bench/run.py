@@ -1,0 +1,132 @@
+"""The benchmarks of jd_assets: ``python bench/run.py [--quick] [--only 1,2,...] [--out bench/RESULTS.md]``.
+
+Prints a markdown table (benchmark, measured, baseline, ratio, bar, met?) and a paragraph per benchmark.
+Every ratio is measured side by side in the same run. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import platform
+import sys
+import time
+import warnings
+from datetime import datetime
+from pathlib import Path
+
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parent.parent)]
+warnings.filterwarnings("ignore")
+logging.disable(logging.WARNING)
+
+from common import Row  # noqa: E402
+
+BENCHES = {
+    1: ("b1_landing", "Landing speed"),
+    2: ("b26_refresh", "Billed calls (with 6)"),
+    3: ("b3_rate", "Rate-limit use"),
+    4: ("b4_derived", "Derived tables"),
+    5: ("b5_dlt", "Against dlt"),
+    6: ("b26_refresh", "Dagster overhead (with 2)"),
+}
+
+
+def machine() -> str:
+    import dagster
+    import duckdb
+
+    mem = "?"
+    try:
+        with open("/proc/meminfo") as f:
+            kib = int(f.readline().split()[1])
+        mem = f"{kib / 2**20:.1f} GiB"
+    except OSError:
+        pass
+    try:
+        import dlt
+
+        dlt_v = dlt.__version__
+    except ImportError:
+        dlt_v = "not installed"
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return (
+        f"{os.cpu_count()} CPUs ({cpu}), {mem} RAM, {platform.system()} {platform.release()}; "
+        f"Python {platform.python_version()}, duckdb {duckdb.__version__}, dagster {dagster.__version__}, "
+        f"dlt {dlt_v}"
+    )
+
+
+def table(rows: list[Row]) -> str:
+    out = ["| # | benchmark | measured | baseline | ratio | bar | met? |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        out.append(
+            f"| {r.number} | {r.benchmark} | {r.measured} | {r.baseline} | {r.ratio} | {r.bar} | {r.met} |"
+        )
+    return "\n".join(out)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--quick", action="store_true", help="small sizes: seconds to a minute per benchmark")
+    ap.add_argument("--only", default="", help="comma list of benchmark numbers (1-6); 2 and 6 run together")
+    ap.add_argument("--out", default="", help="also write the report to this markdown file")
+    args = ap.parse_args()
+    wanted = sorted({int(x) for x in args.only.split(",") if x.strip()} or set(BENCHES))
+    modules: list[str] = []
+    for n in wanted:
+        if BENCHES[n][0] not in modules:
+            modules.append(BENCHES[n][0])
+    started = datetime.now().astimezone()
+    rows: list[Row] = []
+    timings = []
+    for name in modules:
+        mod = __import__(name)
+        t0 = time.perf_counter()
+        print(f"running {name} ...", file=sys.stderr, flush=True)
+        try:
+            rows.extend(mod.run(args.quick))
+        except Exception as exc:  # report and go on: one broken benchmark must not hide the others
+            import traceback
+
+            traceback.print_exc()
+            rows.append(Row(0, f"{name} FAILED", type(exc).__name__, "", "", "", "no", [str(exc)[:500]]))
+        timings.append(f"{name} {time.perf_counter() - t0:.0f} s")
+    mode = "quick" if args.quick else "full"
+    head = [
+        f"# jd_assets benchmarks ({mode} run)",
+        "",
+        f"Date: {started:%Y-%m-%d %H:%M %Z}. Machine: {machine()}.",
+        f"Command: `python bench/run.py{' --quick' if args.quick else ''}"
+        f"{' --only ' + args.only if args.only else ''}`. Duration: {'; '.join(timings)}.",
+        "",
+        table(rows),
+        "",
+        "## Details",
+        "",
+    ]
+    body = []
+    for r in rows:
+        if r.details:
+            body.append(f"**{r.number}. {r.benchmark}**")
+            body.append("")
+            body.extend(f"- {d}" for d in r.details)
+            body.append("")
+    report = "\n".join(head + body)
+    print(report)
+    if args.out:
+        notes = Path(args.out).with_suffix(".notes.md")
+        text = report
+        if notes.exists():
+            text += "\n" + notes.read_text()
+        Path(args.out).write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
