@@ -3,6 +3,7 @@
 import dagster as dg
 
 from jd_assets.clean import CLEAN_ASSETS
+from jd_assets.clean.automation import derived_tables_automation_sensor
 from jd_assets.clean.checks import CLEAN_CHECKS
 from jd_assets.marts import MART_ASSETS
 from jd_assets.marts.checks import MARTS_CHECKS
@@ -34,6 +35,7 @@ defs = dg.Definitions(
         raw_sensors.tracked_items_sensor,
         raw_sensors.order_skus_sensor,
         raw_sensors.ware_links_sensor,
+        derived_tables_automation_sensor,
     ],
     resources=build_resources(),
 )

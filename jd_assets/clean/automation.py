@@ -15,9 +15,9 @@ table, so they only need to know that something upstream changed:
   include them), so when a clean table's checks passed last time its marts go in the same run; when
   they have not passed yet, the marts follow on the next tick, once they have.
 
-The default automation-condition sensor (on by default; ``dagster dev`` runs it in its daemon) evaluates
-it every 30 s, so a scheduled or UI-launched raw materialization is followed by the clean and mart
-rebuilds without any hand work.
+``derived_tables_automation_sensor`` (below; it starts running, unlike Dagster's default automation
+sensor, which starts switched off) evaluates it every 30 s, so a scheduled or UI-launched raw
+materialization is followed by the clean and mart rebuilds without any hand work.
 """
 
 from __future__ import annotations
@@ -32,3 +32,13 @@ FOLLOW_UPSTREAM = (
     & ~AC.in_progress()
     & AC.all_deps_blocking_checks_passed()
 ).with_label("follow upstream (eager, without waiting for missing upstream partitions)")
+
+#: Evaluates FOLLOW_UPSTREAM for the clean and mart tables. Dagster's own default automation sensor starts
+#: switched off; this one starts running, so the derived tables follow raw without a toggle in the UI.
+derived_tables_automation_sensor = dg.AutomationConditionSensorDefinition(
+    "derived_tables_automation_sensor",
+    target=dg.AssetSelection.groups("clean", "marts"),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=30,
+    description="Rebuilds the clean and mart tables after raw changes (their automation condition).",
+)

@@ -93,6 +93,8 @@ def test_definitions_load_with_every_job_schedule_and_sensor(monkeypatch):
         "order_skus_sensor",
         "ware_links_sensor",
     }
+    derived = repo.get_sensor_def("derived_tables_automation_sensor")
+    assert derived.default_status == dg.DefaultSensorStatus.RUNNING, "derived tables follow raw unprompted"
     for key in ("raw_comments", "raw_item_details", "raw_wares", "raw_orders", "raw_order_tracks"):
         spec = defs.resolve_assets_def(key).specs_by_key[dg.AssetKey(key)]
         assert spec.group_name == "raw" and spec.kinds and spec.description
