@@ -276,6 +276,16 @@ def _mart_metadata(con, table: str, preview_sql: str) -> dict[str, object]:
     }
 
 
+#: The clean tables a review is joined to (product, ware, links, sales, delivery).
+JOINED_CLEAN_TABLES = [
+    "clean_comments",
+    "clean_products",
+    "clean_wares",
+    "clean_sku_ware_links",
+    "clean_order_items",
+    "clean_orders",
+]
+
 _MART = {
     "group_name": GROUP,
     "kinds": KINDS,
@@ -285,14 +295,7 @@ _MART = {
 
 
 @dg.asset(
-    deps=[
-        "clean_comments",
-        "clean_products",
-        "clean_wares",
-        "clean_sku_ware_links",
-        "clean_order_items",
-        "clean_orders",
-    ],
+    deps=JOINED_CLEAN_TABLES,
     metadata=table_metadata("marts.product_reviews", PRODUCT_REVIEWS_COLUMNS),
     **_MART,
 )
@@ -313,14 +316,7 @@ def product_reviews(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
 
 
 @dg.asset(
-    deps=[
-        "clean_comments",
-        "clean_products",
-        "clean_wares",
-        "clean_sku_ware_links",
-        "clean_order_items",
-        "clean_orders",
-    ],
+    deps=JOINED_CLEAN_TABLES,
     metadata=table_metadata("marts.product_review_summary", SUMMARY_COLUMNS),
     **_MART,
 )
