@@ -121,3 +121,16 @@ class DuckDBWarehouse(dg.ConfigurableResource):
 def ensure_schemas(con: duckdb.DuckDBPyConnection) -> None:
     for schema in SCHEMAS:
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+
+
+def markdown_preview(
+    con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None
+) -> dg.MetadataValue:
+    """A few rows as a markdown table for a materialization page (``|`` and line breaks made harmless)."""
+    cursor = con.execute(sql, params or {})
+    names = [d[0] for d in cursor.description]
+    lines = ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
+    for row in cursor.fetchall():
+        cells = ("" if v is None else str(v).replace("|", "/").replace("\n", " ") for v in row)
+        lines.append("| " + " | ".join(cells) + " |")
+    return dg.MetadataValue.md("\n".join(lines))

@@ -116,15 +116,3 @@ def label_case(expr: str, labels: Mapping[object, str]) -> str:
         for code, label in labels.items()
     )
     return f"CASE {expr} {whens} END"
-
-
-def markdown_preview(con: duckdb.DuckDBPyConnection, sql: str) -> dg.MetadataValue:
-    """A few rows as a markdown table, for the asset's materialization page."""
-    cursor = con.execute(sql)
-    names = [d[0] for d in cursor.description]
-    rows = cursor.fetchall()
-    lines = ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
-    lines += [
-        "| " + " | ".join("" if v is None else str(v).replace("|", "/") for v in row) + " |" for row in rows
-    ]
-    return dg.MetadataValue.md("\n".join(lines))

@@ -15,12 +15,11 @@ from jd_assets.clean.building import (
     BEIJING,
     KINDS,
     Column,
-    markdown_preview,
     rebuild,
     row_count,
     table_metadata,
 )
-from jd_assets.warehouse import DuckDBWarehouse
+from jd_assets.warehouse import DuckDBWarehouse, markdown_preview
 
 GROUP = "marts"
 #: Prior weight of the Bayesian score: a SKU's mean is shrunk toward the mean of all reviews as if it had

@@ -21,7 +21,7 @@ import dagster as dg
 import duckdb
 import pyarrow as pa
 
-from jd_assets.warehouse import ensure_schemas
+from jd_assets.warehouse import ensure_schemas, markdown_preview
 
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 DIGITS = "'^[0-9]{1,20}$'"
@@ -79,7 +79,7 @@ class LandingCounts:
     already_known: int
     rejected: int
     partition_rows: int
-    preview: str = ""
+    preview: dg.MetadataValue | None = None
     """A markdown table of a few landed rows (typed columns only: no buyer data)."""
     write_seconds: float = 0.0
     """How long the write transaction held the DuckDB file (a reader waits at most this long)."""
@@ -89,7 +89,7 @@ class LandingCounts:
 
     def as_metadata(self) -> dict[str, object]:
         return {
-            "preview": dg.MetadataValue.md(self.preview),
+            "preview": self.preview or dg.MetadataValue.md(""),
             "write_seconds": round(self.write_seconds, 4),
             "records_received": self.received,
             "rows_new": self.new,
@@ -254,18 +254,15 @@ def _merge(con: duckdb.DuckDBPyConnection, table: RawTable, params: dict, matche
     )
 
 
-def _preview(con: duckdb.DuckDBPyConnection, table: RawTable, partition_value: object, rows: int = 5) -> str:
-    cursor = con.execute(
+def _preview(
+    con: duckdb.DuckDBPyConnection, table: RawTable, partition_value: object, rows: int = 5
+) -> dg.MetadataValue:
+    return markdown_preview(
+        con,
         f"SELECT {table.preview} FROM {table.name} WHERE {table.partition_column} = $partition "
         f"ORDER BY {table.key_column} DESC LIMIT {rows}",
         {"partition": partition_value},
     )
-    names = [d[0] for d in cursor.description]
-    lines = ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
-    for row in cursor.fetchall():
-        cells = (str(v).replace("|", "/").replace("\n", " ") for v in row)
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
 
 
 def _partition_rows(con: duckdb.DuckDBPyConnection, table: RawTable, partition_value: object) -> int:
