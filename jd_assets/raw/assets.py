@@ -70,9 +70,12 @@ def _land(
     return counts.held_for(time.monotonic() - started)
 
 
-def _fail_if_all_rejected(warehouse: DuckDBWarehouse, table: RawTable, key: str, counts: LandingCounts):
-    """A single-record partition whose record was rejected fails, naming the reason (kept in rejects)."""
-    if counts.received and counts.rejected == counts.received:
+def _land_record(
+    warehouse: DuckDBWarehouse, table: RawTable, record: dict, key: str, run_id: str
+) -> LandingCounts:
+    """Land a one-record partition (a detail, a ware); a rejected record fails it, naming the reason."""
+    counts = _land(warehouse, table, batch([record], request_key=key), key, run_id)
+    if counts.rejected:
         with warehouse.read() as con:
             reasons = con.execute(
                 "SELECT DISTINCT reason FROM raw.rejects WHERE source = ? AND partition_key = ?",
@@ -82,6 +85,7 @@ def _fail_if_all_rejected(warehouse: DuckDBWarehouse, table: RawTable, key: str,
             description=f"{table.source} {key} rejected: {'; '.join(r for (r,) in reasons)}",
             allow_retries=False,
         )
+    return counts
 
 
 def _comments_watermark(warehouse: DuckDBWarehouse, sku: str) -> str | None:
@@ -178,10 +182,7 @@ def raw_item_details(
         except GatewayError as err:
             raise _gateway_failure(err, f"details of item {sku}", client.stats) from None
         stats = client.stats
-    counts = _land(
-        warehouse, tables.ITEM_DETAILS, batch([detail.payload], request_key=sku), sku, context.run.run_id
-    )
-    _fail_if_all_rejected(warehouse, tables.ITEM_DETAILS, sku, counts)
+    counts = _land_record(warehouse, tables.ITEM_DETAILS, detail.payload, sku, context.run.run_id)
     return dg.MaterializeResult(
         metadata={**counts.as_metadata(), **stats.as_metadata(), "polls": detail.polls}
     )
@@ -204,8 +205,7 @@ def raw_wares(
         except GatewayError as err:
             raise _gateway_failure(err, f"ware {ware_id}", client.stats) from None
         stats = client.stats
-    counts = _land(warehouse, tables.WARES, batch([ware], request_key=ware_id), ware_id, context.run.run_id)
-    _fail_if_all_rejected(warehouse, tables.WARES, ware_id, counts)
+    counts = _land_record(warehouse, tables.WARES, ware, ware_id, context.run.run_id)
     return dg.MaterializeResult(metadata={**counts.as_metadata(), **stats.as_metadata()})
 
 
