@@ -8,18 +8,18 @@ STAMP := $(VENV)/.installed
 
 .PHONY: setup demo test bench dev clean
 
-$(STAMP): pyproject.toml requirements.lock
+$(STAMP): pyproject.toml sandbox/pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# requirements.lock pins every package (runtime and dev) to the set these machines were checked with.
 	$(BIN)/python -m pip install --quiet -r requirements.lock
-	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m pip install --quiet --no-deps -e . -e ./sandbox
 	touch $(STAMP)
 
 setup: $(STAMP)
 
 demo: setup
-	$(BIN)/python -m jd_assets.demo
+	$(BIN)/python -m jd_sandbox.demo
 
 test: setup
 	$(BIN)/ruff check .

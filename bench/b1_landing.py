@@ -26,8 +26,8 @@ from common import Row, fmt_rate, workdir
 
 def generate(n_rows: int, seed: int = 7) -> list[tuple[str, list[list[dict]]]]:
     """SKU partitions (sku, pages of 10 comments) from the sandbox's catalog, ~n_rows comments in all."""
-    from jd_assets.sandbox.catalog import Catalog
-    from jd_assets.sandbox.config import SandboxConfig
+    from jd_sandbox.catalog import Catalog
+    from jd_sandbox.config import SandboxConfig
 
     cat = Catalog(
         SandboxConfig(seed=seed, scale="large", n_skus=max(200, n_rows // 40), n_comments=n_rows * 3)
@@ -77,7 +77,7 @@ def _package(parts, path, fetched_at) -> float:
     from jd_assets.raw.landing import batch, land
     from jd_assets.warehouse import DuckDBWarehouse
 
-    wh = DuckDBWarehouse(path=str(path))
+    wh = DuckDBWarehouse(database=str(path))
     with wh.write() as con:  # table creation is not part of the timing
         from jd_assets.raw.landing import ensure_table
 
@@ -108,7 +108,7 @@ def _package_one_batch(parts, path, fetched_at) -> float:
     from jd_assets.raw.landing import batch, ensure_table, land
     from jd_assets.warehouse import DuckDBWarehouse
 
-    wh = DuckDBWarehouse(path=str(path))
+    wh = DuckDBWarehouse(database=str(path))
     with wh.write() as con:
         ensure_table(con, tables.COMMENTS)
     t0 = time.perf_counter()

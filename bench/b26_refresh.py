@@ -97,6 +97,7 @@ def one_run(env: dict, db: str, sku: str, home: str) -> dict:
 
     os.environ["DAGSTER_HOME"] = home
     import dagster as dg
+
     import jd_assets.definitions  # noqa: F401  (the code location the daemon loads)
     from jd_assets.raw.assets import raw_comments
 
@@ -114,9 +115,10 @@ def run(quick: bool) -> list[Row]:
     import logging
 
     import dagster as dg
+
     from jd_assets.raw import assets as raw_assets
     from jd_assets.raw.assets import CommentsConfig, raw_comments
-    from jd_assets.sandbox import Sandbox, SandboxConfig
+    from jd_sandbox import Sandbox, SandboxConfig
 
     logging.getLogger("dagster").setLevel(logging.ERROR)
     n_skus = 100 if quick else 1000

@@ -60,7 +60,7 @@ def crawl(env: dict, skus: list[str], pages: int, rps: float | None, threads: in
 
 
 def run(quick: bool) -> list[Row]:
-    from jd_assets.sandbox import Sandbox, SandboxConfig
+    from jd_sandbox import Sandbox, SandboxConfig
 
     pages = 200 if quick else 1000
     default_pages = 50 if quick else 150

@@ -34,7 +34,7 @@ PII_KEY = "bench-pii-key"
 
 
 def _config(size: dict):
-    from jd_assets.sandbox.config import SandboxConfig
+    from jd_sandbox.config import SandboxConfig
 
     # orders_per_day such that ~size["orders"] exist at the initial now (weekday factor averages ~1.07)
     return SandboxConfig(
@@ -57,7 +57,7 @@ def _write(path: str, cols: dict) -> None:
 def _gen_comments(args) -> int:
     size, lo, hi, path = args
     from jd_assets.raw.landing import record_json
-    from jd_assets.sandbox.catalog import Catalog
+    from jd_sandbox.catalog import Catalog
 
     cat = Catalog(_config(size))
     cols = {k: [] for k in ("sku_id", "comment_id", "commented_at", "record", "page")}
@@ -78,7 +78,7 @@ def _gen_comments(args) -> int:
 def _gen_catalog(args) -> int:
     size, lo, hi, path_details, path_wares = args
     from jd_assets.raw.landing import record_json
-    from jd_assets.sandbox.catalog import Catalog
+    from jd_sandbox.catalog import Catalog
 
     cat = Catalog(_config(size))
     d = {"sku_id": [], "ware_id": [], "record": []}
@@ -104,9 +104,9 @@ def _gen_catalog(args) -> int:
 def _gen_orders(args) -> int:
     size, days, path_orders, path_tracks = args
     from jd_assets.raw.landing import record_json
-    from jd_assets.sandbox._time import day_date
-    from jd_assets.sandbox.catalog import Catalog
-    from jd_assets.sandbox.orders import OrderBook
+    from jd_sandbox._time import day_date
+    from jd_sandbox.catalog import Catalog
+    from jd_sandbox.orders import OrderBook
 
     cat = Catalog(_config(size))
     book = OrderBook(cat)
@@ -138,10 +138,11 @@ def _gen_orders(args) -> int:
 def generate(name: str) -> tuple:
     """The raw DuckDB file of one size (cached), and the row counts."""
     import duckdb
+
     from jd_assets.raw import tables
     from jd_assets.raw.landing import ensure_table
-    from jd_assets.sandbox.catalog import Catalog
-    from jd_assets.sandbox.orders import OrderBook
+    from jd_sandbox.catalog import Catalog
+    from jd_sandbox.orders import OrderBook
 
     size = SIZES[name]
     base = WORK / "b4" / name
@@ -155,7 +156,7 @@ def generate(name: str) -> tuple:
     t0 = time.perf_counter()
     cat = Catalog(_config(size))
     book = OrderBook(cat)
-    from jd_assets.sandbox._time import day_number
+    from jd_sandbox._time import day_number
 
     days = list(range(book.first_day, day_number(cat.anchor) + 1))
     n = size["n_skus"]
@@ -229,6 +230,7 @@ def package(db: str) -> dict:
     import logging
 
     import dagster as dg
+
     from jd_assets.clean import CLEAN_ASSETS
     from jd_assets.clean.pii import PiiKey
     from jd_assets.marts import MART_ASSETS
@@ -239,7 +241,7 @@ def package(db: str) -> dict:
     with dg.instance_for_test() as instance:
         result = dg.materialize(
             [*CLEAN_ASSETS, *MART_ASSETS],
-            resources={"warehouse": DuckDBWarehouse(path=db), "pii_key": PiiKey(key=PII_KEY)},
+            resources={"warehouse": DuckDBWarehouse(database=db), "pii_key": PiiKey(key=PII_KEY)},
             instance=instance,
         )
         assert result.success
@@ -397,6 +399,7 @@ FROM clean.comments GROUP BY ALL;
 
 def hand_written(db: str) -> dict:
     import duckdb
+
     from jd_assets.clean.building import FULLWIDTH, HALFWIDTH
     from jd_assets.clean.pii import PiiKey
 

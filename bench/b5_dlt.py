@@ -87,6 +87,7 @@ def package_load(env: dict, skus: list[str], work: str, dagster_runs: bool, refr
 
     import dagster as dg
     import duckdb
+
     from jd_assets.raw.assets import CommentsConfig, raw_comments
 
     logging.getLogger("dagster").setLevel(logging.ERROR)
@@ -126,7 +127,7 @@ def package_load(env: dict, skus: list[str], work: str, dagster_runs: bool, refr
 
 
 def run(quick: bool) -> list[Row]:
-    from jd_assets.sandbox import Sandbox, SandboxConfig
+    from jd_sandbox import Sandbox, SandboxConfig
 
     n_skus = 30 if quick else 100
     cfg = SandboxConfig(

@@ -103,7 +103,7 @@ def justone_resource(env: dict[str, str], **overrides):
 def warehouse_resource(path: Path):
     from jd_assets.warehouse import DuckDBWarehouse
 
-    return DuckDBWarehouse(path=str(path))
+    return DuckDBWarehouse(database=str(path))
 
 
 class Stopwatch:

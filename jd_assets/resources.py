@@ -28,6 +28,10 @@ def _rate(name: str, default: float) -> float:
 
 def build_resources() -> dict[str, dg.ConfigurableResource]:
     env = os.environ.get
+    warehouse = DuckDBWarehouse(
+        database=env("JD_DUCKDB_PATH", DEFAULT_DUCKDB_PATH),
+        memory_limit=env("JD_DUCKDB_MEMORY_LIMIT", "3GB"),
+    )
     return {
         "justone": JustOneResource(
             base_url=env("JD_JUSTONE_BASE_URL", JUSTONE_DEFAULT_URL),
@@ -49,8 +53,9 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
             seller_nick=dg.EnvVar("JD_FENGCHAO_SELLER_NICK"),
             requests_per_second=_rate("JD_FENGCHAO_RPS", 5.0),
         ),
-        "warehouse": DuckDBWarehouse(
-            path=env("JD_DUCKDB_PATH", DEFAULT_DUCKDB_PATH), memory_limit=env("JD_DUCKDB_MEMORY_LIMIT", "3GB")
-        ),
+        # The warehouse twice: the package's assets take ``warehouse: DuckDBWarehouse``, a user's own asset
+        # takes ``duckdb: DuckDBResource`` as Dagster's DuckDB guide shows; both are this one resource.
+        "warehouse": warehouse,
+        "duckdb": warehouse,
         "pii_key": PiiKey(key=dg.EnvVar("JD_PII_KEY")),
     }

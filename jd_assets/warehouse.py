@@ -5,6 +5,11 @@ write goes through ``DuckDBWarehouse.write()``: an exclusive ``flock`` on a lock
 one connection, one transaction, closed at once. The HTTP fetching of an asset happens *before* it asks
 for the lock, so the lock is held only for the landing itself (a Dagster pool around the whole step would
 serialize the slow HTTP part too). Readers inside the package take the same lock shared.
+
+The warehouse *is* a ``dagster_duckdb.DuckDBResource``: a user's own asset takes it as
+``duckdb: DuckDBResource`` and calls ``get_connection()`` as Dagster's DuckDB guide shows; that
+connection takes the same exclusive lock, so it and the package's writers wait for each other instead of
+failing on DuckDB's file lock.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from typing import TypeVar
 
 import dagster as dg
 import duckdb
+from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from jd_assets.http.errors import ConfigError
@@ -31,10 +37,10 @@ class WarehouseLockTimeout(RuntimeError):
     """Another writer held the DuckDB file longer than the configured timeout."""
 
 
-class DuckDBWarehouse(dg.ConfigurableResource):
+class DuckDBWarehouse(DuckDBResource):
     """The analytics DuckDB file (``JD_DUCKDB_PATH``), with serialized, short write transactions."""
 
-    path: str = Field(description="DuckDB file path (env JD_DUCKDB_PATH); its folder is created.")
+    database: str = Field(description="DuckDB file path (env JD_DUCKDB_PATH); its folder is created.")
     lock_timeout_s: float = Field(default=900.0, description="How long a writer waits for the file lock.")
     memory_limit: str = Field(
         default="3GB",
@@ -45,9 +51,9 @@ class DuckDBWarehouse(dg.ConfigurableResource):
     )
 
     def _file(self) -> Path:
-        if not self.path:
+        if not self.database or self.database == ":memory:":
             raise ConfigError("JD_DUCKDB_PATH is empty: set it to the DuckDB file to write")
-        return Path(self.path)
+        return Path(self.database)
 
     def _wait_for(self, attempt: Callable[[], T], what: str) -> T:
         """Call ``attempt`` until it stops raising BlockingIOError, or time out naming ``what``."""
@@ -79,7 +85,9 @@ class DuckDBWarehouse(dg.ConfigurableResource):
         def attempt() -> duckdb.DuckDBPyConnection:
             try:
                 return duckdb.connect(
-                    str(self._file()), read_only=read_only, config={"memory_limit": self.memory_limit}
+                    str(self._file()),
+                    read_only=read_only,
+                    config={**self.connection_config, "memory_limit": self.memory_limit},
                 )
             except duckdb.IOException as err:
                 if "lock" in str(err).lower():
@@ -101,6 +109,21 @@ class DuckDBWarehouse(dg.ConfigurableResource):
                 except BaseException:
                     con.execute("ROLLBACK")
                     raise
+            finally:
+                con.close()
+
+    @contextmanager
+    def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Dagster's ``DuckDBResource`` connection (read-write, autocommit), under the exclusive lock.
+
+        For a user's own asset: it waits for the package's writers, and they wait for it, so neither
+        fails on DuckDB's single-writer lock. Keep what runs inside it short.
+        """
+        with self._lock(fcntl.LOCK_EX):
+            con = self._connect(read_only=False)
+            try:
+                ensure_schemas(con)
+                yield con
             finally:
                 con.close()
 

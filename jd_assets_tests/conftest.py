@@ -11,8 +11,8 @@ import pytest
 from jd_assets.gateways.fengchao import FengchaoResource
 from jd_assets.gateways.jos import JosResource
 from jd_assets.gateways.justone import JustOneResource
-from jd_assets.sandbox import Sandbox, SandboxConfig
 from jd_assets.warehouse import DuckDBWarehouse
+from jd_sandbox import Sandbox, SandboxConfig
 
 #: Retry and polling waits shrunk so fault tests take milliseconds, not minutes.
 FAST = {"backoff_base_s": 0.01, "backoff_max_s": 0.05, "requests_per_second": 1000.0}
@@ -54,7 +54,7 @@ def gateway_resources(
             seller_nick=env["JD_FENGCHAO_SELLER_NICK"],
             **common | (fengchao or {}),
         ),
-        "warehouse": DuckDBWarehouse(path=str(db_path)),
+        "warehouse": DuckDBWarehouse(database=str(db_path)),
     }
 
 

@@ -19,7 +19,7 @@ def check_def(asset: str, name: str) -> dg.AssetChecksDefinition:
 
 
 def run_check(path: Path, asset: str, name: str) -> dg.AssetCheckResult:
-    return check_def(asset, name)(warehouse=DuckDBWarehouse(path=str(path)))
+    return check_def(asset, name)(warehouse=DuckDBWarehouse(database=str(path)))
 
 
 def execute(path: Path, sql: str) -> None:

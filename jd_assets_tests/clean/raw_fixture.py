@@ -355,7 +355,7 @@ PII_KEY = "test-pii-key-0123456789"
 
 
 def derived_resources(path: Path, key: str = PII_KEY) -> dict[str, object]:
-    return {"warehouse": DuckDBWarehouse(path=str(path)), "pii_key": PiiKey(key=key)}
+    return {"warehouse": DuckDBWarehouse(database=str(path)), "pii_key": PiiKey(key=key)}
 
 
 def build_derived(path: Path, *, with_checks: bool = True, **kwargs):

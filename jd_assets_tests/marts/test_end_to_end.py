@@ -20,9 +20,9 @@ import pytest
 from jd_assets.clean.building import halfwidth_py
 from jd_assets.clean.comments import DEFAULT_TEXTS
 from jd_assets.raw.assets import raw_comments, raw_item_details, raw_orders, raw_wares
-from jd_assets.sandbox import Sandbox, SandboxConfig
 from jd_assets_tests.clean.raw_fixture import PII_KEY, build_derived, table_rows
 from jd_assets_tests.conftest import gateway_resources
+from jd_sandbox import Sandbox, SandboxConfig
 
 MARKER = "PIIMARK"
 DERIVED_TABLES = [

@@ -19,9 +19,9 @@ from jd_assets.raw.landing import batch, land
 from jd_assets.raw.refresh import raw_comments_refresh_job
 from jd_assets.raw.schedules import comments_daily_schedule, orders_daily_schedule
 from jd_assets.raw.tables import ITEM_DETAILS, ORDERS
-from jd_assets.sandbox import Faults, Sandbox, SandboxConfig
 from jd_assets.warehouse import DuckDBWarehouse
 from jd_assets_tests.conftest import gateway_resources
+from jd_sandbox import Faults, Sandbox, SandboxConfig
 
 FETCHED = datetime(2026, 3, 10, tzinfo=UTC)
 
@@ -55,7 +55,7 @@ def tracked_file(tmp_path, monkeypatch):
 
 @pytest.fixture
 def warehouse(db_path):
-    return DuckDBWarehouse(path=str(db_path))
+    return DuckDBWarehouse(database=str(db_path))
 
 
 def land_order(warehouse, day: str, sku: str, ware: str) -> None:

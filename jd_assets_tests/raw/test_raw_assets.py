@@ -12,8 +12,8 @@ import duckdb
 import pytest
 
 from jd_assets.raw.assets import raw_comments, raw_item_details, raw_orders, raw_wares
-from jd_assets.sandbox import Sandbox, SandboxConfig
 from jd_assets_tests.conftest import gateway_resources
+from jd_sandbox import Sandbox, SandboxConfig
 
 CONTENT_COLUMNS = {
     "raw.comments": "sku_id, comment_id, commented_at, record::VARCHAR, page",
@@ -232,7 +232,7 @@ def test_run_stop_codes_fail_at_once_without_retrying(sandbox, resources, instan
 def test_transient_faults_are_retried_and_counted(db_path, instance):
     faults = {"code_301": 0.3, "http_5xx": 0.1, "malformed": 0.1}
     with Sandbox(SandboxConfig(seed=3, scale="tiny")) as sandbox:
-        from jd_assets.sandbox import Faults
+        from jd_sandbox import Faults
 
         sandbox.set_faults(Faults(**faults))
         resources = gateway_resources(sandbox.env(), db_path, max_attempts=12)

@@ -27,8 +27,8 @@ import duckdb
 import pytest
 
 from jd_assets.raw.assets import raw_comments, raw_item_details, raw_orders, raw_wares
-from jd_assets.sandbox import Faults, Sandbox, SandboxConfig
 from jd_assets_tests.conftest import gateway_resources
+from jd_sandbox import Faults, Sandbox, SandboxConfig
 
 pytestmark = pytest.mark.reliability
 

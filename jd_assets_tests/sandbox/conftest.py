@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from jd_assets.sandbox import Sandbox, SandboxConfig
+from jd_sandbox import Sandbox, SandboxConfig
 
 UNLIMITED = {"justone": None, "jos": None, "fengchao": None}
 

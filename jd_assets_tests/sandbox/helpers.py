@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from jd_assets.sandbox import Sandbox, sign
+from jd_sandbox import Sandbox, sign
 
 BEIJING = timezone(timedelta(hours=8))
 COMMENTS = "/api/jd/get-item-comments/v1"

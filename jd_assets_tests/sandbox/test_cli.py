@@ -15,9 +15,9 @@ from contextlib import contextmanager
 import httpx
 import pytest
 
-from jd_assets.sandbox import SandboxConfig, env_for
+from jd_sandbox import SandboxConfig, env_for
 
-CLI = [sys.executable, "-m", "jd_assets.sandbox"]
+CLI = [sys.executable, "-m", "jd_sandbox"]
 
 
 @contextmanager

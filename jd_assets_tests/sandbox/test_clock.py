@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 
 import httpx
 
-from jd_assets.sandbox import DEFAULT_NOW, Sandbox, SandboxConfig
-from jd_assets.sandbox.config import BEIJING
+from jd_sandbox import DEFAULT_NOW, Sandbox, SandboxConfig
+from jd_sandbox.config import BEIJING
 
 from .helpers import comments_page, search_all
 

@@ -11,14 +11,14 @@ import sys
 
 import httpx
 
-from jd_assets.sandbox import Sandbox, SandboxConfig
+from jd_sandbox import Sandbox, SandboxConfig
 
 from .helpers import COMMENTS, DETAILS, fengchao_params, jos_params
 
 DIGEST_SCRIPT = """
 import hashlib, json
-from jd_assets.sandbox import SandboxConfig
-from jd_assets.sandbox.app import App
+from jd_sandbox import SandboxConfig
+from jd_sandbox.app import App
 t = App(SandboxConfig(seed=21, scale="tiny")).truth
 blob = [t.comments(s) for s in t.sku_ids()] + [t.orders(d) for d in t.order_days()]
 blob += [t.ware(w) for w in t.ware_ids()]
@@ -74,7 +74,7 @@ def test_same_seed_same_bytes_in_another_process_with_another_hash_seed():
             timeout=60,
         )
         digests.add(out.stdout.strip())
-    from jd_assets.sandbox.app import App
+    from jd_sandbox.app import App
 
     t = App(SandboxConfig(seed=21, scale="tiny")).truth
     blob = [t.comments(s) for s in t.sku_ids()] + [t.orders(d) for d in t.order_days()]

@@ -7,7 +7,7 @@ import re
 
 import httpx
 
-from jd_assets.sandbox import Sandbox
+from jd_sandbox import Sandbox
 
 from .helpers import fengchao_params
 

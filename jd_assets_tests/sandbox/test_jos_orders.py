@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import httpx
 
-from jd_assets.sandbox import Sandbox, SandboxConfig
+from jd_sandbox import Sandbox, SandboxConfig
 
 from .helpers import day_window, jos, search_all
 

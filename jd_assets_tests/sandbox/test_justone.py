@@ -7,7 +7,7 @@ import re
 
 import httpx
 
-from jd_assets.sandbox import Sandbox
+from jd_sandbox import Sandbox
 
 from .helpers import COMMENTS, DETAILS, all_comment_pages, comments_page
 
@@ -154,7 +154,7 @@ def test_details_answer_pending_then_ready(demo: Sandbox, demo_client: httpx.Cli
 
 
 def test_pending_polls_are_configurable(tiny_client: httpx.Client, tiny: Sandbox):
-    from jd_assets.sandbox import SandboxConfig
+    from jd_sandbox import SandboxConfig
 
     with Sandbox(SandboxConfig(seed=11, scale="tiny", details_pending_polls=0)) as sb:
         sku = sb.truth.sku_ids()[0]

@@ -11,7 +11,7 @@ import time
 import httpx
 import pytest
 
-from jd_assets.sandbox import Faults, Sandbox, SandboxConfig
+from jd_sandbox import Faults, Sandbox, SandboxConfig
 
 from .helpers import COMMENTS, DETAILS, fengchao_params, jos_params
 

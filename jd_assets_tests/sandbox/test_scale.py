@@ -9,7 +9,7 @@ import tracemalloc
 
 import httpx
 
-from jd_assets.sandbox import Sandbox, SandboxConfig
+from jd_sandbox import Sandbox, SandboxConfig
 
 from .helpers import COMMENTS
 

@@ -7,8 +7,8 @@ from datetime import datetime
 
 import httpx
 
-from jd_assets.sandbox import Sandbox, SandboxConfig, sign
-from jd_assets.sandbox.config import BEIJING
+from jd_sandbox import Sandbox, SandboxConfig, sign
+from jd_sandbox.config import BEIJING
 
 from .helpers import fengchao_params, jos, jos_params, wall_timestamp
 

@@ -20,7 +20,7 @@ except Exception:  # pragma: no cover - only without any tz database
 #: The simulated "now" when none is given: fixed, so runs are reproducible.
 DEFAULT_NOW = datetime(2026, 3, 10, 12, 0, 0, tzinfo=BEIJING)
 
-#: Demo credentials (also printed by ``python -m jd_assets.sandbox --help``).
+#: Demo credentials (also printed by ``python -m jd_sandbox --help``).
 DEFAULT_TOKEN = "sandbox-token"
 DEFAULT_JOS_APP_KEY = "SANDBOXAPPKEY"
 DEFAULT_JOS_APP_SECRET = "sandbox-jos-secret"

@@ -1,7 +1,7 @@
-"""Command line: ``python -m jd_assets.sandbox [serve] --port N --seed S ...`` and ``... env --port N``.
+"""Command line: ``python -m jd_sandbox [serve] --port N --seed S ...`` and ``... env --port N``.
 
 ``serve`` (the default) prints one line with the URL when ready and exits 0 on SIGTERM/SIGINT;
-``env`` prints ``export JD_...='...'`` lines for ``eval "$(python -m jd_assets.sandbox env --port N)"``.
+``env`` prints ``export JD_...='...'`` lines for ``eval "$(python -m jd_sandbox env --port N)"``.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ CREDENTIALS = f"""default demo credentials (override with the flags below):
                   JD_FENGCHAO_SELLER_NICK={c.DEFAULT_FENGCHAO_SELLER_NICK}
 paths: /api/jd/get-item-comments/v1, /api/jd/get-item-detail/v2, /routerjson, /fengchao/findWareById,
 admin under /_sandbox/ (now, advance, counters, faults, force_code, fail_item, truth/...).
-example: eval "$(python -m jd_assets.sandbox env --port 8765)"; python -m jd_assets.sandbox serve --port 8765
+example: eval "$(python -m jd_sandbox env --port 8765)"; python -m jd_sandbox serve --port 8765
 """
 
 FAULT_FLAGS = {
@@ -59,7 +59,7 @@ def _now(text: str) -> datetime:
 def build_parser() -> argparse.ArgumentParser:
     fmt = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
-        prog="python -m jd_assets.sandbox",
+        prog="python -m jd_sandbox",
         description="Local JD sandbox: token gateway, JOS router and seller gateway on 127.0.0.1.",
         epilog=CREDENTIALS,
         formatter_class=fmt,

@@ -21,7 +21,7 @@ import dagster as dg
 import duckdb
 
 from jd_assets.raw import sensors
-from jd_assets.sandbox import Sandbox, SandboxConfig
+from jd_sandbox import Sandbox, SandboxConfig
 
 SAMPLE_SQL = """SELECT sku_id, product_title, n_reviews, round(avg_score, 2) AS avg_score,
        round(bayes_score, 2) AS bayes_score, units_sold

@@ -1,0 +1,118 @@
+"""What every derived table shares: documented columns, one rebuild transaction, small SQL snippets.
+
+A derived table (``clean.*``, ``marts.*``) is rebuilt whole from its upstream tables by one
+``CREATE OR REPLACE TABLE ... AS SELECT ...`` inside one write transaction: a failure leaves the previous
+version, a re-run over the same raw rows gives the same table (the statements end in ``ORDER BY`` keys,
+so even the row order is repeatable).
+
+Timestamps named ``*_at`` that come from JD are **Beijing wall time** (UTC+8, stored as ``TIMESTAMP``
+without a zone, as JD sends them); the fetch times (``fetched_at``, ``first_seen_at``, ``last_seen_at``)
+are instants (``TIMESTAMPTZ``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import NamedTuple
+
+import dagster as dg
+import duckdb
+
+from jd_assets.raw.landing import RawTable, ensure_table
+from jd_assets.warehouse import DuckDBWarehouse, ensure_schemas
+
+KINDS = {"duckdb", "sql"}
+JD_TIME_FORMAT = "'%Y-%m-%d %H:%M:%S'"
+BEIJING = "Beijing wall time (UTC+8, no zone)"
+#: Prefix of JD's image server for the relative paths of seller-gateway images (seed 004).
+IMAGE_PREFIX = "https://img12.360buyimg.com/n5/"
+
+#: Full-width ASCII forms U+FF01..U+FF5E map to U+0021..U+007E; the ideographic space U+3000 to a space.
+#: This is the part of NFKC that matters for review texts (DuckDB has NFC but not NFKC built in).
+FULLWIDTH = "".join(chr(c) for c in range(0xFF01, 0xFF5F)) + "\u3000"
+HALFWIDTH = "".join(chr(c) for c in range(0x21, 0x7F)) + " "
+
+
+class Column(NamedTuple):
+    name: str
+    type: str
+    description: str
+
+
+def table_schema(columns: Iterable[Column]) -> dg.TableSchema:
+    return dg.TableSchema(
+        columns=[dg.TableColumn(name=c.name, type=c.type, description=c.description) for c in columns]
+    )
+
+
+def table_metadata(table: str, columns: Iterable[Column]) -> dict[str, object]:
+    """Definition metadata of a derived asset: its table and its documented columns (shown in the UI)."""
+    return {"dagster/table_name": table, "dagster/column_schema": table_schema(columns)}
+
+
+@contextmanager
+def rebuild(
+    warehouse: DuckDBWarehouse, reads: Iterable[RawTable] = ()
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """One write transaction in which a derived table is rebuilt.
+
+    The raw tables it reads are created (empty) if no partition was landed yet, so a derived table is
+    always buildable: an empty raw table gives an empty derived table, not an error.
+    """
+    with warehouse.write() as con:
+        ensure_schemas(con)
+        for table in reads:
+            ensure_table(con, table)
+        yield con
+
+
+def row_count(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    return int(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+
+
+def sql_text(value: str) -> str:
+    """A SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def halfwidth(expr: str) -> str:
+    """SQL: ``expr`` in NFC with full-width ASCII and the ideographic space mapped to plain ASCII."""
+    return f"translate(nfc_normalize({expr}), {sql_text(FULLWIDTH)}, {sql_text(HALFWIDTH)})"
+
+
+def halfwidth_py(text: str) -> str:
+    """The same mapping as :func:`halfwidth` (without NFC), in Python: for constants and tests."""
+    return text.translate(str.maketrans(FULLWIDTH, HALFWIDTH))
+
+
+def image_url(expr: str) -> str:
+    """SQL: an image path made absolute (JD's relative paths get the image-server prefix)."""
+    return f"""CASE
+            WHEN nullif(trim({expr}), '') IS NULL THEN NULL
+            WHEN regexp_matches({expr}, '^https?://') THEN {expr}
+            WHEN starts_with({expr}, '//') THEN 'https:' || {expr}
+            ELSE {sql_text(IMAGE_PREFIX)} || ltrim({expr}, '/')
+        END"""
+
+
+def jd_time(expr: str) -> str:
+    """SQL: a JD time given as epoch milliseconds *or* ``yyyy-MM-dd HH:mm:ss`` (Beijing), as Beijing time.
+
+    Epoch milliseconds are an instant: ``epoch_ms`` gives it in UTC, and Beijing is UTC+8 all year (China
+    has had no daylight saving time since 1991).
+    """
+    return f"""CASE
+            WHEN regexp_matches({expr}, '^[0-9]{{11,13}}$')
+                THEN epoch_ms(CAST({expr} AS BIGINT)) + INTERVAL 8 HOUR
+            ELSE try_strptime({expr}, {JD_TIME_FORMAT})
+        END"""
+
+
+def label_case(expr: str, labels: Mapping[object, str]) -> str:
+    """SQL: the label of a code from a small constant table (NULL for an unknown code)."""
+    whens = " ".join(
+        f"WHEN {code if isinstance(code, int) else sql_text(str(code))} THEN {sql_text(label)}"
+        for code, label in labels.items()
+    )
+    return f"CASE {expr} {whens} END"

@@ -1,0 +1,118 @@
+"""``clean.comments``: one row per review, typed and decoded from ``raw.comments``."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from jd_assets.clean.automation import FOLLOW_UPSTREAM
+from jd_assets.clean.building import (
+    BEIJING,
+    KINDS,
+    Column,
+    halfwidth,
+    rebuild,
+    row_count,
+    sql_text,
+    table_metadata,
+)
+from jd_assets.raw import tables
+from jd_assets.warehouse import DuckDBWarehouse
+
+GROUP = "clean"
+
+#: What JD writes when a buyer wrote nothing (compared after the same full-width mapping as the text).
+DEFAULT_TEXTS = ("此用户未填写评价内容", "此用户未及时填写评价内容，系统默认好评！")
+
+COMMENTS_COLUMNS = (
+    Column("comment_id", "VARCHAR", "JD commentId, a digit string; unique."),
+    Column("sku_id", "VARCHAR", "The reviewed SKU (the comment's productId)."),
+    Column("commented_at", "TIMESTAMP", f"When the review was posted (commentDate), {BEIJING}."),
+    Column("comment_date", "DATE", "The Beijing calendar day of commented_at."),
+    Column("score", "TINYINT", "Star rating 1..5 (commentScore)."),
+    Column("score_sentiment", "VARCHAR", "positive (score 4-5), neutral (3) or negative (1-2)."),
+    Column(
+        "text",
+        "VARCHAR",
+        "Review text (commentData): NFC, full-width ASCII (U+FF01..U+FF5E) and the ideographic space "
+        "mapped to ASCII, CRLF to LF, trimmed. The original stays in raw.comments.record.",
+    ),
+    Column("text_len", "INTEGER", "Length of text in Unicode code points."),
+    Column(
+        "is_default_text",
+        "BOOLEAN",
+        "True when the text is empty or JD's filler: " + " / ".join(DEFAULT_TEXTS) + ".",
+    ),
+    Column("picture_count", "INTEGER", "Pictures attached (pictureInfoList entries with mediaType 1)."),
+    Column("video_count", "INTEGER", "Videos attached (pictureInfoList entries with mediaType 2)."),
+    Column("has_live_shot", "BOOLEAN", "True when any attached media is marked liveShooting = 1."),
+    Column("buy_count", "INTEGER", "How many times the reviewer bought the item (buyCount)."),
+    Column("is_repeat_buyer", "BOOLEAN", "buy_count > 1."),
+    Column("nickname", "VARCHAR", "Reviewer nickname as JD publishes it (already masked by JD, e.g. 4***f)."),
+    Column("first_seen_at", "TIMESTAMPTZ", "When the crawl first landed this review (instant)."),
+    Column("last_seen_at", "TIMESTAMPTZ", "When a crawl last saw this review on JD (instant)."),
+)
+
+_TEXT = f"""regexp_replace(
+            replace({halfwidth("coalesce(c.record->>'$.commentData', '')")}, chr(13) || chr(10), chr(10)),
+            '^\\s+|\\s+$', '', 'g')"""
+_DEFAULT_TEXTS = ", ".join(halfwidth(sql_text(t)) for t in DEFAULT_TEXTS)
+
+COMMENTS_SQL = f"""
+CREATE OR REPLACE TABLE clean.comments AS
+WITH latest AS (
+    -- raw keys on (sku_id, comment_id) and rejects a comment whose productId is not its SKU, so a
+    -- comment id occurs once; the QUALIFY only makes the key a guarantee.
+    SELECT c.*,
+           {_TEXT} AS clean_text,
+           coalesce(TRY_CAST((c.record->'$.pictureInfoList') AS JSON[]), []) AS media
+    FROM raw.comments c
+    QUALIFY row_number() OVER (PARTITION BY c.comment_id ORDER BY c.fetched_at, c.sku_id) = 1
+)
+SELECT
+    comment_id,
+    sku_id,
+    commented_at,
+    CAST(commented_at AS DATE) AS comment_date,
+    CAST(record->>'$.commentScore' AS TINYINT) AS score,
+    CASE WHEN score >= 4 THEN 'positive' WHEN score = 3 THEN 'neutral' ELSE 'negative' END AS score_sentiment,
+    clean_text AS text,
+    CAST(length(clean_text) AS INTEGER) AS text_len,
+    clean_text = '' OR clean_text IN ({_DEFAULT_TEXTS}) AS is_default_text,
+    CAST(len(list_filter(media, lambda m: m->>'$.mediaType' = '1')) AS INTEGER) AS picture_count,
+    CAST(len(list_filter(media, lambda m: m->>'$.mediaType' = '2')) AS INTEGER) AS video_count,
+    len(list_filter(media, lambda m: m->>'$.liveShooting' = '1')) > 0 AS has_live_shot,
+    TRY_CAST(record->>'$.buyCount' AS INTEGER) AS buy_count,
+    coalesce(buy_count > 1, false) AS is_repeat_buyer,
+    record->>'$.userNickName' AS nickname,
+    fetched_at AS first_seen_at,
+    last_seen_at
+FROM latest
+ORDER BY sku_id, commented_at, comment_id
+"""
+
+
+@dg.asset(
+    deps=["raw_comments"],
+    group_name=GROUP,
+    kinds=KINDS,
+    metadata=table_metadata("clean.comments", COMMENTS_COLUMNS),
+    automation_condition=FOLLOW_UPSTREAM,
+)
+def clean_comments(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
+    """Product reviews, one row per comment: score, sentiment, normalised text, media, buyer signals."""
+    with rebuild(warehouse, [tables.COMMENTS]) as con:
+        con.execute(COMMENTS_SQL)
+        rows = row_count(con, "clean.comments")
+        skus, avg_score, with_pictures = con.execute(
+            """SELECT count(DISTINCT sku_id), coalesce(avg(score), 0),
+                      count(*) FILTER (WHERE picture_count > 0)
+               FROM clean.comments"""
+        ).fetchone()
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": rows,
+            "skus": int(skus),
+            "avg_score": round(float(avg_score), 4),
+            "with_pictures": int(with_pictures),
+        }
+    )

@@ -1,0 +1,281 @@
+"""Orders: ``clean.orders`` (with delivery facts), ``clean.order_items``, ``clean.order_tracks``.
+
+Both router dialects land in the same tables: the live one (camelCase, ids and money as strings) and the
+seed's (snake_case, ids and money as JSON numbers). Money is cast from the JSON *text* to DECIMAL, so a
+JSON number never passes through a float. Buyer PII stays in raw: ``clean.orders`` keeps province and city,
+and keyed hashes (HMAC-SHA256, key ``JD_PII_KEY``) that stand for the buyer and the consignee.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from jd_assets.clean.automation import FOLLOW_UPSTREAM
+from jd_assets.clean.building import (
+    BEIJING,
+    JD_TIME_FORMAT,
+    KINDS,
+    Column,
+    label_case,
+    rebuild,
+    row_count,
+    table_metadata,
+)
+from jd_assets.clean.pii import PiiKey, hmac_sql
+from jd_assets.raw import tables
+from jd_assets.raw.discovery import ORDER_ITEMS_SQL
+from jd_assets.warehouse import DuckDBWarehouse
+
+GROUP = "clean"
+
+ORDER_STATE_LABELS = {
+    "WAIT_SELLER_STOCK_OUT": "等待出库",
+    "WAIT_GOODS_RECEIVE_CONFIRM": "等待确认收货",
+    "WAIT_SELLER_DELIVERY": "等待发货",
+    "PAUSE": "暂停",
+    "FINISHED_L": "完成",
+    "TRADE_CANCELED": "取消",
+    "LOCKED": "已锁定",
+    "POP_ORDER_PAUSE": "POP暂停",
+}
+#: Orders in these states did not sell anything (excluded from units sold and revenue in the marts).
+CANCELLED_STATES = ("TRADE_CANCELED",)
+
+#: The one rule that says a track event is the delivery: its text says the parcel was signed for.
+DELIVERED_SQL = "regexp_matches(content, '已签收|签收成功|妥投|(?i:delivered)')"
+
+
+def _field(obj: str, live: str, seed: str) -> str:
+    """A field of either dialect, as text."""
+    return f"coalesce({obj}->>'$.{live}', {obj}->>'$.{seed}')"
+
+
+def _money(live: str, seed: str) -> str:
+    return f"TRY_CAST({_field('o.record', live, seed)} AS DECIMAL(18,2))"
+
+
+ORDER_TRACKS_COLUMNS = (
+    Column("order_id", "VARCHAR", "The order."),
+    Column(
+        "seq",
+        "INTEGER",
+        "Position of the event in the order's track list, from 1 (the list is in time order).",
+    ),
+    Column("tracked_at", "TIMESTAMP", f"When the event happened, {BEIJING}."),
+    Column("content", "VARCHAR", "The logistics message, trimmed."),
+    Column(
+        "is_delivery", "BOOLEAN", f"True when the message says the parcel was delivered: {DELIVERED_SQL}."
+    ),
+)
+
+ORDER_TRACKS_SQL = f"""
+CREATE OR REPLACE TABLE clean.order_tracks AS
+WITH events AS (
+    SELECT t.order_id,
+           unnest(CAST(t.record AS JSON[])) AS event,
+           generate_subscripts(CAST(t.record AS JSON[]), 1) AS seq
+    FROM raw.order_tracks t
+)
+SELECT
+    order_id,
+    CAST(seq AS INTEGER) AS seq,
+    try_strptime(event->>'$.time', {JD_TIME_FORMAT}) AS tracked_at,
+    trim(event->>'$.content') AS content,
+    coalesce({DELIVERED_SQL}, false) AS is_delivery
+FROM events
+ORDER BY order_id, seq
+"""
+
+ORDERS_COLUMNS = (
+    Column("order_id", "VARCHAR", "JD order id (digit string); unique."),
+    Column("order_date", "DATE", "The Beijing day the order was created (its raw partition)."),
+    Column(
+        "dialect",
+        "VARCHAR",
+        "Which router dialect the record came in: live (camelCase) or seed (snake_case).",
+    ),
+    Column("state", "VARCHAR", "Order state code (orderState), as of fetched_at."),
+    Column(
+        "state_label",
+        "VARCHAR",
+        "State label: " + ", ".join(f"{k} {v}" for k, v in ORDER_STATE_LABELS.items()) + ".",
+    ),
+    Column("is_cancelled", "BOOLEAN", f"State is one of {', '.join(CANCELLED_STATES)}."),
+    Column("created_at", "TIMESTAMP", f"Order created (orderStartTime), {BEIJING}."),
+    Column("modified_at", "TIMESTAMP", f"Order last modified, {BEIJING}."),
+    Column("paid_at", "TIMESTAMP", f"Payment confirmed (paymentConfirmTime), {BEIJING}, when given."),
+    Column("order_total_price", "DECIMAL(18,2)", "Order total before discounts (orderTotalPrice), CNY."),
+    Column("order_seller_price", "DECIMAL(18,2)", "Amount due to the seller (orderSellerPrice), CNY."),
+    Column("order_payment", "DECIMAL(18,2)", "Amount the buyer paid (orderPayment), CNY."),
+    Column("freight_price", "DECIMAL(18,2)", "Freight (freightPrice), CNY."),
+    Column("seller_discount", "DECIMAL(18,2)", "Seller discount (sellerDiscount), CNY, when given."),
+    Column("pay_type", "VARCHAR", "Payment type as given, e.g. 1-货到付款, 4-在线支付."),
+    Column("province", "VARCHAR", "Consignee province (not PII at this grain)."),
+    Column("city", "VARCHAR", "Consignee city."),
+    Column(
+        "buyer_key",
+        "VARCHAR",
+        "HMAC-SHA256 (key JD_PII_KEY, hex) of the buyer account (pin): same buyer, same key; not reversible.",
+    ),
+    Column(
+        "consignee_key",
+        "VARCHAR",
+        "HMAC-SHA256 (key JD_PII_KEY, hex) of trim(fullname) | digits of mobile | trim(full address).",
+    ),
+    Column("item_lines", "INTEGER", "Number of item lines in the order."),
+    Column(
+        "shipped_at", "TIMESTAMP", f"First logistics event (first track time), {BEIJING}; NULL if no track."
+    ),
+    Column("delivered_at", "TIMESTAMP", f"First track event that says delivered, {BEIJING}."),
+    Column("delivery_hours", "DOUBLE", "Hours from shipped_at to delivered_at (2 decimals)."),
+    Column("fetched_at", "TIMESTAMPTZ", "When this version of the order was fetched (instant)."),
+)
+
+#: What identifies a consignee: trimmed name, the mobile's digits, trimmed full address.
+_CONSIGNEE_KEY_TEXT = """
+        coalesce(trim(o.c->>'$.fullname'), '') || '|'
+        || regexp_replace(coalesce(o.c->>'$.mobile', ''), '[^0-9]', '', 'g') || '|'
+        || coalesce(trim(coalesce(o.c->>'$.fullAddress', o.c->>'$.full_address')), '')"""
+
+ORDERS_SQL = f"""
+CREATE OR REPLACE TABLE clean.orders AS
+WITH latest AS (
+    SELECT o.*,
+           coalesce(o.record->'$.consigneeInfo', o.record->'$.consignee_info') AS c
+    FROM raw.orders o
+    QUALIFY row_number() OVER (PARTITION BY o.order_id ORDER BY o.fetched_at DESC, o.order_date DESC) = 1
+), deliveries AS (
+    SELECT order_id,
+           min(tracked_at) AS shipped_at,
+           min(tracked_at) FILTER (WHERE is_delivery) AS delivered_at
+    FROM clean.order_tracks
+    GROUP BY order_id
+)
+SELECT
+    o.order_id,
+    o.order_date,
+    o.dialect,
+    o.order_state AS state,
+    {label_case("o.order_state", ORDER_STATE_LABELS)} AS state_label,
+    o.order_state IN ({", ".join(f"'{s}'" for s in CANCELLED_STATES)}) AS is_cancelled,
+    o.created_at,
+    o.modified_at,
+    try_strptime({_field("o.record", "paymentConfirmTime", "payment_confirm_time")}, {JD_TIME_FORMAT})
+        AS paid_at,
+    {_money("orderTotalPrice", "order_total_price")} AS order_total_price,
+    {_money("orderSellerPrice", "order_seller_price")} AS order_seller_price,
+    {_money("orderPayment", "order_payment")} AS order_payment,
+    {_money("freightPrice", "freight_price")} AS freight_price,
+    {_money("sellerDiscount", "seller_discount")} AS seller_discount,
+    {_field("o.record", "payType", "pay_type")} AS pay_type,
+    o.c->>'$.province' AS province,
+    o.c->>'$.city' AS city,
+    {hmac_sql("nullif(trim(o.record->>'$.pin'), '')")} AS buyer_key,
+    CASE WHEN o.c IS NOT NULL AND json_type(o.c) = 'OBJECT'
+         THEN {hmac_sql(_CONSIGNEE_KEY_TEXT)} END AS consignee_key,
+    CAST(json_array_length(coalesce(o.record->'$.itemInfoList', o.record->'$.item_info_list')) AS INTEGER)
+        AS item_lines,
+    d.shipped_at,
+    d.delivered_at,
+    round(date_diff('second', d.shipped_at, d.delivered_at) / 3600.0, 2) AS delivery_hours,
+    o.fetched_at
+FROM latest o
+LEFT JOIN deliveries d USING (order_id)
+ORDER BY o.order_date, o.order_id
+"""
+
+ORDER_ITEMS_COLUMNS = (
+    Column("order_id", "VARCHAR", "The order."),
+    Column("order_date", "DATE", "The Beijing day the order was created."),
+    Column("sku_id", "VARCHAR", "The SKU bought; (order_id, sku_id) is unique."),
+    Column("ware_id", "VARCHAR", "The ware of the SKU, as the order item gives it."),
+    Column("sku_name", "VARCHAR", "SKU name at the time of the order."),
+    Column("unit_price", "DECIMAL(18,2)", "Unit price (jdPrice), CNY."),
+    Column("quantity", "INTEGER", "Units bought (itemTotal)."),
+    Column("line_total", "DECIMAL(18,2)", "unit_price * quantity, CNY."),
+    Column("outer_sku_id", "VARCHAR", "Seller's SKU id (outerSkuId), when given."),
+)
+
+ORDER_ITEMS_SQL_CLEAN = f"""
+CREATE OR REPLACE TABLE clean.order_items AS
+WITH items AS ({ORDER_ITEMS_SQL})
+SELECT
+    order_id,
+    order_date,
+    sku_id,
+    ware_id,
+    {_field("item", "skuName", "sku_name")} AS sku_name,
+    TRY_CAST({_field("item", "jdPrice", "jd_price")} AS DECIMAL(18,2)) AS unit_price,
+    TRY_CAST({_field("item", "itemTotal", "item_total")} AS INTEGER) AS quantity,
+    CAST(unit_price * quantity AS DECIMAL(18,2)) AS line_total,
+    {_field("item", "outerSkuId", "outer_sku_id")} AS outer_sku_id
+FROM items
+ORDER BY order_date, order_id, sku_id
+"""
+
+
+@dg.asset(
+    deps=["raw_order_tracks"],
+    group_name=GROUP,
+    kinds=KINDS,
+    metadata=table_metadata("clean.order_tracks", ORDER_TRACKS_COLUMNS),
+    automation_condition=FOLLOW_UPSTREAM,
+)
+def clean_order_tracks(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
+    """Logistics events of the shipped orders, one row per event, in time order per order."""
+    with rebuild(warehouse, [tables.ORDER_TRACKS]) as con:
+        con.execute(ORDER_TRACKS_SQL)
+        rows = row_count(con, "clean.order_tracks")
+        orders, deliveries = con.execute(
+            "SELECT count(DISTINCT order_id), count(*) FILTER (WHERE is_delivery) FROM clean.order_tracks"
+        ).fetchone()
+    return dg.MaterializeResult(
+        metadata={"dagster/row_count": rows, "orders": int(orders), "delivery_events": int(deliveries)}
+    )
+
+
+@dg.asset(
+    deps=["raw_orders", "clean_order_tracks"],
+    group_name=GROUP,
+    kinds=KINDS,
+    metadata=table_metadata("clean.orders", ORDERS_COLUMNS),
+    automation_condition=FOLLOW_UPSTREAM,
+)
+def clean_orders(warehouse: DuckDBWarehouse, pii_key: PiiKey) -> dg.MaterializeResult:
+    """Orders, one row per order in its latest state: DECIMAL money, keyed buyer hash, delivery times."""
+    params = pii_key.hmac_params()
+    with rebuild(warehouse, [tables.ORDERS]) as con:
+        con.execute(ORDERS_SQL, params)
+        rows = row_count(con, "clean.orders")
+        live, seed, delivered, revenue = con.execute(
+            """SELECT count(*) FILTER (WHERE dialect = 'live'), count(*) FILTER (WHERE dialect = 'seed'),
+                      count(delivered_at), coalesce(sum(order_payment) FILTER (WHERE NOT is_cancelled), 0)
+               FROM clean.orders"""
+        ).fetchone()
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": rows,
+            "live_dialect": int(live),
+            "seed_dialect": int(seed),
+            "delivered": int(delivered),
+            "payment_not_cancelled": float(revenue),
+        }
+    )
+
+
+@dg.asset(
+    deps=["raw_orders"],
+    group_name=GROUP,
+    kinds=KINDS,
+    metadata=table_metadata("clean.order_items", ORDER_ITEMS_COLUMNS),
+    automation_condition=FOLLOW_UPSTREAM,
+)
+def clean_order_items(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
+    """Order lines, one row per order and SKU: unit price, quantity and line total as DECIMAL."""
+    with rebuild(warehouse, [tables.ORDERS]) as con:
+        con.execute(ORDER_ITEMS_SQL_CLEAN)
+        rows = row_count(con, "clean.order_items")
+        units, skus = con.execute(
+            "SELECT coalesce(sum(quantity), 0), count(DISTINCT sku_id) FROM clean.order_items"
+        ).fetchone()
+    return dg.MaterializeResult(metadata={"dagster/row_count": rows, "units": int(units), "skus": int(skus)})

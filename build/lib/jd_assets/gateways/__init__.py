@@ -1,0 +1,1 @@
+"""One module per JD gateway: its auth or signing, its error codes, its paging."""

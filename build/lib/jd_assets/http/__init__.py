@@ -1,0 +1,1 @@
+"""The one HTTP layer every gateway client stands on: retries, rate limit, timeouts, redaction."""

@@ -1,0 +1,354 @@
+"""The marts people query: reviews joined to product, ware and sales facts; per-SKU summary; per-day counts.
+
+Every join from a review is a LEFT join: a review whose SKU has no details, no known ware or no sales yet
+is kept, with NULLs (or 0 for counts), never dropped. Sales facts count non-cancelled orders only.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import dagster as dg
+
+from jd_assets.clean.automation import FOLLOW_UPSTREAM
+from jd_assets.clean.building import (
+    BEIJING,
+    KINDS,
+    Column,
+    rebuild,
+    row_count,
+    table_metadata,
+)
+from jd_assets.warehouse import DuckDBWarehouse, markdown_preview
+
+GROUP = "marts"
+#: Prior weight of the Bayesian score: a SKU's mean is shrunk toward the mean of all reviews as if it had
+#: this many extra reviews at the global mean.
+BAYES_PRIOR_REVIEWS = 20
+#: The comment crawl is daily: a mart older than this is late (warn), or stale (fail).
+FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=48), warn_window=timedelta(hours=26))
+
+#: SKU → ware: the details' link first (it names the SKU itself), else the earliest order link.
+WARE_OF_SKU_SQL = """
+    SELECT sku_id, ware_id, source AS ware_link_source
+    FROM clean.sku_ware_links
+    QUALIFY row_number() OVER (
+        PARTITION BY sku_id ORDER BY source = 'detail' DESC, first_seen_at, ware_id) = 1
+"""
+
+#: Units, revenue and orders per SKU from non-cancelled orders.
+SKU_SALES_SQL = """
+    SELECT i.sku_id,
+           count(DISTINCT i.order_id) AS orders,
+           CAST(sum(i.quantity) AS BIGINT) AS units_sold,
+           CAST(sum(i.line_total) AS DECIMAL(18,2)) AS revenue
+    FROM clean.order_items i
+    JOIN clean.orders o USING (order_id)
+    WHERE NOT o.is_cancelled
+    GROUP BY i.sku_id
+"""
+
+PRODUCT_REVIEWS_COLUMNS = (
+    Column("comment_id", "VARCHAR", "JD commentId; unique: one row per review in clean.comments."),
+    Column("sku_id", "VARCHAR", "The reviewed SKU."),
+    Column("commented_at", "TIMESTAMP", f"When the review was posted, {BEIJING}."),
+    Column("comment_date", "DATE", "Beijing day of the review."),
+    Column("score", "TINYINT", "Star rating 1..5."),
+    Column("score_sentiment", "VARCHAR", "positive (4-5), neutral (3), negative (1-2)."),
+    Column("text", "VARCHAR", "Normalised review text (see clean.comments)."),
+    Column("text_len", "INTEGER", "Text length in code points."),
+    Column("is_default_text", "BOOLEAN", "Empty or JD's default filler text."),
+    Column("picture_count", "INTEGER", "Pictures attached."),
+    Column("video_count", "INTEGER", "Videos attached."),
+    Column("has_live_shot", "BOOLEAN", "Any media marked as shot live."),
+    Column("buy_count", "INTEGER", "Reviewer's purchases of the item."),
+    Column("is_repeat_buyer", "BOOLEAN", "buy_count > 1."),
+    Column("nickname", "VARCHAR", "Reviewer nickname as JD masks it."),
+    Column("has_details", "BOOLEAN", "True when the SKU has a row in clean.products."),
+    Column("product_title", "VARCHAR", "Product title from the details (NULL when no details yet)."),
+    Column("brand_name", "VARCHAR", "Brand: the details' brand, else the ware's."),
+    Column("shop_name", "VARCHAR", "Shop name from the details."),
+    Column("category_path", "VARCHAR", "Category path from the details."),
+    Column("price", "DECIMAL(18,2)", "Current price (CNY) from the details."),
+    Column(
+        "ware_id", "VARCHAR", "The SKU's ware: from the details if they name it, else from an order item."
+    ),
+    Column("ware_link_source", "VARCHAR", "Which source gave ware_id: detail or order (NULL when unknown)."),
+    Column("ware_title", "VARCHAR", "Ware title from the seller gateway."),
+    Column("ware_status_code", "INTEGER", "The ware's wareStatus."),
+    Column("ware_status_label", "VARCHAR", "The ware's status label (e.g. 上架)."),
+    Column("sku_orders", "BIGINT", "Non-cancelled orders containing the SKU (0 when none)."),
+    Column("sku_units_sold", "BIGINT", "Units of the SKU sold in non-cancelled orders (0 when none)."),
+    Column(
+        "sku_revenue",
+        "DECIMAL(18,2)",
+        "Revenue (sum of line totals, CNY) of the SKU in non-cancelled orders.",
+    ),
+)
+
+PRODUCT_REVIEWS_SQL = f"""
+CREATE OR REPLACE TABLE marts.product_reviews AS
+WITH ware_of_sku AS ({WARE_OF_SKU_SQL}),
+sales AS ({SKU_SALES_SQL})
+SELECT
+    c.comment_id, c.sku_id, c.commented_at, c.comment_date, c.score, c.score_sentiment,
+    c.text, c.text_len, c.is_default_text, c.picture_count, c.video_count, c.has_live_shot,
+    c.buy_count, c.is_repeat_buyer, c.nickname,
+    p.sku_id IS NOT NULL AS has_details,
+    p.title AS product_title,
+    coalesce(p.brand_name, wa.brand_name) AS brand_name,
+    p.shop_name,
+    p.category_path,
+    p.price,
+    w.ware_id,
+    w.ware_link_source,
+    wa.title AS ware_title,
+    wa.status_code AS ware_status_code,
+    wa.status_label AS ware_status_label,
+    coalesce(s.orders, 0) AS sku_orders,
+    coalesce(s.units_sold, 0) AS sku_units_sold,
+    coalesce(s.revenue, 0) AS sku_revenue
+FROM clean.comments c
+LEFT JOIN clean.products p USING (sku_id)
+LEFT JOIN ware_of_sku w USING (sku_id)
+LEFT JOIN clean.wares wa ON wa.ware_id = w.ware_id
+LEFT JOIN sales s USING (sku_id)
+ORDER BY c.sku_id, c.commented_at, c.comment_id
+"""
+
+SUMMARY_COLUMNS = (
+    Column("sku_id", "VARCHAR", "The SKU: every SKU with reviews, details or order items; unique."),
+    Column("product_title", "VARCHAR", "Product title from the details."),
+    Column("brand_name", "VARCHAR", "Brand: the details' brand, else the ware's."),
+    Column("shop_name", "VARCHAR", "Shop name."),
+    Column("category_path", "VARCHAR", "Category path."),
+    Column("price", "DECIMAL(18,2)", "Current price, CNY."),
+    Column("ware_id", "VARCHAR", "The SKU's ware (details first, else order items)."),
+    Column("ware_link_source", "VARCHAR", "detail or order: which source gave ware_id."),
+    Column("ware_status_label", "VARCHAR", "The ware's status label."),
+    Column("n_reviews", "BIGINT", "Reviews of the SKU (0 when none)."),
+    Column("avg_score", "DOUBLE", "Mean star rating (NULL without reviews)."),
+    Column(
+        "bayes_score",
+        "DOUBLE",
+        f"Bayesian (shrunk) score: (m * global_avg + sum of scores) / (m + n_reviews), prior weight "
+        f"m = {BAYES_PRIOR_REVIEWS} reviews at global_avg, the mean score of all reviews of all SKUs. "
+        "Few reviews stay near the global mean; many reviews approach avg_score. NULL without reviews.",
+    ),
+    Column("positive_share", "DOUBLE", "Share of reviews scored 4-5."),
+    Column("neutral_share", "DOUBLE", "Share of reviews scored 3."),
+    Column("negative_share", "DOUBLE", "Share of reviews scored 1-2."),
+    Column("picture_share", "DOUBLE", "Share of reviews with at least one picture."),
+    Column("repeat_buyer_share", "DOUBLE", "Share of reviews by repeat buyers (buy_count > 1)."),
+    Column("default_text_share", "DOUBLE", "Share of reviews whose text is empty or JD's filler."),
+    Column("first_review_at", "TIMESTAMP", f"Oldest review, {BEIJING}."),
+    Column("last_review_at", "TIMESTAMP", f"Newest review, {BEIJING}."),
+    Column(
+        "reviews_last_30d",
+        "BIGINT",
+        "Reviews posted in the 30 days up to reviews_as_of (a fixed point: a rebuild gives the same count).",
+    ),
+    Column("reviews_as_of", "TIMESTAMP", f"The newest review of any SKU (max commented_at), {BEIJING}."),
+    Column("orders", "BIGINT", "Non-cancelled orders containing the SKU."),
+    Column("units_sold", "BIGINT", "Units sold in non-cancelled orders (0 when none)."),
+    Column("revenue", "DECIMAL(18,2)", "Revenue in non-cancelled orders, CNY (0 when none)."),
+    Column("reviews_per_100_units", "DOUBLE", "100 * n_reviews / units_sold (NULL when nothing sold)."),
+    Column(
+        "median_delivery_hours",
+        "DOUBLE",
+        "Median hours from first track event to delivery over the SKU's delivered non-cancelled orders.",
+    ),
+)
+
+SUMMARY_SQL = f"""
+CREATE OR REPLACE TABLE marts.product_review_summary AS
+WITH skus AS (
+    SELECT sku_id FROM clean.comments
+    UNION SELECT sku_id FROM clean.products
+    UNION SELECT sku_id FROM clean.order_items WHERE sku_id IS NOT NULL
+), prior AS (
+    SELECT avg(score) AS global_avg,
+           max(commented_at) AS as_of
+    FROM clean.comments
+), reviews AS (
+    SELECT c.sku_id,
+           count(*) AS n_reviews,
+           sum(c.score) AS score_sum,
+           avg(c.score) AS avg_score,
+           avg(CAST(c.score_sentiment = 'positive' AS INTEGER)) AS positive_share,
+           avg(CAST(c.score_sentiment = 'neutral' AS INTEGER)) AS neutral_share,
+           avg(CAST(c.score_sentiment = 'negative' AS INTEGER)) AS negative_share,
+           avg(CAST(c.picture_count > 0 AS INTEGER)) AS picture_share,
+           avg(CAST(c.is_repeat_buyer AS INTEGER)) AS repeat_buyer_share,
+           avg(CAST(c.is_default_text AS INTEGER)) AS default_text_share,
+           min(c.commented_at) AS first_review_at,
+           max(c.commented_at) AS last_review_at,
+           count(*) FILTER (WHERE c.commented_at > prior.as_of - INTERVAL 30 DAY) AS reviews_last_30d
+    FROM clean.comments c, prior
+    GROUP BY c.sku_id
+), ware_of_sku AS ({WARE_OF_SKU_SQL}),
+sales AS ({SKU_SALES_SQL}),
+deliveries AS (
+    SELECT i.sku_id, median(o.delivery_hours) AS median_delivery_hours
+    FROM clean.order_items i
+    JOIN clean.orders o USING (order_id)
+    WHERE NOT o.is_cancelled AND o.delivery_hours IS NOT NULL
+    GROUP BY i.sku_id
+)
+SELECT
+    k.sku_id,
+    p.title AS product_title,
+    coalesce(p.brand_name, wa.brand_name) AS brand_name,
+    p.shop_name,
+    p.category_path,
+    p.price,
+    w.ware_id,
+    w.ware_link_source,
+    wa.status_label AS ware_status_label,
+    coalesce(r.n_reviews, 0) AS n_reviews,
+    r.avg_score,
+    ({BAYES_PRIOR_REVIEWS} * prior.global_avg + r.score_sum) / ({BAYES_PRIOR_REVIEWS} + r.n_reviews)
+        AS bayes_score,
+    r.positive_share,
+    r.neutral_share,
+    r.negative_share,
+    r.picture_share,
+    r.repeat_buyer_share,
+    r.default_text_share,
+    r.first_review_at,
+    r.last_review_at,
+    coalesce(r.reviews_last_30d, 0) AS reviews_last_30d,
+    prior.as_of AS reviews_as_of,
+    coalesce(s.orders, 0) AS orders,
+    coalesce(s.units_sold, 0) AS units_sold,
+    coalesce(s.revenue, 0) AS revenue,
+    100.0 * coalesce(r.n_reviews, 0) / nullif(s.units_sold, 0) AS reviews_per_100_units,
+    d.median_delivery_hours
+FROM skus k
+CROSS JOIN prior
+LEFT JOIN reviews r USING (sku_id)
+LEFT JOIN clean.products p USING (sku_id)
+LEFT JOIN ware_of_sku w USING (sku_id)
+LEFT JOIN clean.wares wa ON wa.ware_id = w.ware_id
+LEFT JOIN sales s USING (sku_id)
+LEFT JOIN deliveries d USING (sku_id)
+ORDER BY k.sku_id
+"""
+
+REVIEW_DAILY_COLUMNS = (
+    Column("sku_id", "VARCHAR", "The SKU; (sku_id, day) is unique."),
+    Column("day", "DATE", "Beijing calendar day (only days with at least one review)."),
+    Column("reviews", "BIGINT", "Reviews posted that day."),
+    Column("avg_score", "DOUBLE", "Mean star rating of that day's reviews."),
+    Column("negatives", "BIGINT", "Reviews scored 1-2."),
+    Column("with_pictures", "BIGINT", "Reviews with at least one picture."),
+)
+
+REVIEW_DAILY_SQL = """
+CREATE OR REPLACE TABLE marts.review_daily AS
+SELECT
+    sku_id,
+    comment_date AS day,
+    count(*) AS reviews,
+    avg(score) AS avg_score,
+    count(*) FILTER (WHERE score_sentiment = 'negative') AS negatives,
+    count(*) FILTER (WHERE picture_count > 0) AS with_pictures
+FROM clean.comments
+GROUP BY sku_id, comment_date
+ORDER BY sku_id, day
+"""
+
+MART_STATS_SQL = """
+    SELECT count(*), coalesce(avg(score), 0), count(DISTINCT sku_id) FROM clean.comments
+"""
+
+
+def _mart_metadata(con, table: str, preview_sql: str) -> dict[str, object]:
+    """Numeric metadata shared by the marts (plotted across materializations), plus a small preview."""
+    reviews, avg_score, skus = con.execute(MART_STATS_SQL).fetchone()
+    return {
+        "dagster/row_count": row_count(con, table),
+        "reviews": int(reviews),
+        "avg_score": round(float(avg_score), 4),
+        "skus_covered": int(skus),
+        "preview": markdown_preview(con, preview_sql),
+    }
+
+
+#: The clean tables a review is joined to (product, ware, links, sales, delivery).
+JOINED_CLEAN_TABLES = [
+    "clean_comments",
+    "clean_products",
+    "clean_wares",
+    "clean_sku_ware_links",
+    "clean_order_items",
+    "clean_orders",
+]
+
+_MART = {
+    "group_name": GROUP,
+    "kinds": KINDS,
+    "automation_condition": FOLLOW_UPSTREAM,
+    "freshness_policy": FRESHNESS,
+}
+
+
+@dg.asset(
+    deps=JOINED_CLEAN_TABLES,
+    metadata=table_metadata("marts.product_reviews", PRODUCT_REVIEWS_COLUMNS),
+    **_MART,
+)
+def product_reviews(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
+    """One row per review, joined (left) to its product, ware and the SKU's sales facts."""
+    with rebuild(warehouse) as con:
+        con.execute(PRODUCT_REVIEWS_SQL)
+        metadata = _mart_metadata(
+            con,
+            "marts.product_reviews",
+            """SELECT comment_id, sku_id, score, left(text, 30) AS text, product_title, ware_link_source
+               FROM marts.product_reviews ORDER BY commented_at DESC, comment_id LIMIT 5""",
+        )
+        (coverage,) = con.execute(
+            "SELECT coalesce(avg(CAST(has_details AS INTEGER)), 0) FROM marts.product_reviews"
+        ).fetchone()
+    return dg.MaterializeResult(metadata={**metadata, "details_coverage": round(float(coverage), 4)})
+
+
+@dg.asset(
+    deps=JOINED_CLEAN_TABLES,
+    metadata=table_metadata("marts.product_review_summary", SUMMARY_COLUMNS),
+    **_MART,
+)
+def product_review_summary(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
+    """One row per SKU: product and ware facts, review scores (mean and Bayesian), shares, sales, delivery."""
+    with rebuild(warehouse) as con:
+        con.execute(SUMMARY_SQL)
+        metadata = _mart_metadata(
+            con,
+            "marts.product_review_summary",
+            """SELECT sku_id, product_title, n_reviews, round(avg_score, 2) AS avg_score,
+                      round(bayes_score, 2) AS bayes_score, units_sold
+               FROM marts.product_review_summary ORDER BY n_reviews DESC, sku_id LIMIT 5""",
+        )
+        (sold,) = con.execute(
+            "SELECT count(*) FROM marts.product_review_summary WHERE units_sold > 0"
+        ).fetchone()
+    return dg.MaterializeResult(metadata={**metadata, "skus_with_sales": int(sold)})
+
+
+@dg.asset(
+    deps=["clean_comments"],
+    metadata=table_metadata("marts.review_daily", REVIEW_DAILY_COLUMNS),
+    **_MART,
+)
+def review_daily(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
+    """One row per SKU and day with reviews: count, mean score, negatives, reviews with pictures."""
+    with rebuild(warehouse) as con:
+        con.execute(REVIEW_DAILY_SQL)
+        metadata = _mart_metadata(
+            con,
+            "marts.review_daily",
+            """SELECT sku_id, day, reviews, round(avg_score, 2) AS avg_score, negatives, with_pictures
+               FROM marts.review_daily ORDER BY day DESC, sku_id LIMIT 5""",
+        )
+    return dg.MaterializeResult(metadata=metadata)

@@ -1,0 +1,15 @@
+"""A job that rebuilds every clean and mart table (with their checks) in dependency order.
+
+Automation normally does this by itself (see ``jd_assets/clean/automation.py``); the job is for the demo,
+which runs without the daemon, and for a by-hand rebuild from the UI or the CLI.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+derived_tables_job = dg.define_asset_job(
+    "derived_tables_job",
+    selection=dg.AssetSelection.groups("clean", "marts"),
+    description="Rebuild every clean and mart table from raw, with their asset checks.",
+)

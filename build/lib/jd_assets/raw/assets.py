@@ -1,0 +1,279 @@
+"""Raw assets: each partition fetched whole from its gateway, then landed in one DuckDB transaction.
+
+Fetching happens before the write lock is taken, and nothing is written unless the whole partition was
+fetched: a failure halfway through leaves the partition as it was (for comments this also keeps the
+high-water mark honest: a half crawl would otherwise hide the pages it never reached).
+"""
+
+import time
+from datetime import UTC, date, datetime
+from datetime import time as clock_time
+
+import dagster as dg
+import pyarrow as pa
+from pydantic import Field
+
+from jd_assets.gateways.fengchao import FengchaoResource
+from jd_assets.gateways.jos import JosResource, order_keys
+from jd_assets.gateways.justone import JustOneResource
+from jd_assets.http.errors import GatewayError
+from jd_assets.ids import InvalidIdError, require_jd_id
+from jd_assets.partitions import jd_item_partitions, jd_ware_partitions, orders_daily_partitions
+from jd_assets.raw import tables
+from jd_assets.raw.landing import LandingCounts, RawTable, batch, land
+from jd_assets.warehouse import DuckDBWarehouse
+
+GROUP = "raw"
+KINDS = {"duckdb", "python"}
+#: Orders in these states have not left the warehouse: they have no logistics track to fetch.
+UNSHIPPED_STATES = frozenset({"WAIT_SELLER_STOCK_OUT", "WAIT_SELLER_DELIVERY"})
+
+
+class CommentsConfig(dg.Config):
+    full_refresh: bool = Field(
+        default=False,
+        description="Crawl every page the gateway serves instead of stopping at the stored high-water mark.",
+    )
+
+
+def _partition_id(context: dg.AssetExecutionContext, kind: str) -> str:
+    try:
+        return require_jd_id(kind, context.partition_key)
+    except InvalidIdError as err:
+        raise dg.Failure(description=str(err), allow_retries=False) from None
+
+
+def _gateway_failure(err: GatewayError, what: str, stats) -> dg.Failure:
+    """A Dagster failure that names what failed, how far it reaches, and whether a retry can help."""
+    return dg.Failure(
+        description=f"{what}: {err}",
+        metadata={"scope": err.scope.value, "retryable": err.retryable, **stats.as_metadata()},
+        allow_retries=err.retryable,
+    )
+
+
+def _land(
+    warehouse: DuckDBWarehouse, table: RawTable, records: pa.Table, key: str, run_id: str
+) -> LandingCounts:
+    """Land one partition (keyed by its id) in its own write transaction."""
+    with warehouse.write() as con:
+        started = time.monotonic()
+        counts = land(
+            con,
+            table,
+            records,
+            partition_key=key,
+            partition_value=key,
+            run_id=run_id,
+            fetched_at=datetime.now(UTC),
+        )
+    return counts.held_for(time.monotonic() - started)
+
+
+def _land_record(
+    warehouse: DuckDBWarehouse, table: RawTable, record: dict, key: str, run_id: str
+) -> LandingCounts:
+    """Land a one-record partition (a detail, a ware); a rejected record fails it, naming the reason."""
+    counts = _land(warehouse, table, batch([record], request_key=key), key, run_id)
+    if counts.rejected:
+        with warehouse.read() as con:
+            reasons = con.execute(
+                "SELECT DISTINCT reason FROM raw.rejects WHERE source = ? AND partition_key = ?",
+                [table.source, key],
+            ).fetchall()
+        raise dg.Failure(
+            description=f"{table.source} {key} rejected: {'; '.join(r for (r,) in reasons)}",
+            allow_retries=False,
+        )
+    return counts
+
+
+def _comments_watermark(warehouse: DuckDBWarehouse, sku: str) -> str | None:
+    with warehouse.read() as con:
+        if not con.execute(
+            "SELECT 1 FROM duckdb_tables() WHERE schema_name = 'raw' AND table_name = 'comments'"
+        ).fetchone():
+            return None
+        (mark,) = con.execute(
+            "SELECT strftime(max(commented_at), '%Y-%m-%d %H:%M:%S') FROM raw.comments WHERE sku_id = ?",
+            [sku],
+        ).fetchone()
+    return mark
+
+
+def _reaches(comments: list[dict], watermark: str) -> bool:
+    """True when the page holds a comment at or before the mark ("YYYY-MM-DD HH:MM:SS" sorts as text)."""
+    dates = (c.get("commentDate") for c in comments if isinstance(c, dict))
+    return any(isinstance(d, str) and len(d) == 19 and d <= watermark for d in dates)
+
+
+@dg.asset(
+    partitions_def=jd_item_partitions,
+    group_name=GROUP,
+    kinds=KINDS,
+    metadata={"dagster/table_name": "raw.comments"},
+)
+def raw_comments(
+    context: dg.AssetExecutionContext,
+    config: CommentsConfig,
+    justone: JustOneResource,
+    warehouse: DuckDBWarehouse,
+) -> dg.MaterializeResult:
+    """Product comments of one SKU, newest first, added by commentId; never deletes what JD stops serving.
+
+    A refresh stops at the first page that reaches the stored high-water mark (the newest commentDate
+    already landed), so k new comments cost at most ceil(k/10) + 1 billed calls. Each row keeps the
+    comment's JSON; invalid comments go to raw.rejects with the reason.
+    """
+    sku = _partition_id(context, "jd_item")
+    metadata = refresh_comments(
+        sku, justone=justone, warehouse=warehouse, run_id=context.run.run_id, full_refresh=config.full_refresh
+    )
+    return dg.MaterializeResult(metadata=metadata)
+
+
+def refresh_comments(
+    sku: str, *, justone: JustOneResource, warehouse: DuckDBWarehouse, run_id: str, full_refresh: bool = False
+) -> dict[str, object]:
+    """Fetch one SKU's comments down to the high-water mark and land them; returns the run metadata.
+
+    Raises dg.Failure naming the item, with ``scope`` (request / partition / run) in its metadata.
+    """
+    watermark = None if full_refresh else _comments_watermark(warehouse, sku)
+    pages: list[pa.Table] = []
+    with justone.open() as client:
+        try:
+            for page in client.comment_pages(sku):
+                pages.append(batch(page.comments, page=page.page, request_key=sku))
+                if watermark and _reaches(page.comments, watermark):
+                    break
+        except GatewayError as err:
+            raise _gateway_failure(err, f"comments of item {sku}", client.stats) from None
+        stats = client.stats
+    counts = _land(warehouse, tables.COMMENTS, pa.concat_tables([batch([]), *pages]), sku, run_id)
+    return {
+        **counts.as_metadata(),
+        **stats.as_metadata(),
+        "pages_fetched": len(pages),
+        "full_refresh": full_refresh,
+        "watermark_before": watermark or "",
+        "watermark": _comments_watermark(warehouse, sku) or "",
+    }
+
+
+@dg.asset(
+    partitions_def=jd_item_partitions,
+    group_name=GROUP,
+    kinds=KINDS,
+    metadata={"dagster/table_name": "raw.item_details"},
+)
+def raw_item_details(
+    context: dg.AssetExecutionContext, justone: JustOneResource, warehouse: DuckDBWarehouse
+) -> dg.MaterializeResult:
+    """Product details of one SKU (title, brand, shop, category, price, ware) from the task-backed v2 API.
+
+    Pending answers are polled until a deadline; a pending answer is never landed. Every call is billed,
+    so the metadata counts them.
+    """
+    sku = _partition_id(context, "jd_item")
+    with justone.open() as client:
+        try:
+            detail = client.item_detail(sku)
+        except GatewayError as err:
+            raise _gateway_failure(err, f"details of item {sku}", client.stats) from None
+        stats = client.stats
+    counts = _land_record(warehouse, tables.ITEM_DETAILS, detail.payload, sku, context.run.run_id)
+    return dg.MaterializeResult(
+        metadata={**counts.as_metadata(), **stats.as_metadata(), "polls": detail.polls}
+    )
+
+
+@dg.asset(
+    partitions_def=jd_ware_partitions,
+    group_name=GROUP,
+    kinds=KINDS,
+    metadata={"dagster/table_name": "raw.wares"},
+)
+def raw_wares(
+    context: dg.AssetExecutionContext, fengchao: FengchaoResource, warehouse: DuckDBWarehouse
+) -> dg.MaterializeResult:
+    """Seller ware metadata (status, brand, category, item number, images, times) from findWareById."""
+    ware_id = _partition_id(context, "jd_ware")
+    with fengchao.open() as client:
+        try:
+            ware = client.find_ware(ware_id)
+        except GatewayError as err:
+            raise _gateway_failure(err, f"ware {ware_id}", client.stats) from None
+        stats = client.stats
+    counts = _land_record(warehouse, tables.WARES, ware, ware_id, context.run.run_id)
+    return dg.MaterializeResult(metadata={**counts.as_metadata(), **stats.as_metadata()})
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            "raw_orders",
+            group_name=GROUP,
+            kinds=KINDS,
+            description="Store orders created on one Beijing day, in their current state (PII stays in raw).",
+            metadata={"dagster/table_name": "raw.orders"},
+            partitions_def=orders_daily_partitions,
+        ),
+        dg.AssetSpec(
+            "raw_order_tracks",
+            group_name=GROUP,
+            kinds=KINDS,
+            description="Logistics tracks of the shipped orders of one day, one row per order.",
+            metadata={"dagster/table_name": "raw.order_tracks"},
+            partitions_def=orders_daily_partitions,
+            deps=["raw_orders"],
+        ),
+    ],
+    partitions_def=orders_daily_partitions,
+)
+def raw_orders(context: dg.AssetExecutionContext, jos: JosResource, warehouse: DuckDBWarehouse):
+    """Orders of one day and their tracks, replaced together in one transaction.
+
+    Re-materializing a recent day picks up order-state changes (the daily schedule re-runs a lookback
+    window); the partition is one ``[00:00:00, 23:59:59]`` window on the router.
+    """
+    day = date.fromisoformat(context.partition_key)
+    start, end = datetime.combine(day, clock_time.min), datetime.combine(day, clock_time(23, 59, 59))
+    order_pages: list[pa.Table] = []
+    track_batches: list[pa.Table] = [batch([])]
+    with jos.open() as client:
+        try:
+            for page in client.order_pages(start, end):
+                order_pages.append(batch(page.orders, page=page.page, request_key=day.isoformat()))
+                for record in page.orders:
+                    keys = _keys_or_none(record, client.dialect)
+                    if keys and keys.state not in UNSHIPPED_STATES:
+                        tracks = client.order_tracks(keys.order_id)
+                        track_batches.append(batch([tracks], request_key=f"{day}/{keys.order_id}"))
+        except GatewayError as err:
+            raise _gateway_failure(err, f"orders of {day} (window {start} .. {end})", client.stats) from None
+        stats = client.stats
+    with warehouse.write() as con:
+        started = time.monotonic()
+        common = {
+            "partition_key": context.partition_key,
+            "partition_value": day,
+            "run_id": context.run.run_id,
+            "fetched_at": datetime.now(UTC),
+        }
+        orders = land(con, tables.ORDERS, pa.concat_tables([batch([]), *order_pages]), **common)
+        tracks = land(con, tables.ORDER_TRACKS, pa.concat_tables(track_batches), **common)
+    orders = orders.held_for(time.monotonic() - started)
+    yield dg.MaterializeResult(
+        asset_key="raw_orders",
+        metadata={**orders.as_metadata(), **stats.as_metadata(), "window_days": 1},
+    )
+    yield dg.MaterializeResult(asset_key="raw_order_tracks", metadata=tracks.as_metadata())
+
+
+def _keys_or_none(record: dict, dialect: str):
+    """The order's keys, or None for a record the landing will reject (it says why there)."""
+    try:
+        return order_keys(record, dialect)
+    except (ValueError, TypeError, AttributeError):
+        return None

@@ -1,0 +1,56 @@
+"""What the landed raw data says about which partitions should exist: SKUs in orders, SKU→ware links."""
+
+from __future__ import annotations
+
+import duckdb
+
+from jd_assets.warehouse import DuckDBWarehouse
+
+# Both router dialects: live camelCase, seed snake_case (ids may be JSON numbers there).
+ORDER_ITEMS_SQL = """
+SELECT o.order_id, o.order_date,
+       coalesce(i->>'$.skuId', i->>'$.sku_id') AS sku_id,
+       coalesce(i->>'$.wareId', i->>'$.ware_id') AS ware_id,
+       i AS item
+FROM raw.orders o,
+     unnest(CAST(coalesce(o.record->'$.itemInfoList', o.record->'$.item_info_list') AS JSON[])) AS t(i)
+"""
+
+DIGIT_ID = "'^[0-9]{1,20}$'"
+
+#: SKU→ware links, by the raw table that gives them.
+SKU_WARE_LINKS_SQL = {
+    "orders": f"""SELECT DISTINCT sku_id, ware_id, 'order' AS source FROM ({ORDER_ITEMS_SQL})
+                  WHERE regexp_matches(sku_id, {DIGIT_ID}) AND regexp_matches(ware_id, {DIGIT_ID})""",
+    "item_details": """SELECT DISTINCT sku_id, ware_id, 'detail' AS source FROM raw.item_details
+                       WHERE ware_id IS NOT NULL""",
+}
+
+
+def _has_tables(con: duckdb.DuckDBPyConnection, *names: str) -> bool:
+    found = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'raw' AND list_contains(?, table_name)",
+        [list(names)],
+    ).fetchone()[0]
+    return found == len(names)
+
+
+def skus_in_orders(warehouse: DuckDBWarehouse) -> set[str]:
+    """Every SKU id bought in a landed order."""
+    with warehouse.read() as con:
+        if not _has_tables(con, "orders"):
+            return set()
+        rows = con.execute(
+            f"SELECT DISTINCT sku_id FROM ({ORDER_ITEMS_SQL}) WHERE regexp_matches(sku_id, {DIGIT_ID})"
+        ).fetchall()
+    return {sku for (sku,) in rows}
+
+
+def linked_ware_ids(warehouse: DuckDBWarehouse) -> set[str]:
+    """Every ware id linked to a SKU by a landed order item or product detail."""
+    with warehouse.read() as con:
+        queries = [sql for table, sql in SKU_WARE_LINKS_SQL.items() if _has_tables(con, table)]
+        if not queries:
+            return set()
+        rows = con.execute(f"SELECT DISTINCT ware_id FROM ({' UNION '.join(queries)})").fetchall()
+    return {ware for (ware,) in rows}

@@ -1,0 +1,280 @@
+"""The landing path of every raw table: a batch of records in, one DuckDB transaction out.
+
+A batch is an Arrow table of the records' JSON texts (plus the page they came from and the key that was
+asked for). DuckDB does the rest on columns, in one statement each: extracts the typed key columns,
+validates them, sends invalid records to ``raw.rejects`` with the reason, and writes the valid ones:
+- *replace* tables (details, wares, orders, tracks) delete the partition and insert it again, so a
+  re-run leaves the same rows and an order's new state replaces the old one;
+- the *merge* table (comments) adds only keys it does not hold yet and marks the others as seen again,
+  because the gateway serves only the newest 100 pages: what it no longer serves must never be deleted.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+import dagster as dg
+import duckdb
+import pyarrow as pa
+
+from jd_assets.warehouse import ensure_schemas, markdown_preview
+
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+DIGITS = "'^[0-9]{1,20}$'"
+
+
+@dataclass(frozen=True)
+class RawTable:
+    """How one source lands: its table, its typed key columns, and what makes a record invalid."""
+
+    name: str
+    source: str
+    partition_column: str
+    key_column: str
+    columns: tuple[tuple[str, str], ...]
+    """Typed columns (name, DuckDB type) kept before the common ``record`` and fetch-metadata columns."""
+    preview: str
+    """SELECT list for the metadata preview: typed columns and harmless fields, never buyer data."""
+    extract: str
+    """SELECT list over ``record`` (JSON) and ``request_key`` (what was asked for) giving ``columns``."""
+    reject_reason: str
+    """SQL expression over the extracted columns: NULL for a valid record, else the reason."""
+    merge: bool = False
+
+    @property
+    def column_names(self) -> str:
+        return ", ".join(name for name, _ in self.columns)
+
+
+COMMON_COLUMNS = """
+    record JSON NOT NULL,
+    page INTEGER,
+    partition_key VARCHAR NOT NULL,
+    fetched_at TIMESTAMPTZ NOT NULL,
+    run_id VARCHAR NOT NULL
+"""
+
+REJECTS_DDL = """
+CREATE TABLE IF NOT EXISTS raw.rejects (
+    source VARCHAR NOT NULL,
+    partition_key VARCHAR NOT NULL,
+    record_key VARCHAR,
+    reason VARCHAR NOT NULL,
+    record VARCHAR NOT NULL,
+    page INTEGER,
+    fetched_at TIMESTAMPTZ NOT NULL,
+    run_id VARCHAR NOT NULL
+)
+"""
+
+
+@dataclass(frozen=True)
+class LandingCounts:
+    received: int
+    new: int
+    already_known: int
+    rejected: int
+    partition_rows: int
+    preview: dg.MetadataValue | None = None
+    """A markdown table of a few landed rows (typed columns only: no buyer data)."""
+    write_seconds: float = 0.0
+    """How long the write transaction held the DuckDB file (a reader waits at most this long)."""
+
+    def held_for(self, seconds: float) -> LandingCounts:
+        return replace(self, write_seconds=seconds)
+
+    def as_metadata(self) -> dict[str, object]:
+        return {
+            "preview": self.preview or dg.MetadataValue.md(""),
+            "write_seconds": round(self.write_seconds, 4),
+            "records_received": self.received,
+            "rows_new": self.new,
+            "rows_already_known": self.already_known,
+            "rows_rejected": self.rejected,
+            "dagster/row_count": self.partition_rows,
+        }
+
+
+def record_json(record: object) -> str:
+    """The record as compact JSON text, every field and value kept (big integers stay exact)."""
+    text = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone UTF-16 surrogate (a broken emoji) is valid JSON syntax but not text that UTF-8, Arrow
+        # or DuckDB's JSON type can hold: it becomes U+FFFD, the rest of the record is kept as it came.
+        text = LONE_SURROGATE.sub("\ufffd", text)
+    return text
+
+
+def batch(records: Iterable[object], *, page: int | None = None, request_key: str | None = None) -> pa.Table:
+    """An Arrow batch of records from one page (or one keyed request)."""
+    texts = [record_json(r) for r in records]
+    return pa.table(
+        {
+            "record": pa.array(texts, pa.string()),
+            "page": pa.array([page] * len(texts), pa.int32()),
+            "request_key": pa.array([request_key] * len(texts), pa.string()),
+        }
+    )
+
+
+def empty_batch() -> pa.Table:
+    return batch([])
+
+
+def ensure_table(con: duckdb.DuckDBPyConnection, table: RawTable) -> None:
+    ensure_schemas(con)
+    con.execute(REJECTS_DDL)
+    merge_columns = ",\n    last_seen_at TIMESTAMPTZ NOT NULL" if table.merge else ""
+    typed = ",\n    ".join(f"{name} {kind}" for name, kind in table.columns)
+    con.execute(f"CREATE TABLE IF NOT EXISTS {table.name} ({typed},{COMMON_COLUMNS}{merge_columns})")
+
+
+def land(
+    con: duckdb.DuckDBPyConnection,
+    table: RawTable,
+    records: pa.Table,
+    *,
+    partition_key: str,
+    partition_value: object,
+    run_id: str,
+    fetched_at: datetime,
+) -> LandingCounts:
+    """Land one partition's records inside the caller's transaction and count what happened."""
+    ensure_table(con, table)
+    params = {
+        "source": table.source,
+        "partition": partition_value,
+        "partition_key": partition_key,
+        "fetched_at": fetched_at,
+        "run_id": run_id,
+    }
+    con.register("landing_batch", records)
+    try:
+        _stage(con, table)
+    finally:
+        con.unregister("landing_batch")
+    received = _count(con, "landing_stage")
+    rejected = _write_rejects(con, table, params)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE landing_valid AS {_valid_rows(table)}")
+    part, key = table.partition_column, table.key_column
+    matches = f"t.{part} = v.{part} AND t.{key} = v.{key}"
+    known = _count(con, "landing_valid v", f"EXISTS (SELECT 1 FROM {table.name} t WHERE {matches})")
+    new = _count(con, "landing_valid") - known
+    if table.merge:
+        _merge(con, table, params, matches)
+    elif new + known or not rejected:
+        # A batch whose every record was rejected replaces nothing: the previous version stays.
+        _replace(con, table, params)
+    partition_rows = _partition_rows(con, table, partition_value)
+    preview = _preview(con, table, partition_value)
+    con.execute("DROP TABLE landing_stage")
+    con.execute("DROP TABLE landing_valid")
+    return LandingCounts(received, new, known, rejected, partition_rows, preview=preview)
+
+
+def _stage(con: duckdb.DuckDBPyConnection, table: RawTable) -> None:
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE landing_stage AS
+        WITH parsed AS (
+            SELECT record::JSON AS record, record AS record_text, page, request_key,
+                   row_number() OVER () AS arrival
+            FROM landing_batch
+        ), extracted AS (
+            SELECT {table.extract}, record, record_text, page, arrival FROM parsed
+        )
+        SELECT *, {table.reject_reason} AS reject_reason FROM extracted
+        """
+    )
+
+
+def _write_rejects(con: duckdb.DuckDBPyConnection, table: RawTable, params: dict) -> int:
+    rejected = _count(con, "landing_stage", "reject_reason IS NOT NULL")
+    if not table.merge:  # the partition is rewritten whole, and so are its rejects
+        con.execute(
+            "DELETE FROM raw.rejects WHERE source = $source AND partition_key = $partition_key",
+            _only(params, "source", "partition_key"),
+        )
+    con.execute(
+        f"""
+        INSERT INTO raw.rejects
+        SELECT DISTINCT $source, $partition_key, {table.key_column}, reject_reason, record_text, page,
+               $fetched_at, $run_id
+        FROM landing_stage s
+        WHERE reject_reason IS NOT NULL
+          AND NOT EXISTS (
+            SELECT 1 FROM raw.rejects r
+            WHERE r.source = $source AND r.partition_key = $partition_key
+              AND r.reason = s.reject_reason AND r.record = s.record_text)
+        """,
+        _only(params, "source", "partition_key", "fetched_at", "run_id"),
+    )
+    return rejected
+
+
+def _valid_rows(table: RawTable) -> str:
+    """Valid staged records, one per key (a record seen on two pages because pages shifted counts once)."""
+    return f"""
+        SELECT {table.column_names}, record, page
+        FROM landing_stage
+        WHERE reject_reason IS NULL
+        QUALIFY row_number() OVER (PARTITION BY {table.key_column} ORDER BY page, arrival) = 1
+    """
+
+
+def _replace(con: duckdb.DuckDBPyConnection, table: RawTable, params: dict) -> None:
+    # Delete-then-insert inside the caller's transaction: a re-run or a retry rewrites the partition whole.
+    con.execute(
+        f"DELETE FROM {table.name} WHERE {table.partition_column} = $partition",
+        _only(params, "partition"),
+    )
+    con.execute(
+        f"INSERT INTO {table.name} SELECT *, $partition_key, $fetched_at, $run_id FROM landing_valid",
+        _only(params, "partition_key", "fetched_at", "run_id"),
+    )
+
+
+def _merge(con: duckdb.DuckDBPyConnection, table: RawTable, params: dict, matches: str) -> None:
+    # Comments the gateway no longer serves (beyond its 100 pages) stay: only new keys are added.
+    con.execute(
+        f"UPDATE {table.name} t SET last_seen_at = $fetched_at FROM landing_valid v WHERE {matches}",
+        _only(params, "fetched_at"),
+    )
+    con.execute(
+        f"""INSERT INTO {table.name}
+            SELECT v.*, $partition_key, $fetched_at, $run_id, $fetched_at FROM landing_valid v
+            WHERE NOT EXISTS (SELECT 1 FROM {table.name} t WHERE {matches})""",
+        _only(params, "partition_key", "fetched_at", "run_id"),
+    )
+
+
+def _preview(
+    con: duckdb.DuckDBPyConnection, table: RawTable, partition_value: object, rows: int = 5
+) -> dg.MetadataValue:
+    return markdown_preview(
+        con,
+        f"SELECT {table.preview} FROM {table.name} WHERE {table.partition_column} = $partition "
+        f"ORDER BY {table.key_column} DESC LIMIT {rows}",
+        {"partition": partition_value},
+    )
+
+
+def _partition_rows(con: duckdb.DuckDBPyConnection, table: RawTable, partition_value: object) -> int:
+    return _count(con, table.name, f"{table.partition_column} = $partition", {"partition": partition_value})
+
+
+def _count(
+    con: duckdb.DuckDBPyConnection, source: str, where: str = "true", params: dict | None = None
+) -> int:
+    return int(con.execute(f"SELECT count(*) FROM {source} WHERE {where}", params or {}).fetchone()[0])
+
+
+def _only(params: dict, *names: str) -> dict:
+    """DuckDB refuses named parameters a statement does not use: pass each statement its own."""
+    return {name: params[name] for name in names}

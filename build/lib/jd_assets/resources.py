@@ -1,0 +1,61 @@
+"""The resources of the code location, configured from the environment (names in ../shared/DESIGN.md).
+
+Secrets are ``EnvVar``s: Dagster reads them when a run starts and never shows their values. A missing one
+fails the run with an error that names the variable. Base URLs default to the real gateways; the demo and
+the tests point them at the local sandbox. Nothing falls back to the sandbox silently.
+"""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+
+from jd_assets.clean.pii import PiiKey
+from jd_assets.gateways.fengchao import FengchaoResource
+from jd_assets.gateways.jos import JosResource
+from jd_assets.gateways.justone import JustOneResource
+from jd_assets.warehouse import DEFAULT_DUCKDB_PATH, DuckDBWarehouse
+
+JUSTONE_DEFAULT_URL = "https://api.justoneapi.com"
+JOS_DEFAULT_URL = "https://api.jd.com/routerjson"
+
+
+def _rate(name: str, default: float) -> float:
+    """A gateway's request rate (requests/s) from ``name``: set it to what your plan allows."""
+    return float(os.environ.get(name, default))
+
+
+def build_resources() -> dict[str, dg.ConfigurableResource]:
+    env = os.environ.get
+    warehouse = DuckDBWarehouse(
+        database=env("JD_DUCKDB_PATH", DEFAULT_DUCKDB_PATH),
+        memory_limit=env("JD_DUCKDB_MEMORY_LIMIT", "3GB"),
+    )
+    return {
+        "justone": JustOneResource(
+            base_url=env("JD_JUSTONE_BASE_URL", JUSTONE_DEFAULT_URL),
+            token=dg.EnvVar("JD_JUSTONE_TOKEN"),
+            requests_per_second=_rate("JD_JUSTONE_RPS", 5.0),
+        ),
+        "jos": JosResource(
+            base_url=env("JD_JOS_BASE_URL", JOS_DEFAULT_URL),
+            app_key=dg.EnvVar("JD_JOS_APP_KEY"),
+            app_secret=dg.EnvVar("JD_JOS_APP_SECRET"),
+            access_token=dg.EnvVar("JD_JOS_ACCESS_TOKEN"),
+            dialect=env("JD_JOS_DIALECT", "live"),
+            requests_per_second=_rate("JD_JOS_RPS", 10.0),
+        ),
+        "fengchao": FengchaoResource(
+            base_url=env("JD_FENGCHAO_BASE_URL", ""),
+            app_id=dg.EnvVar("JD_FENGCHAO_APP_ID"),
+            app_secret=dg.EnvVar("JD_FENGCHAO_APP_SECRET"),
+            seller_nick=dg.EnvVar("JD_FENGCHAO_SELLER_NICK"),
+            requests_per_second=_rate("JD_FENGCHAO_RPS", 5.0),
+        ),
+        # The warehouse twice: the package's assets take ``warehouse: DuckDBWarehouse``, a user's own asset
+        # takes ``duckdb: DuckDBResource`` as Dagster's DuckDB guide shows; both are this one resource.
+        "warehouse": warehouse,
+        "duckdb": warehouse,
+        "pii_key": PiiKey(key=dg.EnvVar("JD_PII_KEY")),
+    }
