@@ -24,7 +24,6 @@ import pyarrow as pa
 from jd_assets.warehouse import ensure_schemas, markdown_preview
 
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-DIGITS = "'^[0-9]{1,20}$'"
 
 
 @dataclass(frozen=True)
@@ -121,10 +120,6 @@ def batch(records: Iterable[object], *, page: int | None = None, request_key: st
             "request_key": pa.array([request_key] * len(texts), pa.string()),
         }
     )
-
-
-def empty_batch() -> pa.Table:
-    return batch([])
 
 
 def ensure_table(con: duckdb.DuckDBPyConnection, table: RawTable) -> None:

@@ -5,11 +5,11 @@ Timestamps in ``raw`` are naive Beijing wall time, as JD sends them; ``fetched_a
 
 from __future__ import annotations
 
+from jd_assets.conventions import JD_ID_RE, TIME_FORMAT_SQL
 from jd_assets.gateways.jos import ORDER_STATES
-from jd_assets.raw.landing import DIGITS, RawTable
+from jd_assets.raw.landing import RawTable
 
 WARE_STATUSES = (-1, 1, 2, 4, 8, 513, 514, 516, 520, 1028)
-JD_TIME = "'%Y-%m-%d %H:%M:%S'"
 
 
 def _sql_list(values: tuple) -> str:
@@ -32,13 +32,14 @@ COMMENTS = RawTable(
     extract=f"""
         request_key AS sku_id,
         record->>'$.commentId' AS comment_id,
-        try_strptime(record->>'$.commentDate', {JD_TIME}) AS commented_at,
+        try_strptime(record->>'$.commentDate', {TIME_FORMAT_SQL}) AS commented_at,
         record->>'$.productId' AS product_id,
         record->>'$.commentScore' AS score_text
     """,
     reject_reason=f"""CASE
         WHEN comment_id IS NULL THEN 'missing commentId'
-        WHEN NOT regexp_matches(comment_id, {DIGITS}) THEN 'commentId ' || comment_id || ' is not a digit id'
+        WHEN NOT regexp_matches(comment_id, {JD_ID_RE})
+            THEN 'commentId ' || comment_id || ' is not a digit id'
         WHEN product_id IS DISTINCT FROM sku_id
             THEN 'productId ' || coalesce(product_id, 'null') || ' is not the partition SKU ' || sku_id
         WHEN commented_at IS NULL
@@ -58,7 +59,7 @@ ITEM_DETAILS = RawTable(
     extract=f"""
         request_key AS sku_id,
         record->>'$.itemId' AS item_id,
-        CASE WHEN regexp_matches(record->>'$.wareId', {DIGITS}) THEN record->>'$.wareId' END AS ware_id
+        CASE WHEN regexp_matches(record->>'$.wareId', {JD_ID_RE}) THEN record->>'$.wareId' END AS ware_id
     """,
     reject_reason="""CASE
         WHEN json_type(record) <> 'OBJECT' THEN 'detail payload is not an object'
@@ -106,16 +107,16 @@ ORDERS = RawTable(
     extract=f"""
         CAST(request_key AS DATE) AS order_date,
         coalesce(record->>'$.orderId', record->>'$.order_id') AS order_id,
-        try_strptime(coalesce(record->>'$.orderStartTime', record->>'$.order_start_time'), {JD_TIME})
+        try_strptime(coalesce(record->>'$.orderStartTime', record->>'$.order_start_time'), {TIME_FORMAT_SQL})
             AS created_at,
-        try_strptime(record->>'$.modified', {JD_TIME}) AS modified_at,
+        try_strptime(record->>'$.modified', {TIME_FORMAT_SQL}) AS modified_at,
         coalesce(record->>'$.orderState', record->>'$.order_state') AS order_state,
         CASE WHEN (record->'$.orderId') IS NOT NULL THEN 'live' ELSE 'seed' END AS dialect,
         coalesce(record->'$.itemInfoList', record->'$.item_info_list') AS items
     """,
     reject_reason=f"""CASE
         WHEN order_id IS NULL THEN 'missing orderId'
-        WHEN NOT regexp_matches(order_id, {DIGITS}) THEN 'orderId ' || order_id || ' is not a digit id'
+        WHEN NOT regexp_matches(order_id, {JD_ID_RE}) THEN 'orderId ' || order_id || ' is not a digit id'
         WHEN created_at IS NULL THEN 'orderStartTime is missing or not yyyy-MM-dd HH:mm:ss'
         WHEN CAST(created_at AS DATE) <> order_date
             THEN 'created ' || created_at || ' outside the partition day ' || order_date
@@ -144,7 +145,7 @@ ORDER_TRACKS = RawTable(
 )
 
 
-#: Top-level fields each source is known to send (seed documents and API_NOTES), as
+#: Top-level fields each source is known to send (seed documents and docs/GATEWAYS.md), as
 #: (always present, sometimes present). The schema-drift checks compare landed records against them.
 KNOWN_FIELDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     COMMENTS.name: (
