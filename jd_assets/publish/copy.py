@@ -140,6 +140,7 @@ def _fsync(path: Path) -> None:
 
 def _copy(con: duckdb.DuckDBPyConnection, tmp: Path, run_id: str, source: Path) -> tuple[datetime, dict]:
     """Copy clean and marts into the new file ``tmp`` through the pipeline's read connection ``con``."""
+    con.execute("SET enable_progress_bar = false")  # a copy of a few seconds must not draw on stdout
     con.execute(f"ATTACH {sql_text(str(tmp))} AS {ALIAS} (READ_WRITE)")
     try:
         (published_at,) = con.execute("SELECT get_current_timestamp()").fetchone()
