@@ -1,5 +1,6 @@
 # Two commands do everything on a fresh clone (Python 3.11 is the only assumption):
 #   make demo   - set up .venv, then run the main job against the embedded sandbox into data/jd.duckdb
+#                 (and publish the analysts' read-only copy, data/jd_analytics.duckdb)
 #   make test   - set up .venv, then lint and run the whole test suite
 PYTHON ?= python3
 VENV := .venv
@@ -43,4 +44,5 @@ dev: setup
 	DAGSTER_HOME=$(CURDIR)/data/dagster_home $(BIN)/dagster dev -w workspace.yaml
 
 clean:
-	rm -rf data/jd.duckdb data/jd.duckdb.wal data/jd.duckdb.lock data/dagster_home
+	rm -rf data/jd.duckdb data/jd.duckdb.wal data/jd.duckdb.lock data/dagster_home \
+		data/jd_analytics.duckdb data/jd_analytics.duckdb.lock data/jd_analytics.duckdb.tmp-*
