@@ -289,6 +289,7 @@ _IS = {
 }
 #: Where a clause splits (punctuation, whitespace, line breaks; the contrast words are marked before).
 CLAUSE = r"[^\x1f\n\t ,，。.!?;；~～…|/\\()（）【】\[\]\"“”'‘’「」]+"
+_ANY_ASPECT = "|".join(f"{a.nouns}|{a.words}" if a.words else a.nouns for a in ASPECTS)
 _BOUNDARY = f"(?:{NEGATORS})?(?:{DEGREES}){{0,2}}(?:" + "|".join(a.nouns for a in ASPECTS) + ")"
 
 ASPECT_STRUCT = pl.Struct({"aspect": pl.String, "polarity": pl.String, "clause": pl.String})
@@ -338,6 +339,7 @@ def aspect_clauses(frame: pl.DataFrame, text: str = "text") -> pl.DataFrame:
         .with_columns(piece=pl.col("clause").str.replace_all(_BOUNDARY, "\x1e${0}").str.split("\x1e"))
         .explode("piece")
         .filter(pl.col("piece") != "")
+        .with_row_index("piece_id")
     )
     flags = [
         pl.when(
@@ -346,22 +348,36 @@ def aspect_clauses(frame: pl.DataFrame, text: str = "text") -> pl.DataFrame:
         ).then(pl.lit(a.id))
         for a in ASPECTS
     ]
-    hits = pl.col("piece").str.replace_all(":", "").str.extract_all(OPINION)
-    values = hits.list.eval(_hit_value(pl.element()))
+    # concat_str + split is ~10x faster than concat_list over 19 when/then columns
+    named = pl.concat_str(flags, separator=",", ignore_nulls=True)
+    named = pl.when(named == "").then(pl.lit([], dtype=pl.List(pl.String))).otherwise(named.str.split(","))
+    # the 19 aspect regexes run only on the pieces that hold some aspect word (one combined regex first)
+    with_aspect = pl.col("piece").str.contains(_ANY_ASPECT)
+    pieces = pl.concat(
+        [
+            clauses.filter(with_aspect).with_columns(aspects=named),
+            clauses.filter(~with_aspect).with_columns(aspects=pl.lit([], dtype=pl.List(pl.String))),
+        ]
+    ).sort("piece_id")
+    values = (
+        pl.col("piece").str.replace_all(":", "").str.extract_all(OPINION).list.eval(_hit_value(pl.element()))
+    )
     own = (
         pl.when(pl.col("opinions") == 0)
         .then(pl.lit(None, pl.String))
         .when(pl.col("score") > 0)
-        .then(pl.when(pl.col("piece").str.contains(WISH)).then(pl.lit("negative")).otherwise(pl.lit("positive")))
+        .then(
+            pl.when(pl.col("piece").str.contains(WISH)).then(pl.lit("negative")).otherwise(pl.lit("positive"))
+        )
         .when(pl.col("score") < 0)
         .then(pl.lit("negative"))
         .otherwise(pl.lit("neutral"))
     )
     return (
-        clauses.with_columns(
-            aspects=pl.concat_list(flags).list.drop_nulls(),
-            score=values.list.sum().fill_null(0).cast(pl.Int32),
-            opinions=values.list.drop_nulls().list.len().cast(pl.UInt32),
+        pieces.with_columns(values=values)
+        .with_columns(
+            score=pl.col("values").list.sum().fill_null(0).cast(pl.Int32),
+            opinions=pl.col("values").list.drop_nulls().list.len().cast(pl.UInt32),
         )
         .with_columns(own=own)
         .with_columns(
@@ -371,7 +387,7 @@ def aspect_clauses(frame: pl.DataFrame, text: str = "text") -> pl.DataFrame:
                 pl.col("own").forward_fill().over("clause_id"),
             )
         )
-        .drop("own", "clause_id")
+        .drop("own", "clause_id", "piece_id", "values")
         .collect()
     )
 
@@ -386,7 +402,7 @@ def aspects(frame: pl.DataFrame, text: str = "text") -> pl.DataFrame:
         .select("comment_id", "clause_no", "clause", "aspects", "polarity")
         .explode("aspects")
         .filter(pl.col("aspects").is_not_null())
-        # an aspect named where no clause holds an opinion is neutral, unless an opinion on it exists elsewhere
+        # an aspect named in no clause with an opinion is neutral, unless an opinion on it exists elsewhere
         .filter(
             pl.col("polarity").is_not_null()
             | ~pl.col("polarity").is_not_null().any().over("comment_id", "aspects")
@@ -478,21 +494,22 @@ def evaluate(labels: pl.DataFrame) -> pl.DataFrame:
     predicted = aspects(frame).select(
         "comment_id",
         pl.col("aspects").list.eval(pl.element().struct.field("aspect")).alias("a"),
-        pl.col("aspects").list.eval(
-            pl.element().struct.field("aspect") + "/" + pl.element().struct.field("polarity")
-        ).alias("ap"),
+        pl.col("aspects")
+        .list.eval(pl.element().struct.field("aspect") + "/" + pl.element().struct.field("polarity"))
+        .alias("ap"),
     )
     gold = labels.select(
         pl.col("id").cast(pl.String).alias("comment_id"),
         pl.col("aspects").list.eval(pl.element().struct.field("aspect")).alias("a"),
-        pl.col("aspects").list.eval(
-            pl.element().struct.field("aspect") + "/" + pl.element().struct.field("polarity")
-        ).alias("ap"),
+        pl.col("aspects")
+        .list.eval(pl.element().struct.field("aspect") + "/" + pl.element().struct.field("polarity"))
+        .alias("ap"),
     )
     out = []
     for task, col in (("detection", "a"), ("with_polarity", "ap")):
-        g = gold.select("comment_id", pl.col(col).list.unique()).explode(col).drop_nulls().with_columns(g=1)
-        p = predicted.select("comment_id", pl.col(col).list.unique()).explode(col).drop_nulls().with_columns(p=1)
+        g = gold.select("comment_id", pl.col(col).list.unique()).explode(col).drop_nulls()
+        p = predicted.select("comment_id", pl.col(col).list.unique()).explode(col).drop_nulls()
+        g, p = g.with_columns(g=1), p.with_columns(p=1)
         both = g.join(p, on=["comment_id", col], how="full", coalesce=True).with_columns(
             aspect=pl.col(col).str.split("/").list.first()
         )
