@@ -317,17 +317,18 @@ def _hit_value(hit: pl.Expr) -> pl.Expr:
     )
 
 
-def aspect_clauses(frame: pl.DataFrame, text: str = "text") -> pl.DataFrame:
+def aspect_clauses(frame: pl.DataFrame, text: str = "text", *, normalise: bool = True) -> pl.DataFrame:
     """One row per (comment, clause piece): ``comment_id, clause_no, clause, piece, aspects (list[str]),
     score (int: positive minus negative hits), opinions (hits), polarity`` (the piece's own, or filled from
     its clause for a piece that names an aspect but holds no opinion; null when the clause has none).
 
-    ``frame`` needs ``comment_id`` and the text column; texts are normalised here."""
+    ``frame`` needs ``comment_id`` and the text column; texts are normalised here unless ``normalise`` is
+    False (the column already went through :func:`jd_assets.insights.tags.normalised_text`)."""
     clauses = (
         frame.lazy()
         .select(
             "comment_id",
-            normalised_text(pl.col(text))
+            (normalised_text(pl.col(text)) if normalise else pl.col(text).fill_null(""))
             .str.replace_all(f"({CONTRAST})", "\x1f${1}")
             .str.extract_all(CLAUSE)
             .alias("clause"),
@@ -392,12 +393,12 @@ def aspect_clauses(frame: pl.DataFrame, text: str = "text") -> pl.DataFrame:
     )
 
 
-def aspects(frame: pl.DataFrame, text: str = "text") -> pl.DataFrame:
+def aspects(frame: pl.DataFrame, text: str = "text", *, normalise: bool = True) -> pl.DataFrame:
     """``comment_id, aspects, negative_aspects``: per comment a list of ``{aspect, polarity, clause}``
     (each aspect once per clause and polarity, in text order; an aspect without any opinion in its clause is
     neutral) and the number of negative entries; every comment of ``frame`` gets a row (empty list)."""
     found = (
-        aspect_clauses(frame, text)
+        aspect_clauses(frame, text, normalise=normalise)
         .lazy()
         .select("comment_id", "clause_no", "clause", "aspects", "polarity")
         .explode("aspects")
@@ -450,7 +451,7 @@ def text_signals(frame: pl.DataFrame, text: str = "text") -> pl.DataFrame:
         template_key(pl.col("text")).alias("template_key"),
     )
     return (
-        aspects(frame)
+        aspects(norm, normalise=False)
         .join(tags(norm), on="comment_id", how="left", maintain_order="left")
         .join(extra, on="comment_id", how="left", maintain_order="left")
         .select(
