@@ -318,7 +318,8 @@ def _hit_value(hit: pl.Expr) -> pl.Expr:
 
 
 def aspect_clauses(frame: pl.DataFrame, text: str = "text", *, normalise: bool = True) -> pl.DataFrame:
-    """One row per (comment, clause piece): ``comment_id, clause_no, clause, piece, aspects (list[str]),
+    """One row per (comment, clause piece), in text order: ``comment_id, clause_id`` (a clause's number in
+    the whole frame), ``clause, piece, aspects (list[str]),
     score (int: positive minus negative hits), opinions (hits), polarity`` (the piece's own, or filled from
     its clause for a piece that names an aspect but holds no opinion; null when the clause has none).
 
@@ -336,7 +337,6 @@ def aspect_clauses(frame: pl.DataFrame, text: str = "text", *, normalise: bool =
         .explode("clause")
         .filter(pl.col("clause").is_not_null())
         .with_row_index("clause_id")
-        .with_columns(clause_no=pl.int_range(pl.len()).over("comment_id").cast(pl.UInt32))
         .with_columns(piece=pl.col("clause").str.replace_all(_BOUNDARY, "\x1e${0}").str.split("\x1e"))
         .explode("piece")
         .filter(pl.col("piece") != "")
@@ -381,14 +381,21 @@ def aspect_clauses(frame: pl.DataFrame, text: str = "text", *, normalise: bool =
             opinions=pl.col("values").list.drop_nulls().list.len().cast(pl.UInt32),
         )
         .with_columns(own=own)
+        # fill from the next (then the previous) piece of the same clause: rows are in text order, so a
+        # global fill plus "did the value come from my clause" replaces a window over 1M small groups
+        .with_columns(src=pl.when(pl.col("own").is_not_null()).then(pl.col("clause_id")))
         .with_columns(
             polarity=pl.coalesce(
                 pl.col("own"),
-                pl.col("own").backward_fill().over("clause_id"),
-                pl.col("own").forward_fill().over("clause_id"),
+                pl.when(pl.col("src").backward_fill() == pl.col("clause_id")).then(
+                    pl.col("own").backward_fill()
+                ),
+                pl.when(pl.col("src").forward_fill() == pl.col("clause_id")).then(
+                    pl.col("own").forward_fill()
+                ),
             )
         )
-        .drop("own", "clause_id", "piece_id", "values")
+        .drop("own", "src", "piece_id", "values")
         .collect()
     )
 
@@ -400,7 +407,7 @@ def aspects(frame: pl.DataFrame, text: str = "text", *, normalise: bool = True) 
     found = (
         aspect_clauses(frame, text, normalise=normalise)
         .lazy()
-        .select("comment_id", "clause_no", "clause", "aspects", "polarity")
+        .select("comment_id", "clause_id", "clause", "aspects", "polarity")
         .explode("aspects")
         .filter(pl.col("aspects").is_not_null())
         # an aspect named in no clause with an opinion is neutral, unless an opinion on it exists elsewhere
@@ -409,7 +416,7 @@ def aspects(frame: pl.DataFrame, text: str = "text", *, normalise: bool = True) 
             | ~pl.col("polarity").is_not_null().any().over("comment_id", "aspects")
         )
         .with_columns(pl.col("polarity").fill_null("neutral"))
-        .unique(["comment_id", "clause_no", "aspects", "polarity"], maintain_order=True)
+        .unique(["comment_id", "clause_id", "aspects", "polarity"], maintain_order=True)
         .group_by("comment_id", maintain_order=True)
         .agg(aspects=pl.struct(aspect="aspects", polarity="polarity", clause="clause"))
     )

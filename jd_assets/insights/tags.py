@@ -158,7 +158,7 @@ TEMPLATE_MIN_COMMENTS = 3
 def template_key(text: pl.Expr) -> pl.Expr:
     """The text reduced to its letters (Chinese, Latin lower-cased, other scripts): punctuation, whitespace,
     digits, emoji and symbols removed; null when shorter than TEMPLATE_MIN_CHARS. ``text`` is normalised."""
-    key = text.str.to_lowercase().str.replace_all(r"[^\p{L}]+", "")
+    key = text.str.replace_all(r"[\p{P}\p{S}\p{N}\p{Z}\p{C}\p{M}\s]+", "").str.to_lowercase()
     return pl.when(key.str.len_chars() >= TEMPLATE_MIN_CHARS).then(key).otherwise(pl.lit(None, pl.String))
 
 
