@@ -60,17 +60,28 @@ def scores(split: str):
     return evaluate(pl.read_ndjson(LABELS).filter(pl.col("split") == split))
 
 
-def throughput(n: int) -> tuple[float, float, float]:
+def throughput(n: int, joined: int = 1) -> dict:
+    """Best of 3 runs of text_signals over n synthetic reviews, each made of ``joined`` pool texts (joined
+    by a comma or a line break: longer, multi-line reviews); wall and CPU seconds of this process."""
+    import polars as pl
     from jd_assets.insights.aspects import text_signals
 
-    frame = synthetic(n)
+    pool = synthetic(n * joined)["text"].to_list()
+    chunks = (pool[i * joined : (i + 1) * joined] for i in range(n))
+    texts = [",".join(c[:-1]) + "\n" + c[-1] if joined > 1 else c[0] for c in chunks]
+    frame = pl.DataFrame({"comment_id": [str(i) for i in range(n)], "text": texts})
     text_signals(frame.head(1_000))
-    best = float("inf")
+    wall = cpu = float("inf")
     for _ in range(3):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         text_signals(frame)
-        best = min(best, time.perf_counter() - t0)
-    return n / best, best, float(frame["text"].str.len_chars().mean())
+        wall, cpu = min(wall, time.perf_counter() - t0), min(cpu, time.process_time() - c0)
+    return {
+        "rate": n / wall,
+        "wall": wall,
+        "cpu_rate": n / cpu,
+        "chars": float(frame["text"].str.len_chars().mean()),
+    }
 
 
 def markdown(test, dev) -> list[str]:
@@ -108,7 +119,7 @@ def run(quick: bool) -> list[Row]:
     }
     n = 20_000 if quick else 100_000
     load = os.getloadavg()[0]
-    rate, wall, chars = throughput(n)
+    short, long = throughput(n), throughput(n, joined=3)
     quality = Row(
         8,
         "Review aspects: precision, held-out half",
@@ -128,15 +139,23 @@ def run(quick: bool) -> list[Row]:
     speed = Row(
         8,
         "Review aspects: throughput",
-        f"{fmt_rate(rate)} reviews/s",
+        f"{fmt_rate(short['rate'])} reviews/s ({short['chars']:.0f} chars); "
+        f"{fmt_rate(long['rate'])} reviews/s ({long['chars']:.0f} chars)",
         f"{fmt_rate(RATE_BAR)} reviews/s (goal)",
-        f"{rate / RATE_BAR:.2f}",
+        f"{short['rate'] / RATE_BAR:.2f}; {long['rate'] / RATE_BAR:.2f}",
         ">= 1",
-        "yes" if rate >= RATE_BAR else "no",
+        "yes"
+        if min(short["rate"], long["rate"]) >= RATE_BAR
+        else ("short only" if short["rate"] >= RATE_BAR else "no"),
         [
-            f"text_signals over {n:,} synthetic reviews (mean {chars:.1f} characters): best of 3 runs "
-            f"{wall:.2f} s, polars {pl.__version__}, {pl.thread_pool_size()} threads; load average before the "
-            f"runs {load:.1f} on {os.cpu_count()} CPUs (the machine is shared: a busy machine lowers the rate)."
+            f"text_signals (aspects, tags, repurchase, template key) over {n:,} synthetic reviews, best of 3 "
+            f"runs: sandbox-like texts (mean {short['chars']:.1f} characters) {short['wall']:.2f} s, "
+            f"{fmt_rate(short['cpu_rate'])} reviews per CPU-second; three of them joined by a comma and a "
+            f"line break (mean {long['chars']:.1f} characters) {long['wall']:.2f} s, "
+            f"{fmt_rate(long['cpu_rate'])} reviews per CPU-second.",
+            f"polars {pl.__version__}, {pl.thread_pool_size()} threads; load average before the runs "
+            f"{load:.1f} on {os.cpu_count()} CPUs (the machine is shared: a busy machine lowers the wall rate, "
+            "not the per-CPU-second one).",
         ],
     )
     return [quality, speed]
