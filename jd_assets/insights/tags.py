@@ -209,7 +209,8 @@ def sku_template_share(frame: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
 SKU_TEMPLATE_SHARE_SQL = f"""
 WITH counted AS (
     SELECT sku_id, is_default_text,
-           count(DISTINCT comment_id) OVER (PARTITION BY template_key) AS n
+           CASE WHEN template_key IS NULL THEN 0
+                ELSE count(DISTINCT comment_id) OVER (PARTITION BY template_key) END AS n
     FROM signals
 )
 SELECT sku_id, count(*) AS reviews,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import duckdb
 import polars as pl
 import pytest
 
@@ -19,7 +20,7 @@ from jd_assets.insights.aspects import (
     hidden_complaint,
     text_signals,
 )
-from jd_assets.insights.tags import sku_template_share, template_flags, template_key
+from jd_assets.insights.tags import SKU_TEMPLATE_SHARE_SQL, sku_template_share, template_flags, template_key
 
 LABELS = Path(__file__).parent / "data" / "aspect_labels.jsonl"
 
@@ -171,6 +172,8 @@ def test_templates_across_reviewers_and_skus():
     assert flagged["is_templated"].to_list() == [True, True, True, True, False, False, False, True]
     share = sku_template_share(flagged)
     assert share.rows() == [("a", 3, 2, 2 / 3), ("b", 2, 1, 0.5), ("c", 3, 2, 2 / 3)]
+    signals = keyed.select("comment_id", "sku_id", "template_key", "is_default_text")  # noqa: F841 (SQL)
+    assert duckdb.sql(SKU_TEMPLATE_SHARE_SQL).fetchall() == share.rows()
 
 
 # ------------------------------------------------------------------------------------------ hidden complaints
