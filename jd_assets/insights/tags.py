@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from jd_assets.clean.building import FULLWIDTH, HALFWIDTH
+from jd_assets.derived.building import FULLWIDTH, HALFWIDTH
 
 #: Texts longer than this are analysed on their first MAX_CHARS characters (JD itself caps reviews far
 #: below this; the cap only bounds the work a pathological 100 KB text can cause).
