@@ -31,6 +31,7 @@ BENCHES = {
     6: ("b26_refresh", "Dagster overhead (with 2)"),
     8: ("b8_aspects", "Review aspects"),
     9: ("b9_publish", "Publishing the analysts' copy"),
+    10: ("b10_signals", "Review signals refresh"),
 }
 
 
