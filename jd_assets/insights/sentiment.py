@@ -37,7 +37,7 @@ import pyarrow.parquet as pq
 MODEL_PATH = Path(__file__).resolve().parent / "models" / "sentiment.parquet"
 MAX_CHARS = 1000
 # Texts are scored in chunks so that the exploded n-gram frame stays small (~60 chars x 4 rows per text).
-CHUNK_ROWS = 100_000
+CHUNK_ROWS = 100_000  # < 2**23 (see ROW_SHIFT)
 # sentiment_label thresholds; see sentiment_label() for why.
 POSITIVE_AT = 0.6
 NEGATIVE_AT = 0.4
@@ -48,6 +48,13 @@ NEGATION = (
     r"(?:不|没|沒|无|別|别|未|非)(?:是|太|很|怎么|大|那么|够|算|特别|非常|有|再|会|能|可能){0,2}(\p{Han})"
 )
 NEG_PREFIX = "¬"
+# Integer n-gram keys (see Model._key_tables): c1 + K*c2 + K*K*c3 < 2**39 with K = 2**13 (at most 8191
+# distinct characters in a model); negation features 2**39 + cid. With the row index in the high bits
+# (row << 40 | key, row < 2**23) one Int64 identifies (row, n-gram): sort + run lengths count them, which is
+# several times faster than group_by over two columns.
+KEY_BASE = 1 << 13
+NEG_KEY = 1 << 39
+ROW_SHIFT = 40
 _ENTITY = r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[a-zA-Z][a-zA-Z0-9]{1,31});"
 
 
@@ -69,6 +76,41 @@ class Model:
         self.weights = pl.from_arrow(table).select(
             pl.col("ngram").cast(pl.String), pl.col("idf").cast(pl.Float64), pl.col("coef").cast(pl.Float64)
         )
+        self._key_tables()
+
+    def _key_tables(self) -> None:
+        """Integer keys for the n-grams, so that scoring joins and groups integers, not strings.
+
+        Every character of the model gets an id 1..n (``chars``); an n-gram's key is
+        ``c1 + K*c2 + K*K*c3`` (missing positions 0); a negation feature ``¬X`` has key
+        ``NEG_KEY + cid(X)``."""
+        w = self.weights.with_row_index("wid")
+        is_neg = pl.col("ngram").str.starts_with(NEG_PREFIX)
+        letters = (
+            w.select(pl.when(is_neg).then(pl.col("ngram").str.slice(1)).otherwise(pl.col("ngram")).str.split(""))
+            .explode("ngram")
+            .unique()
+            .sort("ngram")
+        )
+        self.chars = letters.select(
+            pl.col("ngram").alias("ch"), pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias("cid")
+        )
+        if self.chars.height >= KEY_BASE:
+            raise ValueError(f"model has {self.chars.height} characters; integer keys allow {KEY_BASE - 1}")
+        parts = (
+            w.filter(~is_neg)
+            .select("wid", pl.col("ngram").str.split("").alias("ch"))
+            .with_columns(pl.int_ranges(0, pl.col("ch").list.len()).alias("pos"))
+            .explode("ch", "pos")
+            .join(self.chars, on="ch")
+            .group_by("wid")
+            .agg((pl.col("cid") * (pl.lit(KEY_BASE, dtype=pl.Int64) ** pl.col("pos"))).sum().alias("key"))
+        )
+        negs = w.filter(is_neg).with_columns(pl.col("ngram").str.slice(1).alias("ch"))
+        negs = negs.join(self.chars, on="ch")
+        keys = pl.concat([parts, negs.select("wid", (NEG_KEY + pl.col("cid")).alias("key"))])
+        self.keyed = w.join(keys, on="wid").select("key", "idf", "coef").sort("key")
+        assert self.keyed.height == self.weights.height and self.keyed["key"].n_unique() == self.keyed.height
 
 
 @lru_cache(maxsize=4)
@@ -145,9 +187,53 @@ def ngram_frame(norm: pl.DataFrame, ngram_max: int) -> pl.DataFrame:
     return pl.concat(parts).group_by("rid", "ngram").agg(pl.len().alias("tf"))
 
 
+def key_frame(norm: pl.DataFrame, model: Model) -> pl.DataFrame:
+    """:func:`ngram_frame` with integer keys (``rid``, ``key``, ``tf``); n-grams unknown to the model are
+    dropped. Same features as ngram_frame + inner join to the weights (checked in the tests)."""
+    base = norm.select(pl.col("text")).with_row_index("rid").filter(pl.col("text").is_not_null())
+    chars = (
+        base.select("rid", pl.col("text").str.split("").alias("ch"))
+        .explode("ch")
+        .join(model.chars, on="ch", how="left", maintain_order="left")
+        .select("rid", pl.col("cid").fill_null(0))
+    )
+    known = pl.col("cid") > 0
+    parts = [chars.filter(known).select("rid", pl.col("cid").alias("key"))]
+    ok = known
+    key = pl.col("cid")
+    for k in range(1, model.ngram_max):
+        nxt = pl.col("cid").shift(-k)
+        ok = ok & (pl.col("rid").shift(-k) == pl.col("rid")) & (nxt > 0)
+        key = key + nxt * (KEY_BASE**k)
+        parts.append(chars.select("rid", pl.when(ok).then(key).alias("key")).drop_nulls("key"))
+    neg = (
+        base.select("rid", pl.col("text").str.extract_all(NEGATION).alias("m"))
+        .explode("m")
+        .drop_nulls("m")
+        .select("rid", pl.col("m").str.slice(-1, 1).alias("ch"))
+        .join(model.chars, on="ch", how="inner")
+        .select("rid", (NEG_KEY + pl.col("cid")).alias("key"))
+    )
+    parts.append(neg)
+    known_keys = model.keyed["key"].implode()
+    both = (
+        pl.concat(parts)
+        .filter(pl.col("key").is_in(known_keys))
+        .select((pl.col("rid").cast(pl.Int64) * (1 << ROW_SHIFT) + pl.col("key")).alias("k"))["k"]
+        .sort()
+        .rle()
+        .struct.unnest()
+    )
+    return both.select(
+        (pl.col("value") // (1 << ROW_SHIFT)).cast(pl.UInt32).alias("rid"),
+        (pl.col("value") % (1 << ROW_SHIFT)).alias("key"),
+        pl.col("len").alias("tf"),
+    )
+
+
 def _score_chunk(texts: pl.Series, model: Model) -> pl.DataFrame:
     norm = normalise(texts, model.t2s_from, model.t2s_to)
-    feats = ngram_frame(norm, model.ngram_max).join(model.weights, on="ngram", how="inner")
+    feats = key_frame(norm, model).join(model.keyed, on="key", how="inner")
     v = (1.0 + pl.col("tf").cast(pl.Float64).log()) * pl.col("idf")
     sums = feats.group_by("rid").agg((v * pl.col("coef")).sum().alias("dot"), (v * v).sum().alias("ss"))
     margin = model.intercept + pl.col("dot") / pl.col("ss").sqrt()

@@ -104,18 +104,17 @@ def matrix(long: pl.DataFrame, vocab: pl.DataFrame, n_rows: int):
     """CSR matrix of L2-normalised sublinear tf x idf rows, as sentiment._score_chunk computes them."""
     import numpy as np
     from scipy import sparse
+    from sklearn.preprocessing import normalize
 
-    f = long.join(vocab, on="ngram", how="inner").with_columns(
-        ((1.0 + pl.col("tf").cast(pl.Float64).log()) * pl.col("idf")).alias("v")
-    )
-    f = f.with_columns((pl.col("v") / (pl.col("v") ** 2).sum().over("rid").sqrt()).alias("x"))
-    f = f.sort("rid", "col")
+    # Sorted before any floating-point sum, and normalised row by row in scipy: polars' group_by order varies
+    # from run to run, and so would the last bits of a sum taken in that order (no byte-identical model).
+    f = long.join(vocab, on="ngram", how="inner").sort("rid", "col")
+    v = (1.0 + np.log(f["tf"].to_numpy().astype(np.float64))) * f["idf"].to_numpy()
     m = sparse.csr_matrix(
-        (f["x"].to_numpy(), (f["rid"].to_numpy().astype(np.int64), f["col"].to_numpy())),
-        shape=(n_rows, vocab.height),
+        (v, (f["rid"].to_numpy().astype(np.int64), f["col"].to_numpy())), shape=(n_rows, vocab.height)
     )
     m.sum_duplicates()
-    return m
+    return normalize(m, norm="l2", copy=False)
 
 
 def fit_lr(x, y, c: float):

@@ -154,3 +154,16 @@ def test_cli_help_documents_the_output():
         capture_output=True, text=True, env=env, timeout=60, check=True,
     )
     assert "NaN" in proc.stdout and "one line per input line" in proc.stdout.replace("\n", " ")
+
+
+def test_integer_key_path_equals_the_string_ngram_features():
+    """The fast scorer (integer n-gram keys, sort + run lengths) computes exactly the training features."""
+    m = sentiment.load_model()
+    texts = [*POSITIVE, *NEGATIVE, "不是很好，一点也不贵，没有想象中好吃", "好好好好好", "質量很好"]
+    norm = sentiment.normalise(pl.Series(texts, dtype=pl.String), m.t2s_from, m.t2s_to)
+    by_string = sentiment.ngram_frame(norm, m.ngram_max).join(m.weights, on="ngram")
+    by_key = sentiment.key_frame(norm, m).join(m.keyed, on="key")
+    summary = [pl.len(), pl.col("tf").sum(), (pl.col("coef") * pl.col("tf")).sum().round(9)]
+    a = by_string.group_by("rid").agg(summary).sort("rid")
+    b = by_key.group_by("rid").agg(summary).sort("rid")
+    assert a.equals(b)
