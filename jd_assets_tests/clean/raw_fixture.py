@@ -16,10 +16,10 @@ import duckdb
 import pyarrow as pa
 
 from jd_assets.clean import CLEAN_ASSETS
-from jd_assets.clean.checks import CLEAN_CHECKS
+from jd_assets.clean.definitions import CHECKS as CLEAN_DEFINITION_CHECKS
 from jd_assets.clean.pii import PiiKey
 from jd_assets.marts import MART_ASSETS
-from jd_assets.marts.checks import MARTS_CHECKS
+from jd_assets.marts.definitions import CHECKS as MART_DEFINITION_CHECKS
 from jd_assets.raw import tables
 from jd_assets.raw.landing import batch, land
 from jd_assets.warehouse import DuckDBWarehouse
@@ -360,7 +360,7 @@ def derived_resources(path: Path, key: str = PII_KEY) -> dict[str, object]:
 
 def build_derived(path: Path, *, with_checks: bool = True, **kwargs):
     """Materialize every clean and mart asset (and their checks) over the raw tables in ``path``."""
-    checks = [*CLEAN_CHECKS, *MARTS_CHECKS] if with_checks else []
+    checks = [*CLEAN_DEFINITION_CHECKS, *MART_DEFINITION_CHECKS] if with_checks else []
     return dg.materialize([*CLEAN_ASSETS, *MART_ASSETS, *checks], resources=derived_resources(path), **kwargs)
 
 
