@@ -400,8 +400,8 @@ FROM clean.comments GROUP BY ALL;
 def hand_written(db: str) -> dict:
     import duckdb
 
-    from jd_assets.clean.building import FULLWIDTH, HALFWIDTH
     from jd_assets.clean.pii import PiiKey
+    from jd_assets.derived.building import FULLWIDTH, HALFWIDTH
 
     pads = PiiKey(key=PII_KEY).hmac_params()
     params = {"fw": FULLWIDTH, "hw": HALFWIDTH, "ipad": pads["pii_ipad"], "opad": pads["pii_opad"]}

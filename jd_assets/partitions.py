@@ -1,4 +1,4 @@
-"""Every partitions definition of the project, in one place (the contract of ../shared/DESIGN.md)."""
+"""Every partitions definition of the project, in one place (the contract of docs/DESIGN.md)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import os
 
 import dagster as dg
 
-BEIJING_TZ = "Asia/Shanghai"
+from jd_assets.conventions import BEIJING_TZ
 
 #: SKUs (a comment's ``productId``, a detail's ``itemId``, an order item's SKU). Keys are digit strings.
 jd_item_partitions = dg.DynamicPartitionsDefinition(name="jd_item")

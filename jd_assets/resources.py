@@ -1,4 +1,4 @@
-"""The resources of the code location, configured from the environment (names in ../shared/DESIGN.md).
+"""The resources of the code location, configured from the environment (names in docs/DESIGN.md).
 
 Secrets are ``EnvVar``s: Dagster reads them when a run starts and never shows their values. A missing one
 fails the run with an error that names the variable. Base URLs default to the real gateways; the demo and

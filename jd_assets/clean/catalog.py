@@ -1,15 +1,15 @@
 """The catalog: ``clean.products`` (SKU details), ``clean.wares`` (seller wares), ``clean.sku_ware_links``.
 
-The detail payload's fields are not published (API_NOTES §1): the SQL reads the fields it knows, a missing
-one is NULL, and the raw JSON stays the source of truth.
+The detail payload's fields are not published (docs/GATEWAYS.md §1): the SQL reads the fields it knows,
+a missing one is NULL, and the raw JSON stays the source of truth.
 """
 
 from __future__ import annotations
 
 import dagster as dg
 
-from jd_assets.clean.automation import FOLLOW_UPSTREAM
-from jd_assets.clean.building import (
+from jd_assets.derived.automation import FOLLOW_UPSTREAM
+from jd_assets.derived.building import (
     BEIJING,
     IMAGE_PREFIX,
     KINDS,
@@ -22,12 +22,13 @@ from jd_assets.clean.building import (
     table_metadata,
 )
 from jd_assets.raw import tables
+from jd_assets.raw.assets import RAW_ORDERS, raw_item_details, raw_wares
 from jd_assets.raw.discovery import ORDER_ITEMS_SQL, SKU_WARE_LINKS_SQL
 from jd_assets.warehouse import DuckDBWarehouse
 
 GROUP = "clean"
 
-#: wareStatus codes of the seller gateway (seed 004).
+#: wareStatus codes of the seller gateway (seed 004, see docs/GATEWAYS.md §3).
 WARE_STATUS_LABELS = {
     -1: "删除",
     1: "从未上架",
@@ -98,7 +99,7 @@ WARES_COLUMNS = (
     Column(
         "status_label",
         "VARCHAR",
-        "wareStatus label (seed 004): -1 删除, 1 从未上架, 2 自主下架, 4 系统下架, 8 上架, 513 从未上架待审, "
+        "wareStatus label: -1 删除, 1 从未上架, 2 自主下架, 4 系统下架, 8 上架, 513 从未上架待审, "
         "514 自主下架待审, 516 系统下架待审, 520 上架待审核, 1028 系统下架审核失败.",
     ),
     Column("outer_id", "VARCHAR", "Seller's external id (outerId)."),
@@ -205,7 +206,7 @@ ORDER BY l.sku_id, l.ware_id, l.source
 
 
 @dg.asset(
-    deps=["raw_item_details"],
+    deps=[raw_item_details],
     group_name=GROUP,
     kinds=KINDS,
     metadata=table_metadata("clean.products", PRODUCTS_COLUMNS),
@@ -225,7 +226,7 @@ def clean_products(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
 
 
 @dg.asset(
-    deps=["raw_wares"],
+    deps=[raw_wares],
     group_name=GROUP,
     kinds=KINDS,
     metadata=table_metadata("clean.wares", WARES_COLUMNS),
@@ -241,7 +242,7 @@ def clean_wares(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
 
 
 @dg.asset(
-    deps=["raw_orders", "raw_item_details"],
+    deps=[RAW_ORDERS, raw_item_details],
     group_name=GROUP,
     kinds=KINDS,
     metadata=table_metadata("clean.sku_ware_links", SKU_WARE_LINKS_COLUMNS),

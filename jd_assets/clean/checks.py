@@ -1,9 +1,4 @@
-"""Asset checks of the derived tables: the rules as SQL, and the checks of each clean table.
-
-Every rule is a function of a DuckDB connection that returns an ``AssetCheckResult`` whose metadata says
-what was counted and why it failed, so the same rule serves every table (marts included) and a test can
-run it on a table broken on purpose. Correctness checks are *blocking*: a failure stops the downstream
-assets in the same run, and the automation condition keeps later ticks from building on it.
+"""Asset checks of the clean tables, made of the generic rules in ``jd_assets/derived/rules.py``.
 
 No check ever puts a PII value in its metadata (the event log is outside ``raw``): it names the table,
 the column and how many values matched.
@@ -11,159 +6,20 @@ the column and how many values matched.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-
 import dagster as dg
 import duckdb
 
 from jd_assets.clean import catalog, comments, orders
+from jd_assets.derived.rules import (
+    Rule,
+    checks_from_rules,
+    key_rule,
+    reconcile_rule,
+    rows_satisfy,
+    table_exists,
+    timestamps_plausible,
+)
 from jd_assets.raw.discovery import ORDER_ITEMS_SQL, SKU_WARE_LINKS_SQL
-from jd_assets.warehouse import DuckDBWarehouse
-
-#: JD's online retail opened in 2004: an earlier JD time is a parsing or source error.
-EARLIEST_PLAUSIBLE = "2004-01-01"
-#: How many offending keys a failed check shows.
-EXAMPLES = 5
-
-Rule = Callable[[duckdb.DuckDBPyConnection], dg.AssetCheckResult]
-
-
-def _examples(con: duckdb.DuckDBPyConnection, sql: str) -> str:
-    rows = con.execute(f"{sql} LIMIT {EXAMPLES}").fetchall()
-    return "; ".join(" / ".join("NULL" if v is None else str(v) for v in row) for row in rows)
-
-
-def _table_exists(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:
-    schema, table = qualified.split(".")
-    return bool(
-        con.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?", [schema, table]
-        ).fetchone()[0]
-    )
-
-
-def keys_unique(con: duckdb.DuckDBPyConnection, table: str, keys: Sequence[str]) -> dg.AssetCheckResult:
-    """Every row has its key, and no key occurs twice."""
-    key_list = ", ".join(keys)
-    any_null = " OR ".join(f"{k} IS NULL" for k in keys)
-    rows, null_keys = con.execute(
-        f"SELECT count(*), count(*) FILTER (WHERE {any_null}) FROM {table}"
-    ).fetchone()
-    duplicates_sql = f"SELECT {key_list}, count(*) AS n FROM {table} GROUP BY ALL HAVING count(*) > 1"
-    (duplicate_keys,) = con.execute(f"SELECT count(*) FROM ({duplicates_sql})").fetchone()
-    passed = null_keys == 0 and duplicate_keys == 0
-    metadata: dict[str, object] = {
-        "key": key_list,
-        "rows": rows,
-        "rows_with_null_key": null_keys,
-        "duplicate_keys": duplicate_keys,
-    }
-    if duplicate_keys:
-        metadata["duplicate_examples"] = _examples(con, f"{duplicates_sql} ORDER BY n DESC, {key_list}")
-    return dg.AssetCheckResult(
-        passed=passed,
-        metadata=metadata,
-        description=None
-        if passed
-        else f"{table}: {null_keys} rows without ({key_list}), {duplicate_keys} repeated keys",
-    )
-
-
-def rows_satisfy(
-    con: duckdb.DuckDBPyConnection, table: str, rules: dict[str, str], show: str
-) -> dg.AssetCheckResult:
-    """Every row satisfies every rule (a SQL condition; NULL counts as a violation). ``show`` names a row."""
-    counts = ", ".join(f"count(*) FILTER (WHERE NOT coalesce({cond}, false))" for cond in rules.values())
-    violations = dict(zip(rules, con.execute(f"SELECT {counts} FROM {table}").fetchone(), strict=True))
-    failing = {name: n for name, n in violations.items() if n}
-    metadata: dict[str, object] = {f"violations: {name}": n for name, n in violations.items()}
-    for name in failing:
-        metadata[f"examples: {name}"] = _examples(
-            con, f"SELECT {show} FROM {table} WHERE NOT coalesce({rules[name]}, false) ORDER BY ALL"
-        )
-    return dg.AssetCheckResult(
-        passed=not failing,
-        metadata=metadata,
-        description=None
-        if not failing
-        else f"{table}: " + ", ".join(f"{n} rows break '{k}'" for k, n in failing.items()),
-    )
-
-
-def timestamps_plausible(
-    con: duckdb.DuckDBPyConnection,
-    table: str,
-    columns: Sequence[str],
-    *,
-    fetched: str,
-    required: Sequence[str] = (),
-    show: str,
-) -> dg.AssetCheckResult:
-    """JD times fall between 2004 and one day after the row was fetched (a time after its own fetch is a
-    parsing error: wrong zone, wrong unit, wrong format). ``required`` columns must not be NULL."""
-    upper = f"timezone('Asia/Shanghai', {fetched}) + INTERVAL 1 DAY"
-    rules = {
-        f"{c} in [{EARLIEST_PLAUSIBLE}, fetch + 1 day]": (
-            f"{c} IS NULL OR ({c} >= TIMESTAMP '{EARLIEST_PLAUSIBLE}' AND {c} <= {upper})"
-        )
-        for c in columns
-    }
-    rules |= {f"{c} not null": f"{c} IS NOT NULL" for c in required}
-    return rows_satisfy(con, table, rules, show)
-
-
-def reconciles(
-    con: duckdb.DuckDBPyConnection,
-    table: str,
-    *,
-    expected_sql: str,
-    actual_sql: str,
-    source: str | None = None,
-) -> dg.AssetCheckResult:
-    """The table holds exactly the keys its upstream gives (as multisets: a doubled or lost row fails).
-
-    ``source`` names the raw source whose rejects explain what raw did not keep: they are counted by
-    reason in the metadata, and each must carry a reason.
-    """
-    (expected,) = con.execute(f"SELECT count(*) FROM ({expected_sql})").fetchone()
-    (actual,) = con.execute(f"SELECT count(*) FROM ({actual_sql})").fetchone()
-    missing_sql = f"({expected_sql}) EXCEPT ALL ({actual_sql})"
-    extra_sql = f"({actual_sql}) EXCEPT ALL ({expected_sql})"
-    (missing,) = con.execute(f"SELECT count(*) FROM ({missing_sql})").fetchone()
-    (extra,) = con.execute(f"SELECT count(*) FROM ({extra_sql})").fetchone()
-    metadata: dict[str, object] = {
-        "expected_rows": expected,
-        "rows": actual,
-        "missing_in_table": missing,
-        "unexpected_in_table": extra,
-    }
-    if missing:
-        metadata["missing_examples"] = _examples(con, f"SELECT * FROM ({missing_sql}) ORDER BY ALL")
-    if extra:
-        metadata["unexpected_examples"] = _examples(con, f"SELECT * FROM ({extra_sql}) ORDER BY ALL")
-    unexplained = 0
-    if source:
-        rejects = con.execute(
-            """SELECT regexp_replace(reason, '[0-9]{3,}', '<id>', 'g') AS reason, count(*) AS n
-               FROM raw.rejects WHERE source = ? GROUP BY ALL ORDER BY n DESC, reason LIMIT 10""",
-            [source],
-        ).fetchall()
-        (unexplained,) = con.execute(
-            "SELECT count(*) FROM raw.rejects WHERE source = ? AND coalesce(trim(reason), '') = ''", [source]
-        ).fetchone()
-        metadata["raw_rejects"] = sum(n for _, n in rejects)
-        metadata["raw_rejects_by_reason"] = dg.MetadataValue.json({reason: n for reason, n in rejects})
-        metadata["raw_rejects_without_reason"] = unexplained
-    passed = missing == 0 and extra == 0 and unexplained == 0
-    return dg.AssetCheckResult(
-        passed=passed,
-        metadata=metadata,
-        description=None
-        if passed
-        else f"{table}: {missing} upstream records missing, {extra} unexpected rows, "
-        f"{unexplained} rejects without a reason",
-    )
-
 
 #: Every buyer identifier in raw orders, both dialects: account, consignee name, phones, street address.
 #: Values shorter than 2 characters cannot identify anyone and would match everywhere.
@@ -207,7 +63,7 @@ def no_buyer_pii(
             [schema, name],
         ).fetchall()
     ]
-    if not _table_exists(con, "raw.orders") or not columns:
+    if not table_exists(con, "raw.orders") or not columns:
         return dg.AssetCheckResult(
             passed=True, metadata={"columns_checked": len(columns), "raw_pii_values": 0}
         )
@@ -253,37 +109,10 @@ def no_buyer_pii(
     )
 
 
-def checks_from_rules(
-    asset: dg.AssetsDefinition, rules: dict[str, tuple[str, Rule]], *, blocking: bool = True
-) -> list[dg.AssetChecksDefinition]:
-    """One asset check per named rule, each reading the warehouse under the shared read lock."""
-
-    def build(check_name: str, description: str, rule: Rule) -> dg.AssetChecksDefinition:
-        @dg.asset_check(asset=asset, name=check_name, description=description, blocking=blocking)
-        def _check(warehouse: DuckDBWarehouse) -> dg.AssetCheckResult:
-            with warehouse.read() as con:
-                return rule(con)
-
-        return _check
-
-    return [build(name, description, rule) for name, (description, rule) in rules.items()]
-
-
-def _keys(table: str, *keys: str) -> tuple[str, Rule]:
-    return f"({', '.join(keys)}) is present and unique in {table}.", lambda con: keys_unique(con, table, keys)
-
-
 def _pii(table: str) -> tuple[str, Rule]:
     return (
         f"No text in {table} equals or contains a buyer's account, name, phone or address from raw.orders.",
         lambda con: no_buyer_pii(con, table),
-    )
-
-
-def _reconcile(table: str, expected_sql: str, actual_sql: str, source: str | None) -> tuple[str, Rule]:
-    return (
-        f"{table} holds exactly the valid upstream records (raw rejects counted by reason).",
-        lambda con: reconciles(con, table, expected_sql=expected_sql, actual_sql=actual_sql, source=source),
     )
 
 
@@ -295,7 +124,7 @@ _TRACK_EVENTS = """
 clean_comments_checks = checks_from_rules(
     comments.clean_comments,
     {
-        "keys_unique": _keys("clean.comments", "comment_id"),
+        "keys_unique": key_rule("clean.comments", "comment_id"),
         "score_in_range": (
             "score is 1..5 and score_sentiment agrees with it.",
             lambda con: rows_satisfy(
@@ -320,7 +149,7 @@ clean_comments_checks = checks_from_rules(
                 show="comment_id, commented_at, first_seen_at",
             ),
         ),
-        "reconciles_with_raw": _reconcile(
+        "reconciles_with_raw": reconcile_rule(
             "clean.comments",
             "SELECT DISTINCT comment_id FROM raw.comments",
             "SELECT comment_id FROM clean.comments",
@@ -333,8 +162,8 @@ clean_comments_checks = checks_from_rules(
 clean_products_checks = checks_from_rules(
     catalog.clean_products,
     {
-        "keys_unique": _keys("clean.products", "sku_id"),
-        "reconciles_with_raw": _reconcile(
+        "keys_unique": key_rule("clean.products", "sku_id"),
+        "reconciles_with_raw": reconcile_rule(
             "clean.products",
             "SELECT sku_id FROM raw.item_details",
             "SELECT sku_id FROM clean.products",
@@ -347,7 +176,7 @@ clean_products_checks = checks_from_rules(
 clean_wares_checks = checks_from_rules(
     catalog.clean_wares,
     {
-        "keys_unique": _keys("clean.wares", "ware_id"),
+        "keys_unique": key_rule("clean.wares", "ware_id"),
         "status_labelled": (
             "Every status_code has its label from the seed's table.",
             lambda con: rows_satisfy(
@@ -364,7 +193,7 @@ clean_wares_checks = checks_from_rules(
                 show="ware_id, created_at, modified_at, online_at, offline_at",
             ),
         ),
-        "reconciles_with_raw": _reconcile(
+        "reconciles_with_raw": reconcile_rule(
             "clean.wares", "SELECT ware_id FROM raw.wares", "SELECT ware_id FROM clean.wares", "wares"
         ),
         "no_buyer_pii": _pii("clean.wares"),
@@ -374,8 +203,8 @@ clean_wares_checks = checks_from_rules(
 clean_sku_ware_links_checks = checks_from_rules(
     catalog.clean_sku_ware_links,
     {
-        "keys_unique": _keys("clean.sku_ware_links", "sku_id", "ware_id", "source"),
-        "reconciles_with_raw": _reconcile(
+        "keys_unique": key_rule("clean.sku_ware_links", "sku_id", "ware_id", "source"),
+        "reconciles_with_raw": reconcile_rule(
             "clean.sku_ware_links",
             f"{SKU_WARE_LINKS_SQL['orders']} UNION ALL {SKU_WARE_LINKS_SQL['item_details']}",
             "SELECT sku_id, ware_id, source FROM clean.sku_ware_links",
@@ -388,7 +217,7 @@ clean_sku_ware_links_checks = checks_from_rules(
 clean_order_tracks_checks = checks_from_rules(
     orders.clean_order_tracks,
     {
-        "keys_unique": _keys("clean.order_tracks", "order_id", "seq"),
+        "keys_unique": key_rule("clean.order_tracks", "order_id", "seq"),
         "timestamps_plausible": (
             "tracked_at is set and after 2004 (and not in the future).",
             lambda con: timestamps_plausible(
@@ -400,7 +229,7 @@ clean_order_tracks_checks = checks_from_rules(
                 show="order_id, seq, tracked_at",
             ),
         ),
-        "reconciles_with_raw": _reconcile(
+        "reconciles_with_raw": reconcile_rule(
             "clean.order_tracks",
             _TRACK_EVENTS,
             "SELECT order_id, seq FROM clean.order_tracks",
@@ -415,7 +244,7 @@ _MONEY = ("order_total_price", "order_seller_price", "order_payment", "freight_p
 clean_orders_checks = checks_from_rules(
     orders.clean_orders,
     {
-        "keys_unique": _keys("clean.orders", "order_id"),
+        "keys_unique": key_rule("clean.orders", "order_id"),
         "values_valid": (
             "Known state with its label, money present and not negative, delivery after shipping.",
             lambda con: rows_satisfy(
@@ -440,7 +269,7 @@ clean_orders_checks = checks_from_rules(
                 show="order_id, created_at, modified_at, shipped_at, delivered_at",
             ),
         ),
-        "reconciles_with_raw": _reconcile(
+        "reconciles_with_raw": reconcile_rule(
             "clean.orders",
             "SELECT DISTINCT order_id FROM raw.orders",
             "SELECT order_id FROM clean.orders",
@@ -453,7 +282,7 @@ clean_orders_checks = checks_from_rules(
 clean_order_items_checks = checks_from_rules(
     orders.clean_order_items,
     {
-        "keys_unique": _keys("clean.order_items", "order_id", "sku_id"),
+        "keys_unique": key_rule("clean.order_items", "order_id", "sku_id"),
         "values_valid": (
             "quantity > 0, unit_price >= 0 and line_total = unit_price * quantity.",
             lambda con: rows_satisfy(
@@ -467,7 +296,7 @@ clean_order_items_checks = checks_from_rules(
                 "order_id, sku_id, unit_price, quantity, line_total",
             ),
         ),
-        "reconciles_with_raw": _reconcile(
+        "reconciles_with_raw": reconcile_rule(
             "clean.order_items",
             f"SELECT order_id, sku_id FROM ({ORDER_ITEMS_SQL})",
             "SELECT order_id, sku_id FROM clean.order_items",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dagster as dg
 
-from jd_assets.clean.automation import FOLLOW_UPSTREAM
-from jd_assets.clean.building import (
+from jd_assets.derived.automation import FOLLOW_UPSTREAM
+from jd_assets.derived.building import (
     BEIJING,
     KINDS,
     Column,
@@ -16,6 +16,7 @@ from jd_assets.clean.building import (
     table_metadata,
 )
 from jd_assets.raw import tables
+from jd_assets.raw.assets import raw_comments
 from jd_assets.warehouse import DuckDBWarehouse
 
 GROUP = "clean"
@@ -92,7 +93,7 @@ ORDER BY sku_id, commented_at, comment_id
 
 
 @dg.asset(
-    deps=["raw_comments"],
+    deps=[raw_comments],
     group_name=GROUP,
     kinds=KINDS,
     metadata=table_metadata("clean.comments", COMMENTS_COLUMNS),

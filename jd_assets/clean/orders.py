@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import dagster as dg
 
-from jd_assets.clean.automation import FOLLOW_UPSTREAM
-from jd_assets.clean.building import (
+from jd_assets.clean.pii import PiiKey, hmac_sql
+from jd_assets.conventions import TIME_FORMAT_SQL
+from jd_assets.derived.automation import FOLLOW_UPSTREAM
+from jd_assets.derived.building import (
     BEIJING,
-    JD_TIME_FORMAT,
     KINDS,
     Column,
     label_case,
@@ -21,8 +22,8 @@ from jd_assets.clean.building import (
     row_count,
     table_metadata,
 )
-from jd_assets.clean.pii import PiiKey, hmac_sql
 from jd_assets.raw import tables
+from jd_assets.raw.assets import RAW_ORDER_TRACKS, RAW_ORDERS
 from jd_assets.raw.discovery import ORDER_ITEMS_SQL
 from jd_assets.warehouse import DuckDBWarehouse
 
@@ -79,7 +80,7 @@ WITH events AS (
 SELECT
     order_id,
     CAST(seq AS INTEGER) AS seq,
-    try_strptime(event->>'$.time', {JD_TIME_FORMAT}) AS tracked_at,
+    try_strptime(event->>'$.time', {TIME_FORMAT_SQL}) AS tracked_at,
     trim(event->>'$.content') AS content,
     coalesce({DELIVERED_SQL}, false) AS is_delivery
 FROM events
@@ -160,7 +161,7 @@ SELECT
     o.order_state IN ({", ".join(f"'{s}'" for s in CANCELLED_STATES)}) AS is_cancelled,
     o.created_at,
     o.modified_at,
-    try_strptime({_field("o.record", "paymentConfirmTime", "payment_confirm_time")}, {JD_TIME_FORMAT})
+    try_strptime({_field("o.record", "paymentConfirmTime", "payment_confirm_time")}, {TIME_FORMAT_SQL})
         AS paid_at,
     {_money("orderTotalPrice", "order_total_price")} AS order_total_price,
     {_money("orderSellerPrice", "order_seller_price")} AS order_seller_price,
@@ -215,7 +216,7 @@ ORDER BY order_date, order_id, sku_id
 
 
 @dg.asset(
-    deps=["raw_order_tracks"],
+    deps=[RAW_ORDER_TRACKS],
     group_name=GROUP,
     kinds=KINDS,
     metadata=table_metadata("clean.order_tracks", ORDER_TRACKS_COLUMNS),
@@ -235,7 +236,7 @@ def clean_order_tracks(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
 
 
 @dg.asset(
-    deps=["raw_orders", "clean_order_tracks"],
+    deps=[RAW_ORDERS, clean_order_tracks],
     group_name=GROUP,
     kinds=KINDS,
     metadata=table_metadata("clean.orders", ORDERS_COLUMNS),
@@ -264,7 +265,7 @@ def clean_orders(warehouse: DuckDBWarehouse, pii_key: PiiKey) -> dg.MaterializeR
 
 
 @dg.asset(
-    deps=["raw_orders"],
+    deps=[RAW_ORDERS],
     group_name=GROUP,
     kinds=KINDS,
     metadata=table_metadata("clean.order_items", ORDER_ITEMS_COLUMNS),

@@ -13,7 +13,7 @@ import hashlib
 import dagster as dg
 from pydantic import Field
 
-from jd_assets.http.errors import ConfigError
+from jd_assets.errors import ConfigError
 
 BLOCK = 64  # SHA-256 block size in bytes (RFC 2104)
 

@@ -3,7 +3,7 @@
 What is this gateway's own (retries, rate limit, timeouts and redaction are the shared layer's):
 - signing: public params ``appid``, ``timestamp`` (unix seconds, computed again for every attempt),
   ``seller_nick``, business params ``wareId`` and ``field``, and ``sign`` computed by the configured
-  signer over every other parameter. The rule is not public: the **assumption** (API_NOTES §3) is the
+  signer over every other parameter. The rule is not public: the **assumption** (docs/GATEWAYS.md §3) is the
   JOS rule, ``signer="jos_md5"``; other rules plug in through jd_assets.gateways.signing.SIGNERS.
 - the envelope ``{"code": 0, "message": "ok", "data": {...}}``: ``code`` 0 is success; a non-zero code
   carries the reason in ``message``;
@@ -26,8 +26,8 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from jd_assets.gateways.signing import SIGNERS, Signer
-from jd_assets.http.errors import (
+from jd_assets.conventions import require_jd_id
+from jd_assets.errors import (
     AuthError,
     ConfigError,
     GatewayError,
@@ -35,9 +35,9 @@ from jd_assets.http.errors import (
     RateLimitedError,
     TransientError,
 )
+from jd_assets.gateways.signing import SIGNERS, Signer
 from jd_assets.http.layer import CallStats, GatewayHttp, Reply, error_for_code, int_code
 from jd_assets.http.resource import GatewayResource
-from jd_assets.ids import require_jd_id
 
 GATEWAY = "fengchao"
 FIND_WARE_PATH = "/findWareById"

@@ -3,7 +3,7 @@
 What is this gateway's own (retries, rate limit, timeouts and redaction are the shared layer's):
 - signing (jd_assets.gateways.signing.jos_sign) of every request, with a Beijing-time ``timestamp``
   computed again for every attempt (the router refuses more than 6 minutes of skew);
-- the two dialects of the order methods (API_NOTES §2): ``live`` (``jingdong.pop.order.search``,
+- the two dialects of the order methods (docs/GATEWAYS.md §2): ``live`` (``jingdong.pop.order.search``,
   camelCase fields, ids and money as strings) and ``seed`` (``jingdong.pop.orders.get``, snake_case
   fields); the methods are named in one place, ``JOS_METHODS``, the record fields in another,
   jd_assets.jos_fields;
@@ -24,7 +24,7 @@ answer) are transient; any other unknown code fails the partition, naming the co
 
 Windows are inclusive to the second, ``[start, end]``, like the router's ``start_date``/``end_date``,
 in Beijing time (naive datetimes are taken as Beijing time, aware ones are converted; fractions of a
-second are dropped). A daily partition is the one window ``[day 00:00:00, day 23:59:59]`` (DESIGN.md);
+second are dropped). A daily partition is the one window ``[day 00:00:00, day 23:59:59]`` (docs/DESIGN.md);
 a longer range is split into consecutive windows of at most ``max_window_days`` days that neither
 overlap nor leave a second out. (A caller holding a half-open ``[start, end)`` passes ``end - 1 s``.)
 """
@@ -35,7 +35,7 @@ import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any, ClassVar
 
@@ -43,8 +43,8 @@ import dagster as dg
 from pydantic import Field, field_validator
 
 from jd_assets import jos_fields
-from jd_assets.gateways.signing import jos_sign
-from jd_assets.http.errors import (
+from jd_assets.conventions import BEIJING, TIME_FORMAT, require_jd_id
+from jd_assets.errors import (
     AuthError,
     ConfigError,
     GatewayError,
@@ -52,13 +52,11 @@ from jd_assets.http.errors import (
     RateLimitedError,
     TransientError,
 )
+from jd_assets.gateways.signing import jos_sign
 from jd_assets.http.layer import CallStats, GatewayHttp, Reply, error_for_code
 from jd_assets.http.resource import GatewayResource
-from jd_assets.ids import require_jd_id
 
 GATEWAY = "jos"
-BEIJING = timezone(timedelta(hours=8), "Asia/Shanghai")  # China has no DST: a fixed offset is exact
-TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 PAGE_SIZE = 100
 MAX_PAGES_PER_WINDOW = 1000
 API_VERSION = "2.0"
@@ -123,7 +121,7 @@ LIVE_OPTIONAL_FIELDS = ",".join(
     )
 )
 
-# Router error codes (API_NOTES §2 and seed 003) → (error class, message). ``{what}`` names the window
+# Router error codes (docs/GATEWAYS.md §2 and seed 003) → (error class, message). ``{what}`` names the window
 # or order, ``{code}`` the code. Anything else fails the partition, naming the code.
 ROUTER_CODES: Mapping[str, tuple[type[GatewayError], str]] = {
     "2": (RateLimitedError, "call limit reached (router code 2)"),

@@ -6,10 +6,10 @@ layer's, jd_assets.http.layer):
 - the envelope ``{"code", "data", "message", "recordTime", "requestId"}``: success is ``code == 0``
   whatever the HTTP status; every code-0 answer is billed (counted in ``stats.billed_calls``),
   including the pending answers of a details task;
-- the code table of ../shared/API_NOTES.md §1 (``CODES`` below, the one place it lives);
+- the code table of docs/GATEWAYS.md §1 (``CODES`` below, the one place it lives);
 - comment paging (``data.pageInfo.maxPage``/``nowPage`` arrive as strings) and details polling.
 
-Details v2 pending (**assumption**, API_NOTES §1): ``code == 0`` with ``data`` carrying
+Details v2 pending (**assumption**, docs/GATEWAYS.md §1): ``code == 0`` with ``data`` carrying
 ``taskStatus`` PENDING or RUNNING means "not ready"; asking again for the same item polls the same task.
 A pending payload is never returned: the client polls again after ``details_first_poll_s``, doubling the
 wait up to ``details_poll_interval_s`` (quick tasks are picked up at once, slow ones are not hammered,
@@ -27,7 +27,8 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from jd_assets.http.errors import (
+from jd_assets.conventions import require_jd_id
+from jd_assets.errors import (
     AuthError,
     GatewayError,
     PartitionError,
@@ -38,7 +39,6 @@ from jd_assets.http.errors import (
 )
 from jd_assets.http.layer import CallStats, GatewayHttp, Reply, error_for_code, int_code
 from jd_assets.http.resource import GatewayResource
-from jd_assets.ids import require_jd_id
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ TOKEN_ENV = "JD_JUSTONE_TOKEN"
 
 _KEEP = "what already landed is kept"
 
-# API_NOTES §1: business code → (error class, message). ``{item}`` is the item id. Code 0 is success;
+# docs/GATEWAYS.md §1: business code → (error class, message). ``{item}`` is the item id. Code 0 is success;
 # a code not in this table fails the partition (not retried), naming the code.
 CODES: Mapping[int, tuple[type[GatewayError], str]] = {
     301: (TransientError, "collection failed (code 301) for item {item}"),
@@ -300,7 +300,7 @@ class JustOneClient:
 
 
 def is_pending(data: Mapping[str, Any]) -> bool:
-    """Whether a details ``data`` object is a not-ready task (the **assumption** of API_NOTES §1)."""
+    """Whether a details ``data`` object is a not-ready task (the **assumption** of docs/GATEWAYS.md §1)."""
     return str(data.get("taskStatus", "")).upper() in PENDING_STATUSES
 
 

@@ -1,11 +1,11 @@
 """Request signing for the JOS router and (by assumption) the Fengchao seller gateway.
 
-JOS rule (API_NOTES §2, agreed by the public Java, C# and PHP SDKs): take every parameter except
+JOS rule (docs/GATEWAYS.md §2, agreed by the public Java, C# and PHP SDKs): take every parameter except
 ``sign``, drop those whose value is empty, sort by key in byte order (so ``360buy_param_json`` comes
 first), concatenate ``key + value`` without separators, wrap as ``secret + that + secret``, MD5 over the
 UTF-8 bytes, upper-case hex. The signed ``360buy_param_json`` must be byte-identical to the one sent.
 
-Fengchao's rule is not public (API_NOTES §3): the **assumption** is the same rule; ``SIGNERS`` is the
+Fengchao's rule is not public (docs/GATEWAYS.md §3): the **assumption** is the same rule; ``SIGNERS`` is the
 registry a Fengchao resource picks its signer from by name, so a different rule is one entry here.
 """
 

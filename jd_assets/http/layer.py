@@ -1,7 +1,7 @@
 """The one HTTP layer every gateway client stands on: retries, rate limit, timeouts, size cap, redaction.
 
 A gateway client builds a request and an ``interpret`` function that turns a ``Reply`` into a value or
-raises a typed error (jd_assets.http.errors); ``GatewayHttp.call`` owns everything else:
+raises a typed error (jd_assets.errors); ``GatewayHttp.call`` owns everything else:
 
 - the process-wide rate limiter of the gateway (jd_assets.http.limiter), before every attempt;
 - the timeout (per client, overridable per call);
@@ -36,8 +36,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from jd_assets.http import jsontext
-from jd_assets.http.errors import (
+from jd_assets.errors import (
     AuthError,
     ConfigError,
     GatewayError,
@@ -46,6 +45,7 @@ from jd_assets.http.errors import (
     RateLimitedError,
     TransientError,
 )
+from jd_assets.http import jsontext
 from jd_assets.http.limiter import RateLimiter, shared_limiter
 from jd_assets.http.redaction import KNOWN_SECRETS, redact
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from jd_assets.http.errors import ConfigError
+from jd_assets.errors import ConfigError
 
 
 class RateLimiter:

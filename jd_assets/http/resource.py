@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import dagster as dg
 from pydantic import Field
 
-from jd_assets.http.errors import ConfigError
+from jd_assets.errors import ConfigError
 from jd_assets.http.layer import DEFAULT_MAX_BODY_BYTES, CallStats, GatewayHttp, RetryPolicy
 
 

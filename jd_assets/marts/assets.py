@@ -10,8 +10,16 @@ from datetime import timedelta
 
 import dagster as dg
 
-from jd_assets.clean.automation import FOLLOW_UPSTREAM
-from jd_assets.clean.building import (
+from jd_assets.clean import (
+    clean_comments,
+    clean_order_items,
+    clean_orders,
+    clean_products,
+    clean_sku_ware_links,
+    clean_wares,
+)
+from jd_assets.derived.automation import FOLLOW_UPSTREAM
+from jd_assets.derived.building import (
     BEIJING,
     KINDS,
     Column,
@@ -277,12 +285,12 @@ def _mart_metadata(con, table: str, preview_sql: str) -> dict[str, object]:
 
 #: The clean tables a review is joined to (product, ware, links, sales, delivery).
 JOINED_CLEAN_TABLES = [
-    "clean_comments",
-    "clean_products",
-    "clean_wares",
-    "clean_sku_ware_links",
-    "clean_order_items",
-    "clean_orders",
+    clean_comments,
+    clean_products,
+    clean_wares,
+    clean_sku_ware_links,
+    clean_order_items,
+    clean_orders,
 ]
 
 _MART = {
@@ -337,7 +345,7 @@ def product_review_summary(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
 
 
 @dg.asset(
-    deps=["clean_comments"],
+    deps=[clean_comments],
     metadata=table_metadata("marts.review_daily", REVIEW_DAILY_COLUMNS),
     **_MART,
 )

@@ -7,14 +7,8 @@ from datetime import UTC, datetime
 import dagster as dg
 import duckdb
 
-from jd_assets.clean.checks import (
-    Rule,
-    checks_from_rules,
-    keys_unique,
-    no_buyer_pii,
-    reconciles,
-    rows_satisfy,
-)
+from jd_assets.clean.checks import no_buyer_pii
+from jd_assets.derived.rules import Rule, checks_from_rules, keys_unique, reconciles, rows_satisfy
 from jd_assets.marts import assets
 
 #: Below this share of reviews whose SKU has product details, the joined marts are mostly NULLs: warn.

@@ -13,11 +13,11 @@ import dagster as dg
 import pyarrow as pa
 from pydantic import Field
 
+from jd_assets.conventions import TIME_FORMAT_SQL, InvalidIdError, require_jd_id
+from jd_assets.errors import GatewayError
 from jd_assets.gateways.fengchao import FengchaoResource
 from jd_assets.gateways.jos import JosResource, order_keys
 from jd_assets.gateways.justone import JustOneResource
-from jd_assets.http.errors import GatewayError
-from jd_assets.ids import InvalidIdError, require_jd_id
 from jd_assets.partitions import jd_item_partitions, jd_ware_partitions, orders_daily_partitions
 from jd_assets.raw import tables
 from jd_assets.raw.landing import LandingCounts, RawTable, batch, land
@@ -95,7 +95,7 @@ def _comments_watermark(warehouse: DuckDBWarehouse, sku: str) -> str | None:
         ).fetchone():
             return None
         (mark,) = con.execute(
-            "SELECT strftime(max(commented_at), '%Y-%m-%d %H:%M:%S') FROM raw.comments WHERE sku_id = ?",
+            f"SELECT strftime(max(commented_at), {TIME_FORMAT_SQL}) FROM raw.comments WHERE sku_id = ?",
             [sku],
         ).fetchone()
     return mark
@@ -209,26 +209,28 @@ def raw_wares(
     return dg.MaterializeResult(metadata={**counts.as_metadata(), **stats.as_metadata()})
 
 
+#: The two tables one orders run writes; declared here so that downstream assets depend on the objects.
+RAW_ORDERS = dg.AssetSpec(
+    "raw_orders",
+    group_name=GROUP,
+    kinds=KINDS,
+    description="Store orders created on one Beijing day, in their current state (PII stays in raw).",
+    metadata={"dagster/table_name": "raw.orders"},
+    partitions_def=orders_daily_partitions,
+)
+RAW_ORDER_TRACKS = dg.AssetSpec(
+    "raw_order_tracks",
+    group_name=GROUP,
+    kinds=KINDS,
+    description="Logistics tracks of the shipped orders of one day, one row per order.",
+    metadata={"dagster/table_name": "raw.order_tracks"},
+    partitions_def=orders_daily_partitions,
+    deps=[RAW_ORDERS],
+)
+
+
 @dg.multi_asset(
-    specs=[
-        dg.AssetSpec(
-            "raw_orders",
-            group_name=GROUP,
-            kinds=KINDS,
-            description="Store orders created on one Beijing day, in their current state (PII stays in raw).",
-            metadata={"dagster/table_name": "raw.orders"},
-            partitions_def=orders_daily_partitions,
-        ),
-        dg.AssetSpec(
-            "raw_order_tracks",
-            group_name=GROUP,
-            kinds=KINDS,
-            description="Logistics tracks of the shipped orders of one day, one row per order.",
-            metadata={"dagster/table_name": "raw.order_tracks"},
-            partitions_def=orders_daily_partitions,
-            deps=["raw_orders"],
-        ),
-    ],
+    specs=[RAW_ORDERS, RAW_ORDER_TRACKS],
     partitions_def=orders_daily_partitions,
 )
 def raw_orders(context: dg.AssetExecutionContext, jos: JosResource, warehouse: DuckDBWarehouse):

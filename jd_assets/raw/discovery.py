@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import duckdb
 
+from jd_assets.conventions import JD_ID_RE
 from jd_assets.warehouse import DuckDBWarehouse
 
 # Both router dialects: live camelCase, seed snake_case (ids may be JSON numbers there).
@@ -16,12 +17,11 @@ FROM raw.orders o,
      unnest(CAST(coalesce(o.record->'$.itemInfoList', o.record->'$.item_info_list') AS JSON[])) AS t(i)
 """
 
-DIGIT_ID = "'^[0-9]{1,20}$'"
 
 #: SKU→ware links, by the raw table that gives them.
 SKU_WARE_LINKS_SQL = {
     "orders": f"""SELECT DISTINCT sku_id, ware_id, 'order' AS source FROM ({ORDER_ITEMS_SQL})
-                  WHERE regexp_matches(sku_id, {DIGIT_ID}) AND regexp_matches(ware_id, {DIGIT_ID})""",
+                  WHERE regexp_matches(sku_id, {JD_ID_RE}) AND regexp_matches(ware_id, {JD_ID_RE})""",
     "item_details": """SELECT DISTINCT sku_id, ware_id, 'detail' AS source FROM raw.item_details
                        WHERE ware_id IS NOT NULL""",
 }
@@ -41,7 +41,7 @@ def skus_in_orders(warehouse: DuckDBWarehouse) -> set[str]:
         if not _has_tables(con, "orders"):
             return set()
         rows = con.execute(
-            f"SELECT DISTINCT sku_id FROM ({ORDER_ITEMS_SQL}) WHERE regexp_matches(sku_id, {DIGIT_ID})"
+            f"SELECT DISTINCT sku_id FROM ({ORDER_ITEMS_SQL}) WHERE regexp_matches(sku_id, {JD_ID_RE})"
         ).fetchall()
     return {sku for (sku,) in rows}
 

@@ -27,7 +27,6 @@ from jd_assets.http import jsontext
 from jd_assets.warehouse import ensure_schemas, markdown_preview
 
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-DIGITS = "'^[0-9]{1,20}$'"
 
 
 @dataclass(frozen=True)
@@ -150,10 +149,6 @@ def batch(
             "problem": pa.array(problems, pa.string()),
         }
     )
-
-
-def empty_batch() -> pa.Table:
-    return batch([])
 
 
 def ensure_table(con: duckdb.DuckDBPyConnection, table: RawTable) -> None:

@@ -15,8 +15,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 import dagster as dg
 from pydantic import Field
 
+from jd_assets.conventions import InvalidIdError, require_jd_id
 from jd_assets.gateways.justone import JustOneResource
-from jd_assets.ids import InvalidIdError, require_jd_id
 from jd_assets.partitions import jd_item_partitions
 from jd_assets.raw.assets import raw_comments, refresh_comments
 from jd_assets.warehouse import DuckDBWarehouse

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from jd_assets.ids import InvalidIdError, require_jd_id
+from jd_assets.conventions import InvalidIdError, require_jd_id
 from jd_assets.partitions import jd_item_partitions, jd_ware_partitions
 from jd_assets.raw.assets import raw_comments, raw_item_details, raw_wares
 from jd_assets.raw.discovery import linked_ware_ids, skus_in_orders

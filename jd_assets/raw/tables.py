@@ -6,11 +6,11 @@ Timestamps in ``raw`` are naive Beijing wall time, as JD sends them; ``fetched_a
 from __future__ import annotations
 
 from jd_assets import jos_fields
+from jd_assets.conventions import JD_ID_RE, TIME_FORMAT_SQL
 from jd_assets.gateways.jos import ORDER_STATES
-from jd_assets.raw.landing import DIGITS, RawTable
+from jd_assets.raw.landing import RawTable
 
 WARE_STATUSES = (-1, 1, 2, 4, 8, 513, 514, 516, 520, 1028)
-JD_TIME = "'%Y-%m-%d %H:%M:%S'"
 
 
 def _sql_list(values: tuple) -> str:
@@ -33,13 +33,14 @@ COMMENTS = RawTable(
     extract=f"""
         request_key AS sku_id,
         record->>'$.commentId' AS comment_id,
-        try_strptime(record->>'$.commentDate', {JD_TIME}) AS commented_at,
+        try_strptime(record->>'$.commentDate', {TIME_FORMAT_SQL}) AS commented_at,
         record->>'$.productId' AS product_id,
         record->>'$.commentScore' AS score_text
     """,
     reject_reason=f"""CASE
         WHEN comment_id IS NULL THEN 'missing commentId'
-        WHEN NOT regexp_matches(comment_id, {DIGITS}) THEN 'commentId ' || comment_id || ' is not a digit id'
+        WHEN NOT regexp_matches(comment_id, {JD_ID_RE})
+            THEN 'commentId ' || comment_id || ' is not a digit id'
         WHEN product_id IS DISTINCT FROM sku_id
             THEN 'productId ' || coalesce(product_id, 'null') || ' is not the partition SKU ' || sku_id
         WHEN commented_at IS NULL
@@ -59,7 +60,7 @@ ITEM_DETAILS = RawTable(
     extract=f"""
         request_key AS sku_id,
         record->>'$.itemId' AS item_id,
-        CASE WHEN regexp_matches(record->>'$.wareId', {DIGITS}) THEN record->>'$.wareId' END AS ware_id
+        CASE WHEN regexp_matches(record->>'$.wareId', {JD_ID_RE}) THEN record->>'$.wareId' END AS ware_id
     """,
     reject_reason="""CASE
         WHEN json_type(record) <> 'OBJECT' THEN 'detail payload is not an object'
@@ -124,15 +125,15 @@ ORDERS = RawTable(
         CAST(request_key AS DATE) AS order_date,
         {jos_fields.order_text("order_id")} AS order_id,
         {jos_fields.order_text("created_at")} AS created_text,
-        try_strptime(created_text, {JD_TIME}) AS created_at,
-        try_strptime({jos_fields.order_text("modified")}, {JD_TIME}) AS modified_at,
+        try_strptime(created_text, {TIME_FORMAT_SQL}) AS created_at,
+        try_strptime({jos_fields.order_text("modified")}, {TIME_FORMAT_SQL}) AS modified_at,
         {jos_fields.order_text("state")} AS order_state,
         {_DIALECT} AS dialect,
         {jos_fields.items_sql()} AS items
     """,
     reject_reason=f"""CASE
         WHEN order_id IS NULL THEN 'missing ' || {_spelled("order_id")}
-        WHEN NOT regexp_matches(order_id, {DIGITS})
+        WHEN NOT regexp_matches(order_id, {JD_ID_RE})
             THEN {_spelled("order_id")} || ' ' || order_id || ' is not a digit id'
         WHEN created_text IS NULL AND ({_REQUIRED_CREATION}) THEN 'missing ' || {_spelled("created_at")}
         WHEN created_text IS NOT NULL AND created_at IS NULL
@@ -165,7 +166,7 @@ ORDER_TRACKS = RawTable(
 )
 
 
-#: Top-level fields each source is known to send (seed documents and API_NOTES), as
+#: Top-level fields each source is known to send (seed documents and docs/GATEWAYS.md), as
 #: (always present, sometimes present), in the live dialect; the schema-drift checks compare landed
 #: records against them (orders of the seed dialect against ``KNOWN_SEED_FIELDS``).
 KNOWN_FIELDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {

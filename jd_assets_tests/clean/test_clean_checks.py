@@ -10,9 +10,9 @@ import pytest
 from jd_assets.clean import CLEAN_ASSETS
 from jd_assets.clean.checks import CLEAN_CHECKS, no_buyer_pii
 from jd_assets.clean.pii import PiiKey
+from jd_assets.derived.jobs import derived_tables_job
 from jd_assets.marts import MART_ASSETS
 from jd_assets.marts.checks import MARTS_CHECKS
-from jd_assets.marts.jobs import derived_tables_job
 from jd_assets.raw import assets as raw_assets
 from jd_assets.resources import build_resources
 from jd_assets_tests.clean.check_helpers import execute, metadata_value, run_check

@@ -14,9 +14,9 @@ import duckdb
 import pytest
 
 from jd_assets.clean import CLEAN_ASSETS
-from jd_assets.clean.building import halfwidth, halfwidth_py
 from jd_assets.clean.pii import PiiKey
-from jd_assets.http.errors import ConfigError
+from jd_assets.derived.building import halfwidth, halfwidth_py
+from jd_assets.errors import ConfigError
 from jd_assets.marts import MART_ASSETS
 from jd_assets_tests.clean.raw_fixture import (
     BIG_WARE,

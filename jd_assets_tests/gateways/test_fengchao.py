@@ -8,15 +8,15 @@ from urllib.parse import parse_qsl
 import httpx
 import pytest
 
-from jd_assets.gateways.fengchao import DEFAULT_FIELDS, FengchaoResource
-from jd_assets.gateways.signing import SIGNERS, jos_sign
-from jd_assets.http.errors import (
+from jd_assets.errors import (
     AuthError,
     ConfigError,
     PartitionError,
     RateLimitedError,
     TransientError,
 )
+from jd_assets.gateways.fengchao import DEFAULT_FIELDS, FengchaoResource
+from jd_assets.gateways.signing import SIGNERS, jos_sign
 
 from .conftest import FC_SECRET, FENGCHAO_URL, WALL_START, assert_no_secret, exception_texts
 

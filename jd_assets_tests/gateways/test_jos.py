@@ -13,6 +13,14 @@ import httpx
 import pydantic
 import pytest
 
+from jd_assets.errors import (
+    AuthError,
+    ConfigError,
+    PartitionError,
+    RateLimitedError,
+    RunStopError,
+    TransientError,
+)
 from jd_assets.gateways.jos import (
     FORBIDDEN_METHODS,
     JOS_METHODS,
@@ -23,14 +31,6 @@ from jd_assets.gateways.jos import (
     split_windows,
 )
 from jd_assets.gateways.signing import jos_sign
-from jd_assets.http.errors import (
-    AuthError,
-    ConfigError,
-    PartitionError,
-    RateLimitedError,
-    RunStopError,
-    TransientError,
-)
 
 from .conftest import JOS_ACCESS, JOS_APP_KEY, JOS_SECRET, JOS_URL, assert_no_secret, exception_texts
 

@@ -8,8 +8,8 @@ import logging
 import httpx
 import pytest
 
-from jd_assets.gateways.justone import JustOneResource
-from jd_assets.http.errors import (
+from jd_assets.conventions import InvalidIdError
+from jd_assets.errors import (
     AuthError,
     ConfigError,
     PartitionError,
@@ -19,7 +19,7 @@ from jd_assets.http.errors import (
     RunStopError,
     TransientError,
 )
-from jd_assets.ids import InvalidIdError
+from jd_assets.gateways.justone import JustOneResource
 
 from .conftest import JUSTONE_URL, TOKEN, assert_no_secret, exception_texts
 

@@ -11,7 +11,7 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
-from jd_assets.http.errors import (
+from jd_assets.errors import (
     AuthError,
     ConfigError,
     PartitionError,

@@ -6,10 +6,10 @@ from __future__ import annotations
 import dagster as dg
 import pytest
 
+from jd_assets.errors import ConfigError
 from jd_assets.gateways.fengchao import FengchaoResource
 from jd_assets.gateways.jos import JosResource
 from jd_assets.gateways.justone import JustOneResource
-from jd_assets.http.errors import ConfigError
 
 
 def run_with(resource: dg.ConfigurableResource) -> dg.ExecuteInProcessResult:

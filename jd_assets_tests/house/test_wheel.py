@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -11,8 +12,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_runtime_wheel_holds_only_the_production_package(tmp_path: Path):
+    # built from a copy, so that setuptools' build/ folder never lands in the working tree
+    source = tmp_path / "source"
+    shutil.copytree(
+        ROOT, source, ignore=shutil.ignore_patterns(".*", "data", "bench", "__pycache__", "build")
+    )
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(tmp_path), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(tmp_path), str(source)],
         check=True,
         capture_output=True,
     )

@@ -1,8 +1,8 @@
-"""Seller gateway ("Fengchao"): ``/fengchao/findWareById``, GET or form POST (seed 004, API_NOTES §3).
+"""Seller gateway ("Fengchao"): ``/fengchao/findWareById``, GET or form POST (seed 004, docs/GATEWAYS.md §3).
 
 Params ``appid``, ``timestamp`` (unix seconds), ``seller_nick``, ``sign``, ``wareId``, optional ``field``
 (comma list: only those fields, plus ``wareId``). Sign = the JOS rule over every parameter except
-``sign`` (**assumption** of API_NOTES §3). Success: ``{"code": 0, "message": "ok", "data": {...}}``.
+``sign`` (**assumption** of docs/GATEWAYS.md §3). Success: ``{"code": 0, "message": "ok", "data": {...}}``.
 
 Error codes (**assumption**, nothing public documents them), all HTTP 200 unless noted:
 1003 unknown appid or seller_nick · 1002 timestamp missing, not an integer, or more than

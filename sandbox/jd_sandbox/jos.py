@@ -1,4 +1,4 @@
-"""JOS router (``/routerjson``, GET or form POST): signature, timestamp, order methods (API_NOTES §2).
+"""JOS router (``/routerjson``, GET or form POST): signature, timestamp, order methods (docs/GATEWAYS.md §2).
 
 Checks, in this order, each answering ``{"error_response": {"code": "<str>", "zh_desc", "en_desc"}}``:
 14 method missing · 15 ``jingdong.pop.order.ship`` refused (the sandbox and jd_assets are read-only) ·

@@ -1,4 +1,4 @@
-"""Token gateway ("Just One API"): comments v1 and details v2 (API_NOTES §1, seeds 000/001).
+"""Token gateway ("Just One API"): comments v1 and details v2 (docs/GATEWAYS.md §1, seeds 000/001).
 
 Envelope ``{"code", "data", "message", "recordTime", "requestId"}``; ``recordTime`` is the simulated
 now, ``requestId`` is derived from (seed, endpoint, request sequence) so bytes are reproducible.

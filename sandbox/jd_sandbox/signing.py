@@ -1,4 +1,4 @@
-"""The signing rule the sandbox verifies (API_NOTES §2; Fengchao assumes the same rule, §3).
+"""The signing rule the sandbox verifies (docs/GATEWAYS.md §2; Fengchao assumes the same rule, §3).
 
 Every parameter except ``sign``, empty values dropped, keys sorted by their bytes, ``key + value``
 concatenated, wrapped as ``secret + ... + secret``, MD5 over UTF-8, upper-case hex. Written here on its

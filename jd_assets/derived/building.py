@@ -19,11 +19,11 @@ from typing import NamedTuple
 import dagster as dg
 import duckdb
 
+from jd_assets.conventions import TIME_FORMAT_SQL
 from jd_assets.raw.landing import RawTable, ensure_table
 from jd_assets.warehouse import DuckDBWarehouse, ensure_schemas
 
 KINDS = {"duckdb", "sql"}
-JD_TIME_FORMAT = "'%Y-%m-%d %H:%M:%S'"
 BEIJING = "Beijing wall time (UTC+8, no zone)"
 #: Prefix of JD's image server for the relative paths of seller-gateway images (seed 004).
 IMAGE_PREFIX = "https://img12.360buyimg.com/n5/"
@@ -105,7 +105,7 @@ def jd_time(expr: str) -> str:
     return f"""CASE
             WHEN regexp_matches({expr}, '^[0-9]{{11,13}}$')
                 THEN epoch_ms(CAST({expr} AS BIGINT)) + INTERVAL 8 HOUR
-            ELSE try_strptime({expr}, {JD_TIME_FORMAT})
+            ELSE try_strptime({expr}, {TIME_FORMAT_SQL})
         END"""
 
 

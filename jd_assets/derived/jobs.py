@@ -1,6 +1,6 @@
 """A job that rebuilds every clean and mart table (with their checks) in dependency order.
 
-Automation normally does this by itself (see ``jd_assets/clean/automation.py``); the job is for the demo,
+Automation normally does this by itself (see ``jd_assets/derived/automation.py``); the job is for the demo,
 which runs without the daemon, and for a by-hand rebuild from the UI or the CLI.
 """
 

@@ -1,6 +1,6 @@
 """Typed gateway errors: each says how far a failure reaches and whether retrying can help.
 
-The three scopes match the client actions of ../shared/API_NOTES.md:
+The three scopes match the client actions of docs/GATEWAYS.md:
 - a *request* failure is transient: the shared HTTP layer retries it (bounded, with backoff);
 - a *partition* failure ends this partition (bad item id, unsupported product): retrying cannot help;
 - a *run* failure ends the whole run (bad token, quota, balance, signature): retrying cannot help and

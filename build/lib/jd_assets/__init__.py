@@ -1,1 +1,0 @@
-"""jd_assets: JD.com comments, products, wares and orders as Dagster assets in DuckDB."""

@@ -1,1 +1,0 @@
-"""The one HTTP layer every gateway client stands on: retries, rate limit, timeouts, redaction."""
