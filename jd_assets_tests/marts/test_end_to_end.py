@@ -14,14 +14,17 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import textwrap
 import unicodedata
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import dagster as dg
 import duckdb
 import pytest
 
+from jd_assets import jos_fields
 from jd_assets.clean.comments import DEFAULT_TEXTS
 from jd_assets.derived.building import halfwidth_py
 from jd_assets.raw.assets import raw_comments, raw_item_details, raw_orders, raw_wares
@@ -291,3 +294,57 @@ def test_rebuilding_changes_nothing(landed, tmp_path):
     assert build_derived(copy, with_checks=False).success
 
     assert {t: table_rows(copy, t) for t in DERIVED_TABLES} == before
+
+
+#: Every documented buyer field (jd_assets.jos_fields) where the sandbox's data holds one: the live
+#: dialect, the seed dialect's full shape, and seed 003's shapes (list record and order.get record).
+EVERY_BUYER_FIELD = [
+    ("record", "$.pin"),
+    *[("record", f"$.consigneeInfo.{f}") for f in ("fullname", "mobile", "telephone", "fullAddress")],
+    *[("record", f"$.consignee_info.{f}") for f in ("fullname", "mobile", "telephone", "full_address")],
+    ("record", "$.consignee_info.name"),
+    ("detail", "$.receiver_info.name"),
+    ("detail", "$.receiver_info.address"),
+]
+
+
+def readme_purge_recipe() -> str:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    (block,) = [b for b in re.findall(r"```sql\n(.*?)```", readme, re.S) if "json_merge_patch" in b]
+    return textwrap.dedent(block)
+
+
+def test_the_marker_is_in_every_documented_buyer_field(landed):
+    for column, path in EVERY_BUYER_FIELD:
+        (row,) = query(
+            landed["db"],
+            f"SELECT count(*) AS n FROM raw.orders WHERE contains({column}->>'{path}', '{MARKER}')",
+        )
+        assert row["n"], (column, path)
+
+
+def test_the_readme_purge_recipe_is_the_one_the_field_map_generates():
+    assert readme_purge_recipe().startswith(jos_fields.purge_sql() + "\n")
+
+
+def test_the_readme_purge_recipe_removes_every_buyer_field_and_keeps_the_facts(landed, tmp_path):
+    import shutil
+
+    copy = tmp_path / "jd.duckdb"
+    shutil.copy(landed["db"], copy)
+    facts = "SELECT order_id, order_state, json_array_length(coalesce(record, detail)) FROM raw.orders"
+    before = query(copy, facts)
+
+    con = duckdb.connect(str(copy))
+    try:
+        con.execute(readme_purge_recipe())
+    finally:
+        con.close()
+
+    texts = "record::VARCHAR || coalesce(detail::VARCHAR, '')"
+    left = f"SELECT count(*) AS n FROM raw.orders WHERE contains({texts}, '{MARKER}')"
+    assert query(copy, left) == [{"n": 0}]
+    assert query(copy, "SELECT count(*) AS n FROM raw.rejects WHERE source = 'orders'") == [{"n": 0}]
+    assert query(copy, facts) == before
+    provinces = "SELECT count(*) AS n FROM raw.orders WHERE record->>'$.consigneeInfo.province' IS NOT NULL"
+    assert query(copy, provinces) == query(landed["db"], provinces) != [{"n": 0}]
