@@ -49,9 +49,11 @@ BREAKS = [
     *[("clean_comments", "no_buyer_pii",  # a buyer's phone written with separators or a country code
        f"UPDATE clean.comments SET text = text || ' 电话{phone}。' WHERE comment_id = '601'",
        "values holding PII: text", 1)
-      for phone in ("138-0013-8000", "138 0013 8000", "+86 13800138000", "+86 139-1234-5678", "(139)12345678")],
+      for phone in ("138-0013-8000", "138 0013 8000", "+86 13800138000", "+86 139-1234-5678",
+                    "(139)12345678")],
     ("clean_products", "no_buyer_pii",  # seed 003's order.get receiver_info is buyer PII too
-     """UPDATE raw.orders SET detail = '{"receiver_info": {"name": "王小二", "address": "南京市鼓楼区中山路1号"}}'
+     """UPDATE raw.orders
+            SET detail = '{"receiver_info": {"name": "王小二", "address": "南京市鼓楼区中山路1号"}}'
             WHERE order_id = '3003';
         UPDATE clean.products SET title = title || ' 南京市鼓楼区中山路1号' WHERE sku_id = '100001'""",
      "values holding PII: title", 1),
@@ -106,7 +108,8 @@ BREAKS = [
         WHERE order_id = '3001'""",
      "violations: money sent is a number", 1),
     ("clean_orders", "timestamps_plausible",
-     "UPDATE clean.orders SET created_at = NULL WHERE order_id = '3001'", "violations: created_at not null", 1),
+     "UPDATE clean.orders SET created_at = NULL WHERE order_id = '3001'",
+     "violations: created_at not null", 1),
     ("clean_orders", "timestamps_plausible",
      "UPDATE clean.orders SET created_at = TIMESTAMP '2099-03-01 10:00:00' WHERE order_id = '3001'",
      "violations: created_at in [2004-01-01, fetch + 1 day]", 1),
