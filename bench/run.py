@@ -29,6 +29,7 @@ BENCHES = {
     4: ("b4_derived", "Derived tables"),
     5: ("b5_dlt", "Against dlt"),
     6: ("b26_refresh", "Dagster overhead (with 2)"),
+    8: ("b8_aspects", "Review aspects"),
 }
 
 

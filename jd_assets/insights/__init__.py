@@ -1,0 +1,1 @@
+"""What review texts say: polarity, aspects, complaints, templates, tags."""
