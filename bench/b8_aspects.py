@@ -32,19 +32,21 @@ RATE_BAR = 20_000
 
 def synthetic(n: int, seed: int = 7):
     import polars as pl
-    from jd_assets.sandbox import texts as t
+    from jd_sandbox import texts as t
 
     r = random.Random(seed)
-    pool = list(t.POSITIVE_FRAGMENTS + t.NEUTRAL_FRAGMENTS)
+    # the pools are dicts text -> hand-labelled truth since the sandbox carries ground truth
+    pool = [*t.POSITIVE_FRAGMENTS, *t.NEUTRAL_FRAGMENTS]
+    negative, templates = tuple(t.NEGATIVE_TEXTS), tuple(t.TEMPLATE_TEXTS)
 
     def one() -> str:
         u = r.random()
         if u < 0.10:
             return r.choice(t.DEFAULT_TEXTS)
         if u < 0.18:
-            return r.choice(t.TEMPLATE_TEXTS)
+            return r.choice(templates)
         if u < 0.28:
-            return r.choice(t.NEGATIVE_TEXTS) + r.choice(("",) * 3 + t.ANGRY_EMOJI)
+            return r.choice(negative) + r.choice(("",) * 3 + t.ANGRY_EMOJI)
         if u < 0.38:
             a, b, c = r.sample(pool, 3)
             return r.choice(t.MULTILINE_TEMPLATES).format(a=a, b=b, c=c)
