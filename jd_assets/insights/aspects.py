@@ -239,7 +239,7 @@ POSITIVE_WORDS = (
     "容易吸收|好吸收|易吸收|顺滑|有效|明显|神器|干净|整洁|齐全|好用|顺手|方便|轻便|轻盈|省电|持久|耐穿|百搭|"
     "显瘦|服帖|水水的|亮了|变白|蓬松|暖和|凉快|酥脆|脆|嚼劲|Q弹|饱满|好冲|浓|纯|足|够|强|响亮|震撼|"
     "一样|一模一样|一致|相符|正常|体面|有面子|过瘾|爽|厉害|牛|绝了|杠杠的|无敌|省心|舒心|很轻|甜|美|满足|理想|好|"
-    "yyds|nice|good|great|perfect|👍|❤|😊|😄|💯|🌹|👌|😍|🥰"
+    "yyds|nice|good|great|perfect"
 )
 NEGATIVE_WORDS = (
     "差评|很差|太差|差|坏|烂|破损|破了|破洞|摔破|拆过|被拆|湿了|湿透|歪|烧了|烧坏|吓|咸|酸|漏液|漏水|漏|洒|碎|压扁|压坏|压碎|压凹|凹痕|变形|裂痕|裂|划痕|瑕疵|"
@@ -249,9 +249,13 @@ NEGATIVE_WORDS = (
     "黏腻|粘腻|搓泥|卡粉|闷痘|爆痘|长痘|闭口|过敏|刺痛|痒|泛红|红肿|烂脸|干燥|拔干|起皮|干|便秘|上火|"
     "拉肚子|头屑|卡顿|卡死|卡|发热|发烫|烫手|烫|断|掉线|延迟|漏光|绿线|色差|两样|不符|偏黄|吵|响|震|"
     "推脱|敷衍|恶劣|摆设|吓人|稀|费水|费电|毛病|问题|严重|遗憾|可惜|怀疑|磨脚|闷脚|脚疼|耳朵疼|手酸|累|"
-    "硬|重|臃肿|勒|少|过期|临期|发霉|变质|哈喇|受潮|连击|吃不饱|"
-    "👎|😡|😤|💢|😠"
+    "硬|重|臃肿|勒|少|过期|临期|发霉|变质|哈喇|受潮|连击|吃不饱"
 )
+#: Emoji are a mood, not an opinion on the aspect next to them: buyers append them to the whole review
+#: ("质量很好,就是价格比较贵😊🎉"). A piece's emoji count only when it holds no opinion word, so they
+#: never outvote one ("价格比较贵😊" is negative) but still carry "包装👍".
+POSITIVE_EMOJI = "👍|❤|😊|😄|💯|🌹|👌|😍|🥰"
+NEGATIVE_EMOJI = "👎|😡|😤|💢|😠"
 NEUTRAL_WORDS = "一般般|一般|还行|凑合|中规中矩|马马虎虎|还好|将就|普通|还可以|尚可|差不多|还没看出|还没用"
 #: Consumed without an opinion so that their characters are not read as one (快递 is not 快, 好几天 not 好).
 STOP_WORDS = (
@@ -375,10 +379,21 @@ def aspect_clauses(frame: pl.DataFrame, text: str = "text", *, normalise: bool =
         .otherwise(pl.lit("neutral"))
     )
     return (
-        pieces.with_columns(values=values)
+        pieces.with_columns(
+            values=values,
+            pos_emoji=pl.col("piece").str.count_matches(POSITIVE_EMOJI).cast(pl.Int32),
+            neg_emoji=pl.col("piece").str.count_matches(NEGATIVE_EMOJI).cast(pl.Int32),
+        )
         .with_columns(
             score=pl.col("values").list.sum().fill_null(0).cast(pl.Int32),
             opinions=pl.col("values").list.drop_nulls().list.len().cast(pl.UInt32),
+        )
+        # emoji decide only a piece without opinion words
+        .with_columns(
+            score=pl.when(pl.col("opinions") > 0)
+            .then(pl.col("score"))
+            .otherwise(pl.col("pos_emoji") - pl.col("neg_emoji")),
+            opinions=pl.col("opinions") + (pl.col("pos_emoji") + pl.col("neg_emoji")).cast(pl.UInt32),
         )
         .with_columns(own=own)
         # fill from the next (then the previous) piece of the same clause: rows are in text order, so a
@@ -395,7 +410,7 @@ def aspect_clauses(frame: pl.DataFrame, text: str = "text", *, normalise: bool =
                 ),
             )
         )
-        .drop("own", "src", "piece_id", "values")
+        .drop("own", "src", "piece_id", "values", "pos_emoji", "neg_emoji")
         .collect()
     )
 

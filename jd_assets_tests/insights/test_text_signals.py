@@ -41,6 +41,38 @@ def test_price_complaint_inside_praise_is_negative_price():
     assert pairs("质量很好，就是价格比较贵") == {("quality", "positive"), ("price", "negative")}
 
 
+#: One complaint after praise per contrast word; a trailing emoji run (as buyers append to the whole review)
+#: and either comma must not change the complaint's polarity.
+CONTRAST_CASES = [
+    ("质量很好,就是价格比较贵", {("quality", "positive"), ("price", "negative")}),
+    ("屏幕很清晰,但是电池不太耐用", {("screen", "positive"), ("battery", "negative")}),
+    ("鞋子很好看,不过鞋码偏大", {("appearance", "positive"), ("size_fit", "negative")}),
+    ("款式很好看,可是做工有点粗糙", {("appearance", "positive"), ("quality", "negative")}),
+    ("味道不错,只是包装太简陋了", {("taste_smell", "positive"), ("packaging", "negative")}),
+    ("价格实惠,然而物流太慢了", {("price", "positive"), ("logistics", "negative")}),
+    ("颜值很高,可惜分量偏少", {("appearance", "positive"), ("portion", "negative")}),
+    ("性价比很高,遗憾的是客服回复有点慢", {("price", "positive"), ("service", "negative")}),
+    ("做工精细,美中不足的是尺码偏小", {("quality", "positive"), ("size_fit", "negative")}),
+    ("手感很好,唯一的缺点是价格偏贵", {("comfort", "positive"), ("price", "negative")}),
+    ("物流很快,但包装有点破损", {("logistics", "positive"), ("packaging", "negative")}),
+]
+
+
+@pytest.mark.parametrize("text,expected", CONTRAST_CASES, ids=[t for t, _ in CONTRAST_CASES])
+@pytest.mark.parametrize("comma", [",", "，"])
+@pytest.mark.parametrize("emoji", ["", "👍", "😊🎉😄", "💯🌹💯", "❤️"])
+def test_complaint_after_a_contrast_word_survives_trailing_emoji(text, expected, comma, emoji):
+    assert pairs(text.replace(",", comma) + emoji) == expected
+
+
+def test_emoji_carry_a_piece_only_without_opinion_words():
+    assert pairs("包装👍") == {("packaging", "positive")}
+    assert pairs("物流😡😡") == {("logistics", "negative")}
+    assert pairs("价格比较贵😊😊😊") == {("price", "negative")}
+    assert pairs("物流一般👍") == {("logistics", "neutral")}
+    assert pairs("客服态度太差了🌹") == {("service", "negative")}
+
+
 def test_negated_praise_is_negative():
     clauses = aspect_clauses(pl.DataFrame({"comment_id": ["1"], "text": ["不太好用"]}))
     assert clauses["polarity"].to_list() == ["negative"]
