@@ -32,6 +32,7 @@ RATE_BAR = 20_000
 
 def synthetic(n: int, seed: int = 7):
     import polars as pl
+
     from jd_sandbox import texts as t
 
     r = random.Random(seed)
@@ -57,6 +58,7 @@ def synthetic(n: int, seed: int = 7):
 
 def scores(split: str):
     import polars as pl
+
     from jd_assets.insights.aspects import evaluate
 
     return evaluate(pl.read_ndjson(LABELS).filter(pl.col("split") == split))
@@ -66,6 +68,7 @@ def throughput(n: int, joined: int = 1) -> dict:
     """Best of 3 runs of text_signals over n synthetic reviews, each made of ``joined`` pool texts (joined
     by a comma or a line break: longer, multi-line reviews); wall and CPU seconds of this process."""
     import polars as pl
+
     from jd_assets.insights.aspects import text_signals
 
     pool = synthetic(n * joined)["text"].to_list()
