@@ -36,6 +36,9 @@ class Aspect(NamedTuple):
     exclude: str | None = None  # regex: a piece holding one of these does not name the aspect
 
 
+#: The seller's listing (卖家描述, 商家图片): the words name the shop but judge the listing, so they are one
+#: unit for the clause cut (no cut before its 图片) and never name service.
+_LISTING = r"(?:卖家|商家|店家|店铺|掌柜)的?(?:描述|宣传|介绍|详情|图片|主图|页面|说明)"
 _D = "(?:很|非常|特别|超级|超|挺|蛮|比较|有点|有些|太|也|都|又|还|真的|真|好|更|偏|略|稍微)*"
 
 #: The aspect set (stable English ids; the Chinese display name second). Order is the output order of ids.
@@ -86,8 +89,9 @@ ASPECTS: tuple[Aspect, ...] = (
         r"客服|售后|商家|卖家|店家|掌柜|店铺|退款|退换|换货|保价|安装|补发|上门取件",
         r"发错|退货(?:很|也|非常|挺)?(?:方便|麻烦|顺利|快|慢|及时)|"
         r"态度|服务|师傅|处理|回复|回消息|理人|没人理|不理|没人接",
-        # a courier's attitude is logistics, not the shop's service
-        r"物流|快递|送货|配送|小哥|骑手|快递员",
+        # a courier's attitude is logistics, not the shop's service; the seller's description (JD's 描述相符
+        # rating: does the item match the listing) judges the listing, not the shop's service
+        rf"物流|快递|送货|配送|小哥|骑手|快递员|{_LISTING}",
     ),
     Aspect(
         "appearance",
@@ -294,7 +298,7 @@ _IS = {
 #: Where a clause splits (punctuation, whitespace, line breaks; the contrast words are marked before).
 CLAUSE = r"[^\x1f\n\t ,，。.!?;；~～…|/\\()（）【】\[\]\"“”'‘’「」]+"
 _ANY_ASPECT = "|".join(f"{a.nouns}|{a.words}" if a.words else a.nouns for a in ASPECTS)
-_BOUNDARY = f"(?:{NEGATORS})?(?:{DEGREES}){{0,2}}(?:" + "|".join(a.nouns for a in ASPECTS) + ")"
+_BOUNDARY = f"(?:{NEGATORS})?(?:{DEGREES}){{0,2}}(?:{_LISTING}|" + "|".join(a.nouns for a in ASPECTS) + ")"
 
 ASPECT_STRUCT = pl.Struct({"aspect": pl.String, "polarity": pl.String, "clause": pl.String})
 

@@ -110,6 +110,17 @@ def test_courier_attitude_is_logistics_not_service():
     assert pairs("客服态度很好") == {("service", "positive")}
 
 
+def test_the_sellers_description_judges_the_listing_not_the_service():
+    assert pairs("与卖家描述的完全一致") == set()
+    assert pairs("实物和商家的描述相符") == set()
+    assert pairs("跟商家宣传的一模一样,客服也很耐心") == {("service", "positive")}
+    assert pairs("和店家图片上的不一样,卖家态度还很差") == {
+        ("appearance", "negative"),
+        ("service", "negative"),
+    }
+    assert pairs("卖家很负责") == {("service", "positive")}
+
+
 def test_noise_and_size_words_depend_on_what_is_big_or_small():
     assert pairs("声音很小") == {("noise", "positive")}
     assert pairs("噪音有点大") == {("noise", "negative")}
