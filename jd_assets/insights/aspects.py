@@ -111,7 +111,7 @@ ASPECTS: tuple[Aspect, ...] = (
         "taste_smell",
         "味道/气味",
         r"味道|口感|口味|气味|香味|香气|奶香|奶味|焦味|胶味|怪味|异味|塑料味|甲醛",
-        r"味|香|好吃|难吃|好喝|难喝|臭|腥|刺鼻|甜|咸|酸|苦|辣|腻|嚼劲|脆|酥|爱吃|爱喝|喜欢吃|喜欢喝|"
+        r"味|香|好吃|难吃|好喝|难喝|臭|腥|刺鼻|甜|咸|酸|苦|辣|(?:^|[^油黏粘细])腻|嚼劲|脆|酥|爱吃|爱喝|喜欢吃|喜欢喝|"
         r"好闻|难闻",
         r"手酸|腰酸|酸痛|香港|黏腻|粘腻|细腻",
     ),
@@ -121,7 +121,7 @@ ASPECTS: tuple[Aspect, ...] = (
         r"吸收|保湿|补水|滋润|美白|去屑|控油|止痒|祛痘|抗皱|紧致|提拉|过敏|皮肤|毛孔|吸力|雾量|风力|制冷|"
         r"制热|保温|降噪|洗完|用完|烧水",
         r"效果|功效|作用|变白|淡斑|祛斑|头屑|痒|闭口|爆痘|闷痘|长痘|痘|刺痛|泛红|红肿|烂脸|起皮|干燥|拔干|"
-        r"油腻|黏腻|粘腻|黏|清爽|卡粉|搓泥|服帖|水水|脸|上火|便秘|便便|拉肚子|风很大|蓬松|暖和|保暖|凉快|"
+        r"黏腻|粘腻|黏|清爽|卡粉|搓泥|服帖|水水|脸|上火|便秘|便便|拉肚子|风很大|蓬松|暖和|保暖|凉快|"
         r"洗得|刷得|刮得|吹得|打得|费水|省水",
         r"拍照效果|屏幕效果|显示效果|静音效果|虚化效果",
     ),
@@ -186,6 +186,15 @@ ASPECTS: tuple[Aspect, ...] = (
         r"分量|份量",
         rf"量{_D}足|量{_D}少|量大|吃不饱|吃不完|缺斤少两",
     ),
+)
+#: Greasiness is a texture: of a cream, a shampoo or hair (efficacy) unless the review is about something
+#: eaten, then of the food (taste_smell). Without product context the review's own words decide: a greasy
+#: word names taste_smell when the review holds a FOOD word anywhere, else efficacy ("吸收很快,不油腻" is
+#: skincare, "烤鸭皮很脆,但是有点油腻" is food). 味道/香 are not food words: creams smell too.
+GREASY = "油腻|油油的"
+FOOD = (
+    "吃|喝|口感|口味|嚼|菜|肉|汤|饭|粥|面条|炸|烤|煎|炒|卤|零食|饼干|点心|蛋糕|糕点|坚果|薯片|外卖|餐|"
+    "鸭|鸡|鱼|虾|排骨|酥脆"
 )
 ASPECT_IDS: tuple[str, ...] = tuple(a.id for a in ASPECTS)
 #: id -> Chinese display name.
@@ -297,7 +306,7 @@ _IS = {
 }
 #: Where a clause splits (punctuation, whitespace, line breaks; the contrast words are marked before).
 CLAUSE = r"[^\x1f\n\t ,，。.!?;；~～…|/\\()（）【】\[\]\"“”'‘’「」]+"
-_ANY_ASPECT = "|".join(f"{a.nouns}|{a.words}" if a.words else a.nouns for a in ASPECTS)
+_ANY_ASPECT = "|".join([*(f"{a.nouns}|{a.words}" if a.words else a.nouns for a in ASPECTS), GREASY])
 _BOUNDARY = f"(?:{NEGATORS})?(?:{DEGREES}){{0,2}}(?:{_LISTING}|" + "|".join(a.nouns for a in ASPECTS) + ")"
 
 ASPECT_STRUCT = pl.Struct({"aspect": pl.String, "polarity": pl.String, "clause": pl.String})
@@ -337,10 +346,12 @@ def aspect_clauses(frame: pl.DataFrame, text: str = "text", *, normalise: bool =
         frame.lazy()
         .select(
             "comment_id",
-            (normalised_text(pl.col(text)) if normalise else pl.col(text).fill_null(""))
-            .str.replace_all(f"({CONTRAST})", "\x1f${1}")
-            .str.extract_all(CLAUSE)
-            .alias("clause"),
+            (normalised_text(pl.col(text)) if normalise else pl.col(text).fill_null("")).alias("clause"),
+        )
+        .select(
+            "comment_id",
+            pl.col("clause").str.contains(FOOD).alias("food"),
+            pl.col("clause").str.replace_all(f"({CONTRAST})", "\x1f${1}").str.extract_all(CLAUSE),
         )
         .explode("clause")
         .filter(pl.col("clause").is_not_null())
@@ -350,10 +361,15 @@ def aspect_clauses(frame: pl.DataFrame, text: str = "text", *, normalise: bool =
         .filter(pl.col("piece") != "")
         .with_row_index("piece_id")
     )
+    greasy = pl.col("piece").str.contains(GREASY)
+    context = {"taste_smell": greasy & pl.col("food"), "efficacy": greasy & ~pl.col("food")}
     flags = [
         pl.when(
-            pl.col("piece").str.contains(a.nouns + (f"|{a.words}" if a.words else ""))
-            & (~pl.col("piece").str.contains(a.exclude) if a.exclude else pl.lit(True))
+            (
+                pl.col("piece").str.contains(a.nouns + (f"|{a.words}" if a.words else ""))
+                & (~pl.col("piece").str.contains(a.exclude) if a.exclude else pl.lit(True))
+            )
+            | context.get(a.id, pl.lit(False))
         ).then(pl.lit(a.id))
         for a in ASPECTS
     ]
@@ -414,7 +430,7 @@ def aspect_clauses(frame: pl.DataFrame, text: str = "text", *, normalise: bool =
                 ),
             )
         )
-        .drop("own", "src", "piece_id", "values", "pos_emoji", "neg_emoji")
+        .drop("own", "src", "piece_id", "values", "pos_emoji", "neg_emoji", "food")
         .collect()
     )
 

@@ -121,6 +121,19 @@ def test_the_sellers_description_judges_the_listing_not_the_service():
     assert pairs("卖家很负责") == {("service", "positive")}
 
 
+def test_greasy_is_taste_in_a_food_review_and_texture_otherwise():
+    # no food word in the review: a cream's, a shampoo's or hair's texture (efficacy), never taste
+    assert pairs("吸收很快,不油腻") == {("efficacy", "positive")}
+    assert pairs("护手霜有点油腻,抹完手上黏黏的") == {("efficacy", "negative")}
+    assert pairs("面霜味道很好闻,一点也不油腻") == {("taste_smell", "positive"), ("efficacy", "positive")}
+    # a food word anywhere in the review: the food's greasiness (taste), not efficacy
+    assert pairs("炸鸡外皮很香,就是有点油腻") == {("taste_smell", "positive"), ("taste_smell", "negative")}
+    assert pairs("红烧肉做得很好,一点都不油腻") == {("taste_smell", "positive")}
+    # 腻 without 油 stays taste; 细腻 and 黏腻 are not taste
+    assert pairs("甜而不腻") == {("taste_smell", "positive")}
+    assert pairs("屏幕显示很细腻") == {("screen", "positive")}
+
+
 def test_noise_and_size_words_depend_on_what_is_big_or_small():
     assert pairs("声音很小") == {("noise", "positive")}
     assert pairs("噪音有点大") == {("noise", "negative")}
