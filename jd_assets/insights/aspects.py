@@ -91,7 +91,7 @@ ASPECTS: tuple[Aspect, ...] = (
         r"态度|服务|师傅|处理|回复|回消息|理人|没人理|不理|没人接",
         # a courier's attitude is logistics, not the shop's service; the seller's description (JD's 描述相符
         # rating: does the item match the listing) judges the listing, not the shop's service
-        rf"物流|快递|送货|配送|小哥|骑手|快递员|{_LISTING}",
+        rf"物流|快递|送货|配送|派送|派件|小哥|骑手|快递员|送餐|{_LISTING}",
     ),
     Aspect(
         "appearance",
@@ -196,6 +196,12 @@ FOOD = (
     "吃|喝|口感|口味|嚼|菜|肉|汤|饭|粥|面条|炸|烤|煎|炒|卤|零食|饼干|点心|蛋糕|糕点|坚果|薯片|外卖|餐|"
     "鸭|鸡|鱼|虾|排骨|酥脆"
 )
+#: Whose manner a bare 态度/服务 judges (no party named in its piece): the party named last, in the same
+#: or the previous clause. A courier's manner is delivery experience (JD rates it under 物流服务), so
+#: "京东小哥送货上门,服务态度非常好" is logistics; after the shop or with no party at all it is service.
+COURIER = "物流|快递|送货|配送|派送|派件|小哥|骑手|快递员|送餐"
+SHOP = "客服|售后|商家|卖家|店家|掌柜|店铺"
+MANNER = "态度|服务"
 ASPECT_IDS: tuple[str, ...] = tuple(a.id for a in ASPECTS)
 #: id -> Chinese display name.
 ASPECT_NAMES: dict[str, str] = {a.id: a.zh for a in ASPECTS}
@@ -378,9 +384,37 @@ def aspect_clauses(frame: pl.DataFrame, text: str = "text", *, normalise: bool =
     named = pl.when(named == "").then(pl.lit([], dtype=pl.List(pl.String))).otherwise(named.str.split(","))
     # the 19 aspect regexes run only on the pieces that hold some aspect word (one combined regex first)
     with_aspect = pl.col("piece").str.contains(_ANY_ASPECT)
+    party = (
+        pl.when(pl.col("piece").str.contains(COURIER))
+        .then(pl.lit(True))
+        .when(pl.col("piece").str.contains(SHOP))
+        .then(pl.lit(False))
+    )
+    courier_before = (
+        pl.col("party").forward_fill().fill_null(False)
+        & (pl.col("party_comment").forward_fill() == pl.col("comment_id"))
+        & (pl.col("party_clause").forward_fill() >= pl.col("clause_id") - 1)
+    )
+    courier_manner = pl.col("party").is_null() & pl.col("piece").str.contains(MANNER) & courier_before
     pieces = pl.concat(
         [
-            clauses.filter(with_aspect).with_columns(aspects=named),
+            # every piece naming a party names an aspect, so the forward fills see all parties
+            clauses.filter(with_aspect)
+            .with_columns(aspects=named, party=party)
+            .with_columns(
+                party_comment=pl.when(pl.col("party").is_not_null()).then(pl.col("comment_id")),
+                party_clause=pl.when(pl.col("party").is_not_null()).then(pl.col("clause_id")),
+            )
+            .with_columns(
+                aspects=pl.when(courier_manner)
+                .then(
+                    pl.col("aspects")
+                    .list.eval(pl.element().replace("service", "logistics"))
+                    .list.unique(maintain_order=True)
+                )
+                .otherwise(pl.col("aspects"))
+            )
+            .drop("party", "party_comment", "party_clause"),
             clauses.filter(~with_aspect).with_columns(aspects=pl.lit([], dtype=pl.List(pl.String))),
         ]
     ).sort("piece_id")

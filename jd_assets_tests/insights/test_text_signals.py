@@ -108,6 +108,17 @@ def test_coordinated_aspects_share_the_opinion():
 def test_courier_attitude_is_logistics_not_service():
     assert pairs("快递员态度恶劣,不送上门") == {("logistics", "negative")}
     assert pairs("客服态度很好") == {("service", "positive")}
+    assert pairs("物流公司服务态度很好") == {("logistics", "positive")}
+
+
+def test_a_bare_attitude_belongs_to_the_party_named_just_before_it():
+    # the courier in the same or the previous clause: logistics
+    assert pairs("派送的小哥很准时,态度也特别好") == {("logistics", "positive")}
+    assert pairs("快递送到楼下,服务态度一般") == {("logistics", "neutral")}
+    # the shop named last, no party at all, or a courier two clauses back: service
+    assert pairs("快递很快,客服回复及时,服务态度很好") == {("logistics", "positive"), ("service", "positive")}
+    assert pairs("服务态度很差") == {("service", "negative")}
+    assert pairs("快递很快,东西不错,服务态度很好") == {("logistics", "positive"), ("service", "positive")}
 
 
 def test_the_sellers_description_judges_the_listing_not_the_service():
