@@ -149,6 +149,28 @@ def test_noise_and_size_words_depend_on_what_is_big_or_small():
     assert pairs("声音很小") == {("noise", "positive")}
     assert pairs("噪音有点大") == {("noise", "negative")}
     assert pairs("尺码偏大一点") == {("size_fit", "negative")}
+    assert pairs("尺码比较小") == {("size_fit", "negative")}
+    assert pairs("尺码大小合适") == {("size_fit", "positive")}
+    assert pairs("屏幕很大") == {("screen", "positive")}
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("分量有点少", ("portion", "negative")),
+        ("鞋码偏小", ("size_fit", "negative")),
+        ("发货太慢", ("logistics", "negative")),
+        ("价格比较贵", ("price", "negative")),
+        ("包装有点简陋", ("packaging", "negative")),
+        ("续航比较短", ("battery", "negative")),
+        ("屏幕有点暗", ("screen", "negative")),
+        ("亮度比较低", ("screen", "negative")),
+        ("颜色有点深", ("appearance", "negative")),
+        ("客服回复很慢", ("service", "negative")),
+    ],
+)
+def test_degree_word_and_negative_adjective_is_a_complaint(text, expected):
+    assert pairs(text) == {expected}
 
 
 def test_each_aspect_entry_keeps_its_clause():
