@@ -287,6 +287,9 @@ STOP_WORDS = (
 )
 #: Words after which a clause starts afresh ("质量很好,就是价格比较贵").
 CONTRAST = "但是|不过|可是|只是|就是|然而|可惜|遗憾的是|美中不足的是|唯一的缺点是|唯一不足|但"
+#: 就是 right after an aspect noun is a copula or an emphasis, not a contrast ("客服就是个摆设",
+#: "质量真的就是好"): the clause is not cut there.
+_COPULA = "(" + "|".join(a.nouns for a in ASPECTS) + ")((?:真的|简直|也|都|根本|完全)?)\x1f就是"
 #: A wish holding a positive word is a complaint: "希望物流快一点".
 WISH = "希望|要是能|能不能|可不可以|如果能|建议"
 
@@ -359,7 +362,10 @@ def aspect_clauses(frame: pl.DataFrame, text: str = "text", *, normalise: bool =
         .select(
             "comment_id",
             pl.col("clause").str.contains(FOOD).alias("food"),
-            pl.col("clause").str.replace_all(f"({CONTRAST})", "\x1f${1}").str.extract_all(CLAUSE),
+            pl.col("clause")
+            .str.replace_all(f"({CONTRAST})", "\x1f${1}")
+            .str.replace_all(_COPULA, "${1}${2}就是")
+            .str.extract_all(CLAUSE),
         )
         .explode("clause")
         .filter(pl.col("clause").is_not_null())

@@ -65,6 +65,12 @@ def test_complaint_after_a_contrast_word_survives_trailing_emoji(text, expected,
     assert pairs(text.replace(",", comma) + emoji) == expected
 
 
+def test_jiushi_after_an_aspect_noun_is_a_copula_not_a_contrast():
+    assert pairs("客服就是个摆设") == {("service", "negative")}
+    assert pairs("做工真的就是好") == {("quality", "positive")}
+    assert pairs("质量很好就是价格比较贵") == {("quality", "positive"), ("price", "negative")}
+
+
 def test_emoji_carry_a_piece_only_without_opinion_words():
     assert pairs("包装👍") == {("packaging", "positive")}
     assert pairs("物流😡😡") == {("logistics", "negative")}
