@@ -173,6 +173,9 @@ def test_noise_and_size_words_depend_on_what_is_big_or_small():
         ("亮度比较低", ("screen", "negative")),
         ("颜色有点深", ("appearance", "negative")),
         ("客服回复很慢", ("service", "negative")),
+        ("鞋码偏小,建议拍大一码", ("size_fit", "negative")),
+        ("戴久了耳朵有点疼", ("comfort", "negative")),
+        ("羽绒服不保暖", ("efficacy", "negative")),
     ],
 )
 def test_degree_word_and_negative_adjective_is_a_complaint(text, expected):
