@@ -103,6 +103,12 @@ def test_degree_words_keep_the_sign_and_slow_is_negative():
     assert pairs("性价比很高") == {("price", "positive")}
 
 
+def test_cheaper_elsewhere_is_a_price_complaint_cheaper_than_elsewhere_is_praise():
+    assert pairs("隔壁店更便宜") == {("price", "negative")}
+    assert pairs("比别家便宜多了") == {("price", "positive")}
+    assert pairs("价格比超市实惠") == {("price", "positive")}
+
+
 def test_one_clause_with_two_aspects_is_cut_at_the_second():
     assert pairs("质量好价格贵") == {("quality", "positive"), ("price", "negative")}
 
