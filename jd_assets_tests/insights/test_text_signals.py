@@ -214,6 +214,30 @@ def test_aspect_ids_come_from_the_declared_set():
     assert set(found["polarity"]) <= set(POLARITIES)
 
 
+def test_agrees_with_the_sandbox_hand_labels():
+    """Every labelled sandbox text, bare and with an emoji run appended (as the sandbox appends them to
+    whole reviews), gives exactly its hand-labelled (aspect, polarity) pairs."""
+    from jd_sandbox import texts as t
+
+    labelled = {
+        **t.POSITIVE_FRAGMENTS,
+        **t.NEUTRAL_FRAGMENTS,
+        **t.NEGATIVE_TEXTS,
+        **t.MIXED_TEXTS,
+        **t.TEMPLATE_TEXTS,
+    }
+    cases = [(text + tail, truth) for text, truth in labelled.items() for tail in ("", "😊🎉💯", "🌹👌")]
+    out = text_signals(
+        pl.DataFrame({"comment_id": [str(i) for i in range(len(cases))], "text": [c[0] for c in cases]})
+    )
+    wrong = [
+        (text, sorted(truth), sorted(got))
+        for (text, truth), row in zip(cases, out["aspects"].to_list(), strict=True)
+        if (got := {(a["aspect"], a["polarity"]) for a in row}) != set(truth)
+    ]
+    assert wrong == []
+
+
 # ------------------------------------------------------------------------------------------ tags
 
 
