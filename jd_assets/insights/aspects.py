@@ -380,23 +380,6 @@ def aspect_clauses(frame: pl.DataFrame, text: str = "text", *, normalise: bool =
         .filter(pl.col("piece") != "")
         .with_row_index("piece_id")
     )
-    greasy = pl.col("piece").str.contains(GREASY)
-    context = {"taste_smell": greasy & pl.col("food"), "efficacy": greasy & ~pl.col("food")}
-    flags = [
-        pl.when(
-            (
-                pl.col("piece").str.contains(a.nouns + (f"|{a.words}" if a.words else ""))
-                & (~pl.col("piece").str.contains(a.exclude) if a.exclude else pl.lit(True))
-            )
-            | context.get(a.id, pl.lit(False))
-        ).then(pl.lit(a.id))
-        for a in ASPECTS
-    ]
-    # concat_str + split is ~10x faster than concat_list over 19 when/then columns
-    named = pl.concat_str(flags, separator=",", ignore_nulls=True)
-    named = pl.when(named == "").then(pl.lit([], dtype=pl.List(pl.String))).otherwise(named.str.split(","))
-    # the 19 aspect regexes run only on the pieces that hold some aspect word (one combined regex first)
-    with_aspect = pl.col("piece").str.contains(_ANY_ASPECT)
     party = (
         pl.when(pl.col("piece").str.contains(COURIER))
         .then(pl.lit(True))
@@ -409,25 +392,42 @@ def aspect_clauses(frame: pl.DataFrame, text: str = "text", *, normalise: bool =
         & (pl.col("party_clause").forward_fill() >= pl.col("clause_id") - 1)
     )
     courier_manner = pl.col("party").is_null() & pl.col("piece").str.contains(MANNER) & courier_before
+    greasy = pl.col("piece").str.contains(GREASY)
+    # context decided outside the piece: greasiness by the review's food words, a bare manner by its party
+    also = {
+        "taste_smell": greasy & pl.col("food"),
+        "efficacy": greasy & ~pl.col("food"),
+        "logistics": pl.col("courier_manner"),
+    }
+    veto = {"service": pl.col("courier_manner")}
+    flags = [
+        pl.when(
+            (
+                pl.col("piece").str.contains(a.nouns + (f"|{a.words}" if a.words else ""))
+                & (~pl.col("piece").str.contains(a.exclude) if a.exclude else pl.lit(True))
+                & (~veto[a.id] if a.id in veto else pl.lit(True))
+            )
+            | also.get(a.id, pl.lit(False))
+        ).then(pl.lit(a.id))
+        for a in ASPECTS
+    ]
+    # concat_str + split is ~10x faster than concat_list over 19 when/then columns
+    named = pl.concat_str(flags, separator=",", ignore_nulls=True)
+    named = pl.when(named == "").then(pl.lit([], dtype=pl.List(pl.String))).otherwise(named.str.split(","))
+    # the 19 aspect regexes run only on the pieces that hold some aspect word (one combined regex first)
+    with_aspect = pl.col("piece").str.contains(_ANY_ASPECT)
     pieces = pl.concat(
         [
             # every piece naming a party names an aspect, so the forward fills see all parties
             clauses.filter(with_aspect)
-            .with_columns(aspects=named, party=party)
+            .with_columns(party=party)
             .with_columns(
                 party_comment=pl.when(pl.col("party").is_not_null()).then(pl.col("comment_id")),
                 party_clause=pl.when(pl.col("party").is_not_null()).then(pl.col("clause_id")),
             )
-            .with_columns(
-                aspects=pl.when(courier_manner)
-                .then(
-                    pl.col("aspects")
-                    .list.eval(pl.element().replace("service", "logistics"))
-                    .list.unique(maintain_order=True)
-                )
-                .otherwise(pl.col("aspects"))
-            )
-            .drop("party", "party_comment", "party_clause"),
+            .with_columns(courier_manner=courier_manner)
+            .with_columns(aspects=named)
+            .drop("party", "party_comment", "party_clause", "courier_manner"),
             clauses.filter(~with_aspect).with_columns(aspects=pl.lit([], dtype=pl.List(pl.String))),
         ]
     ).sort("piece_id")
