@@ -36,18 +36,16 @@ def synthetic(n: int, seed: int = 7):
     from jd_sandbox import texts as t
 
     r = random.Random(seed)
-    # the pools are dicts text -> hand-labelled truth since the sandbox carries ground truth
-    pool = [*t.POSITIVE_FRAGMENTS, *t.NEUTRAL_FRAGMENTS]
-    negative, templates = tuple(t.NEGATIVE_TEXTS), tuple(t.TEMPLATE_TEXTS)
+    pool = [*t.POSITIVE_FRAGMENTS, *t.NEUTRAL_FRAGMENTS, *t.MIXED_TEXTS]
 
     def one() -> str:
         u = r.random()
         if u < 0.10:
             return r.choice(t.DEFAULT_TEXTS)
         if u < 0.18:
-            return r.choice(templates)
+            return r.choice(list(t.TEMPLATE_TEXTS))
         if u < 0.28:
-            return r.choice(negative) + r.choice(("",) * 3 + t.ANGRY_EMOJI)
+            return r.choice(list(t.NEGATIVE_TEXTS)) + r.choice(("",) * 3 + t.ANGRY_EMOJI)
         if u < 0.38:
             a, b, c = r.sample(pool, 3)
             return r.choice(t.MULTILINE_TEMPLATES).format(a=a, b=b, c=c)

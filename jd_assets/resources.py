@@ -15,6 +15,7 @@ from jd_assets.clean.pii import PiiKey
 from jd_assets.gateways.fengchao import FengchaoResource
 from jd_assets.gateways.jos import JosResource
 from jd_assets.gateways.justone import JustOneResource
+from jd_assets.publish.copy import AnalyticsFile, analytics_path_beside
 from jd_assets.warehouse import DEFAULT_DUCKDB_PATH, DuckDBWarehouse
 
 JUSTONE_DEFAULT_URL = "https://api.justoneapi.com"
@@ -28,10 +29,8 @@ def _rate(name: str, default: float) -> float:
 
 def build_resources() -> dict[str, dg.ConfigurableResource]:
     env = os.environ.get
-    warehouse = DuckDBWarehouse(
-        database=env("JD_DUCKDB_PATH", DEFAULT_DUCKDB_PATH),
-        memory_limit=env("JD_DUCKDB_MEMORY_LIMIT", "3GB"),
-    )
+    database = env("JD_DUCKDB_PATH", DEFAULT_DUCKDB_PATH)
+    warehouse = DuckDBWarehouse(database=database, memory_limit=env("JD_DUCKDB_MEMORY_LIMIT", "3GB"))
     return {
         "justone": JustOneResource(
             base_url=env("JD_JUSTONE_BASE_URL", JUSTONE_DEFAULT_URL),
@@ -58,4 +57,6 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
         "warehouse": warehouse,
         "duckdb": warehouse,
         "pii_key": PiiKey(key=dg.EnvVar("JD_PII_KEY")),
+        # The read-only copy analysts open: beside the pipeline's file unless JD_ANALYTICS_PATH says where.
+        "analytics": AnalyticsFile(path=env("JD_ANALYTICS_PATH") or analytics_path_beside(database)),
     }

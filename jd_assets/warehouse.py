@@ -56,6 +56,15 @@ class DuckDBWarehouse(DuckDBResource):
             raise ConfigError("JD_DUCKDB_PATH is empty: set it to the DuckDB file to write")
         return Path(self.database)
 
+    @property
+    def single_file(self) -> bool:
+        """True when the warehouse is one local DuckDB file (one writer, no reader beside it).
+
+        Only then does a published read-only copy for analysts make sense. A catalog that takes many
+        readers by itself (a DuckLake catalog, issue 11, or MotherDuck) is not one file.
+        """
+        return not self.database.startswith(("ducklake:", "md:", "motherduck:"))
+
     def _wait_for(self, attempt: Callable[[], T], what: str) -> T:
         """Call ``attempt`` until it stops raising BlockingIOError, or time out naming ``what``."""
         started = time.monotonic()

@@ -3,8 +3,9 @@
 Starts the sandbox on a free loopback port, points every resource at it, then drives Dagster as a user's
 deployment would: the orders of the last two weeks, the sensors that turn the tracked-items file, the
 ordered SKUs and the SKU→ware links into partitions, every raw asset of those partitions, then the clean
-and mart tables. Runs are recorded in ``data/dagster_home``, so ``make dev`` shows them afterwards.
-Running it twice gives the same tables.
+and mart tables, published to the analysts' read-only copy (``data/jd_analytics.duckdb``). Runs are
+recorded in ``data/dagster_home``, so ``make dev`` shows them afterwards. Running it twice gives the same
+tables.
 """
 
 from __future__ import annotations
@@ -89,8 +90,12 @@ def _build_derived(defs, instance) -> list[str]:
         for c in checks
         if not c.passed
     ]
-    tables = len(result.get_asset_materialization_events())
-    _say(f"  {tables} tables built, {len(checks) - len(failed)}/{len(checks)} checks passed")
+    built = [e.asset_key for e in result.get_asset_materialization_events()]
+    published = sum(key.to_user_string() == "published_copy" for key in built)
+    _say(
+        f"  {len(built) - published} tables built, {'published, ' if published else ''}"
+        f"{len(checks) - len(failed)}/{len(checks)} checks passed"
+    )
     for name in failed:
         _say(f"  check did not pass: {name}")
     return [] if result.success else ["derived_tables_job failed"]
@@ -115,17 +120,27 @@ def _evaluate_sensor(defs, instance, sensor: dg.SensorDefinition) -> list[str]:
     return added
 
 
-def _summary(db_path: Path) -> None:
+def _summary(db_path: Path, published: Path) -> None:
     con = duckdb.connect(str(db_path), read_only=True)
     try:
         rows = con.execute(
             "SELECT schema_name || '.' || table_name, estimated_size FROM duckdb_tables() ORDER BY 1"
         ).fetchall()
-        _say(f"\nDuckDB file: {db_path.resolve()}")
+        _say(f"\nDuckDB file (the pipeline's): {db_path.resolve()}")
         for name, _ in rows:
             (count,) = con.execute(f"SELECT count(*) FROM {name}").fetchone()
             _say(f"  {name:<32} {count:>8} rows")
-        _say(f"\nSample query (duckdb {db_path}):\n{SAMPLE_SQL}")
+    finally:
+        con.close()
+    if not published.exists():
+        _say(f"\nno published copy at {published}: the derived tables did not all build")
+        return
+    con = duckdb.connect(str(published), read_only=True)
+    try:
+        published_at, tables = con.execute("SELECT published_at, tables FROM meta.publish").fetchone()
+        _say(f"\nPublished read-only copy for analysts: {published.resolve()}")
+        _say(f"  {tables} clean and mart tables, published at {published_at:%Y-%m-%d %H:%M:%S %Z}")
+        _say(f"\nSample query (duckdb -readonly {published}):\n{SAMPLE_SQL}")
         for row in con.execute(SAMPLE_SQL).fetchall():
             _say(f"  {row}")
     finally:
@@ -175,9 +190,9 @@ def main(argv: list[str] | None = None) -> int:
         wares = sorted(instance.get_dynamic_partitions("jd_ware"))
         _say(f"wares: {len(wares)}")
         failures += _run_partitions(defs, instance, "raw_wares_job", wares, "wares")
-    _say("clean and mart tables, with their asset checks:")
+    _say("clean and mart tables, with their asset checks, then the analysts' published copy:")
     failures += _build_derived(defs, instance)
-    _summary(db_path)
+    _summary(db_path, Path(defs.resources["analytics"].path))
     _say(f"\nfinished in {time.monotonic() - started:.0f}s")
     for failure in failures:
         _say(f"UNEXPECTED FAILURE {failure}")
