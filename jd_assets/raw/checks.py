@@ -1,13 +1,30 @@
-"""Schema-drift checks on the raw tables: a field JD starts sending, or stops sending, is reported.
+"""Checks on the raw tables: schema drift (a field JD starts sending, or stops sending, is reported) on
+every record table, and track coverage (every shipped order has its logistics track) on the tracks.
 
 Drift never breaks a run (the raw JSON keeps every field as received); these checks make it visible.
-They look at the records landed by the latest run of each table and warn, they do not block.
+They look at what the latest run landed and warn, they do not block.
+
+Every check runs whenever its asset lands, whatever lands it: an asset job runs them as steps after the
+asset (Dagster includes an asset's checks in its selection); the daily comment refresh
+(``raw_comments_refresh_job``, an op job) evaluates the same functions once its SKUs have landed and logs
+the results (:func:`evaluations`). ``jd_assets_tests/raw/test_checks_evaluated.py`` fails when a job lands
+an asset without evaluating one of its checks.
 """
+
+from __future__ import annotations
+
+from collections.abc import Callable
 
 import dagster as dg
 
 from jd_assets.raw import tables
+from jd_assets.raw.assets import UNSHIPPED_STATES
 from jd_assets.warehouse import DuckDBWarehouse
+
+SCHEMA_DRIFT = "schema_drift"
+TRACKS_COVER_SHIPPED = "tracks_cover_shipped_orders"
+#: How many order ids a failed coverage check names.
+EXAMPLES = 5
 
 
 def drift_sql(table_name: str) -> str:
@@ -40,28 +57,125 @@ def schema_drift(table_name: str, rows: list[tuple[str, str, int, int]]) -> dict
     return {"new_fields": sorted(new), "missing_fields": sorted(missing)}
 
 
-def _drift_check(asset_key: str, table_name: str) -> dg.AssetChecksDefinition:
-    @dg.asset_check(
-        asset=asset_key,
-        name="schema_drift",
-        description=f"Fields of {table_name} that JD started or stopped sending (latest run's records).",
+def _missing(con, *names: str) -> list[str]:
+    """The raw tables of ``names`` not created yet (nothing landed): a check has nothing to look at."""
+    sql = "SELECT 'raw.' || table_name FROM duckdb_tables() WHERE schema_name = 'raw'"
+    existing = {name for (name,) in con.execute(sql).fetchall()}
+    return [name for name in names if name not in existing]
+
+
+def drift_result(warehouse: DuckDBWarehouse, table: tables.RawTable) -> dg.AssetCheckResult:
+    with warehouse.read() as con:
+        rows = [] if _missing(con, table.name) else con.execute(drift_sql(table.name)).fetchall()
+    drift = schema_drift(table.name, rows)
+    passed = not (drift["new_fields"] or drift["missing_fields"])
+    return dg.AssetCheckResult(
+        passed=passed,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={**drift, "records_checked": max((r[3] for r in rows), default=0)},
+        description=None
+        if passed
+        else f"{table.name}: new fields {drift['new_fields']}, missing fields {drift['missing_fields']}",
     )
-    def check(warehouse: DuckDBWarehouse) -> dg.AssetCheckResult:
-        with warehouse.read() as con:
-            rows = con.execute(drift_sql(table_name)).fetchall()
-        drift = schema_drift(table_name, rows)
-        return dg.AssetCheckResult(
-            passed=not (drift["new_fields"] or drift["missing_fields"]),
-            severity=dg.AssetCheckSeverity.WARN,
-            metadata={**drift, "records_checked": max((r[3] for r in rows), default=0)},
+
+
+def _unshipped_sql() -> str:
+    return ", ".join(f"'{s}'" for s in sorted(UNSHIPPED_STATES))
+
+
+TRACK_COVERAGE_SQL = f"""
+    WITH shipped AS (
+        SELECT order_date, order_id FROM raw.orders WHERE order_state NOT IN ({_unshipped_sql()})
+    )
+    SELECT
+        (SELECT count(*) FROM shipped) AS shipped_orders,
+        (SELECT count(*) FROM raw.order_tracks) AS tracks,
+        (SELECT count(*) FROM shipped s ANTI JOIN raw.order_tracks t USING (order_date, order_id))
+            AS shipped_without_track,
+        (SELECT count(*) FROM raw.order_tracks t ANTI JOIN raw.orders o USING (order_date, order_id))
+            AS tracks_without_order,
+        (SELECT count(*) FROM raw.rejects WHERE source = 'orders') AS orders_rejected,
+        (SELECT list(order_id ORDER BY order_date, order_id)[1:{EXAMPLES}]
+         FROM shipped s ANTI JOIN raw.order_tracks t USING (order_date, order_id)) AS examples
+"""
+
+
+def track_coverage_result(warehouse: DuckDBWarehouse) -> dg.AssetCheckResult:
+    """Every shipped order kept in raw.orders has its track; a track whose order is not kept is counted
+    (an order raw rejected still had its track fetched: see raw.rejects)."""
+    with warehouse.read() as con:
+        if _missing(con, tables.ORDERS.name, tables.ORDER_TRACKS.name, "raw.rejects"):
+            shipped, tracks, missing, orphans, rejected, examples = 0, 0, 0, 0, 0, []
+        else:
+            shipped, tracks, missing, orphans, rejected, examples = con.execute(TRACK_COVERAGE_SQL).fetchone()
+    return dg.AssetCheckResult(
+        passed=missing == 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "shipped_orders": shipped,
+            "tracks": tracks,
+            "shipped_without_track": missing,
+            "tracks_without_order": orphans,
+            "orders_rejected": rejected,
+            "examples": ", ".join(examples or []),
+        },
+        description=None if missing == 0 else f"{missing} shipped orders have no track in raw.order_tracks",
+    )
+
+
+#: Every raw check: (asset, check name, description, how it is computed).
+RAW_CHECKS: list[tuple[str, str, str, Callable[[DuckDBWarehouse], dg.AssetCheckResult]]] = [
+    *(
+        (
+            asset,
+            SCHEMA_DRIFT,
+            f"Fields of {table.name} that JD started or stopped sending (latest run's records).",
+            lambda warehouse, table=table: drift_result(warehouse, table),
         )
+        for asset, table in (
+            ("raw_comments", tables.COMMENTS),
+            ("raw_item_details", tables.ITEM_DETAILS),
+            ("raw_wares", tables.WARES),
+            ("raw_orders", tables.ORDERS),
+        )
+    ),
+    (
+        "raw_order_tracks",
+        TRACKS_COVER_SHIPPED,
+        "Every shipped order in raw.orders has its logistics track in raw.order_tracks (orders not yet "
+        "shipped have none).",
+        track_coverage_result,
+    ),
+]
+
+
+def _check(asset: str, name: str, description: str, compute) -> dg.AssetChecksDefinition:
+    @dg.asset_check(asset=asset, name=name, description=description)
+    def check(warehouse: DuckDBWarehouse) -> dg.AssetCheckResult:
+        return compute(warehouse)
 
     return check
 
 
-drift_checks = [
-    _drift_check("raw_comments", tables.COMMENTS.name),
-    _drift_check("raw_item_details", tables.ITEM_DETAILS.name),
-    _drift_check("raw_wares", tables.WARES.name),
-    _drift_check("raw_orders", tables.ORDERS.name),
-]
+raw_checks = [_check(*spec) for spec in RAW_CHECKS]
+
+
+def evaluations(warehouse: DuckDBWarehouse, asset: str) -> list[dg.AssetCheckEvaluation]:
+    """The results of every check of ``asset``, as events an op logs (``context.log_event``) after it
+    landed the asset outside an asset job."""
+    results = []
+    for target, name, _, compute in RAW_CHECKS:
+        if target != asset:
+            continue
+        result = compute(warehouse)
+        results.append(
+            dg.AssetCheckEvaluation(
+                asset_key=dg.AssetKey(asset),
+                check_name=name,
+                passed=result.passed,
+                metadata=result.metadata,
+                severity=result.severity,
+                description=result.description,
+            )
+        )
+    return results

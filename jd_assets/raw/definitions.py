@@ -6,7 +6,7 @@ from jd_assets.raw import assets, checks, schedules, sensors
 
 defs = dg.Definitions(
     assets=dg.load_assets_from_modules([assets]),
-    asset_checks=checks.drift_checks,
+    asset_checks=checks.raw_checks,
     jobs=[
         schedules.raw_orders_job,
         schedules.raw_comments_job,

@@ -7,7 +7,9 @@ partitions of one run as failed, so this job does not use a partition range: an 
 lock) and records an ``AssetMaterialization`` of ``raw_comments`` for each SKU that landed, with the same
 metadata as a partition run. A SKU that fails is named at the end and the run fails; the others stay
 materialized. A run-scope error (token, quota, balance) stops the refresh at once: nothing else is
-attempted, what landed stays.
+attempted, what landed stays. Once the SKUs are done, the checks of ``raw_comments`` are evaluated and
+logged as the asset job would run them (an op job does not run asset checks by itself), failed run or not,
+whenever something landed.
 """
 
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -18,6 +20,7 @@ from pydantic import Field
 from jd_assets.conventions import InvalidIdError, require_jd_id
 from jd_assets.gateways.justone import JustOneResource
 from jd_assets.partitions import jd_item_partitions
+from jd_assets.raw import checks
 from jd_assets.raw.assets import raw_comments, refresh_comments
 from jd_assets.warehouse import DuckDBWarehouse
 
@@ -88,6 +91,9 @@ def refresh_comment_partitions(
                 if stopped is None:
                     submit_next()
     context.log.info(f"comments refreshed for {landed} of {len(keys)} SKUs")
+    if landed:
+        for evaluation in checks.evaluations(warehouse, raw_comments.key.to_user_string()):
+            context.log_event(evaluation)
     if stopped is not None:
         raise dg.Failure(
             description=f"refresh stopped after {landed} SKUs: {stopped}",
