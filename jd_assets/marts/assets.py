@@ -326,19 +326,72 @@ GROUP BY c.sku_id, c.comment_date
 ORDER BY sku_id, day
 """
 
-MART_STATS_SQL = """
-    SELECT count(*), coalesce(avg(score), 0), count(DISTINCT sku_id) FROM clean.comments
+#: Figures each mart reports about its own table, plotted by the UI across materializations. "Last 30
+#: days" counts back from the table's newest review (not the clock): a rebuild of the same rows gives the
+#: same figures. Every figure is a number (or a short label) people watch over time.
+PRODUCT_REVIEWS_FIGURES_SQL = """
+    WITH t AS (SELECT * FROM marts.product_reviews), as_of AS (SELECT max(commented_at) AS newest FROM t)
+    SELECT
+        count(DISTINCT sku_id) AS skus,
+        coalesce(avg(CAST(score_sentiment = 'negative' AS INTEGER)), 0) AS negative_share,
+        count(*) FILTER (WHERE commented_at > (SELECT newest FROM as_of) - INTERVAL 30 DAY)
+            AS reviews_last_30d,
+        count(*) FILTER (WHERE is_hidden_complaint) AS hidden_complaints,
+        coalesce(avg(CAST(has_details AS INTEGER)), 0) AS details_coverage
+    FROM t
+"""
+
+SUMMARY_FIGURES_SQL = f"""
+    SELECT
+        count(*) FILTER (WHERE n_reviews > 0) AS skus_with_reviews,
+        count(*) FILTER (WHERE units_sold > 0) AS skus_with_sales,
+        coalesce(sum(reviews_last_30d), 0) AS reviews_last_30d,
+        coalesce(sum(n_reviews * negative_share) / nullif(sum(n_reviews), 0), 0) AS negative_share,
+        coalesce(round(sum(n_reviews * hidden_complaint_share)), 0) AS hidden_complaints,
+        (SELECT sku_id FROM marts.product_review_summary WHERE n_reviews >= {BAYES_PRIOR_REVIEWS}
+         ORDER BY bayes_score, sku_id LIMIT 1) AS worst_sku,
+        (SELECT min(bayes_score) FROM marts.product_review_summary WHERE n_reviews >= {BAYES_PRIOR_REVIEWS})
+            AS worst_bayes_score
+    FROM marts.product_review_summary
+"""
+
+REVIEW_DAILY_FIGURES_SQL = """
+    WITH t AS (SELECT * FROM marts.review_daily), as_of AS (SELECT max(day) AS day FROM t)
+    SELECT
+        count(DISTINCT day) AS days,
+        coalesce(sum(reviews) FILTER (WHERE day > (SELECT day FROM as_of) - 30), 0) AS reviews_last_30d,
+        coalesce(sum(negatives) FILTER (WHERE day > (SELECT day FROM as_of) - 30)
+            / nullif(sum(reviews) FILTER (WHERE day > (SELECT day FROM as_of) - 30), 0), 0)
+            AS negative_share_last_30d,
+        coalesce(sum(hidden_complaints) FILTER (WHERE day > (SELECT day FROM as_of) - 30), 0)
+            AS hidden_complaints_last_30d,
+        CAST((SELECT day FROM as_of) AS VARCHAR) AS last_day
+    FROM t
 """
 
 
-def _mart_metadata(con, table: str, preview_sql: str) -> dict[str, object]:
-    """Numeric metadata shared by the marts (plotted across materializations), plus a small preview."""
-    reviews, avg_score, skus = con.execute(MART_STATS_SQL).fetchone()
+def _figures(con, sql: str) -> dict[str, object]:
+    """The one row of a figures query, as metadata: floats rounded, NULL labels as "none"."""
+    cursor = con.execute(sql)
+    names = [d[0] for d in cursor.description]
+    figures: dict[str, object] = {}
+    for name, value in zip(names, cursor.fetchone(), strict=True):
+        if value is None:
+            figures[name] = "none"
+        elif isinstance(value, float):
+            figures[name] = round(value, 4)
+        elif isinstance(value, int | str):
+            figures[name] = value
+        else:
+            figures[name] = round(float(value), 4)
+    return figures
+
+
+def _mart_metadata(con, table: str, figures_sql: str, preview_sql: str) -> dict[str, object]:
+    """A mart's own row count and figures (plotted across materializations), plus a small preview."""
     return {
         "dagster/row_count": row_count(con, table),
-        "reviews": int(reviews),
-        "avg_score": round(float(avg_score), 4),
-        "skus_covered": int(skus),
+        **_figures(con, figures_sql),
         "preview": markdown_preview(con, preview_sql),
     }
 
@@ -375,13 +428,11 @@ def product_reviews(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
         metadata = _mart_metadata(
             con,
             "marts.product_reviews",
+            PRODUCT_REVIEWS_FIGURES_SQL,
             """SELECT comment_id, sku_id, score, left(text, 30) AS text, product_title, ware_link_source
                FROM marts.product_reviews ORDER BY commented_at DESC, comment_id LIMIT 5""",
         )
-        (coverage,) = con.execute(
-            "SELECT coalesce(avg(CAST(has_details AS INTEGER)), 0) FROM marts.product_reviews"
-        ).fetchone()
-    return dg.MaterializeResult(metadata={**metadata, "details_coverage": round(float(coverage), 4)})
+    return dg.MaterializeResult(metadata=metadata)
 
 
 @dg.asset(
@@ -396,14 +447,12 @@ def product_review_summary(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
         metadata = _mart_metadata(
             con,
             "marts.product_review_summary",
+            SUMMARY_FIGURES_SQL,
             """SELECT sku_id, product_title, n_reviews, round(avg_score, 2) AS avg_score,
                       round(bayes_score, 2) AS bayes_score, units_sold
                FROM marts.product_review_summary ORDER BY n_reviews DESC, sku_id LIMIT 5""",
         )
-        (sold,) = con.execute(
-            "SELECT count(*) FROM marts.product_review_summary WHERE units_sold > 0"
-        ).fetchone()
-    return dg.MaterializeResult(metadata={**metadata, "skus_with_sales": int(sold)})
+    return dg.MaterializeResult(metadata=metadata)
 
 
 @dg.asset(
@@ -418,6 +467,7 @@ def review_daily(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
         metadata = _mart_metadata(
             con,
             "marts.review_daily",
+            REVIEW_DAILY_FIGURES_SQL,
             """SELECT sku_id, day, reviews, round(avg_score, 2) AS avg_score, negatives, with_pictures
                FROM marts.review_daily ORDER BY day DESC, sku_id LIMIT 5""",
         )

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from jd_assets.annotate import annotate
 from jd_assets.marts import MART_ASSETS
 from jd_assets.marts.checks import MARTS_CHECKS
 from jd_assets.marts.review_insights import REVIEW_INSIGHT_CHECKS
@@ -9,4 +10,4 @@ from jd_assets.marts.review_insights import REVIEW_INSIGHT_CHECKS
 #: Every check of the marts (the review-insight marts' checks sit beside those tables).
 CHECKS = [*MARTS_CHECKS, *REVIEW_INSIGHT_CHECKS]
 
-defs = dg.Definitions(assets=MART_ASSETS, asset_checks=CHECKS)
+defs = dg.Definitions(assets=annotate(MART_ASSETS), asset_checks=CHECKS)

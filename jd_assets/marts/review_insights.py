@@ -130,13 +130,19 @@ def sku_aspects(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
     with rebuild(warehouse) as con:
         con.execute(SKU_ASPECTS_SQL)
         worst = con.execute(
-            """SELECT sku_id || ' ' || aspect || ' ' || round(negative_share, 2)
+            """SELECT sku_id || ' ' || aspect || ' ' || round(negative_share, 2), negative_share
                FROM marts.sku_aspects WHERE mentions >= 5
                ORDER BY negative_share DESC, mentions DESC, sku_id, aspect LIMIT 1"""
         ).fetchone()
+        skus, negatives = con.execute(
+            "SELECT count(DISTINCT sku_id), coalesce(sum(negative_mentions), 0) FROM marts.sku_aspects"
+        ).fetchone()
         metadata = {
             "dagster/row_count": row_count(con, "marts.sku_aspects"),
+            "skus": int(skus),
+            "negative_mentions": int(negatives),
             "worst_pain_point": worst[0] if worst else "none",
+            "worst_pain_point_share": round(float(worst[1]), 4) if worst else 0.0,
             "preview": markdown_preview(
                 con,
                 """SELECT sku_id, aspect_name, mentions, round(negative_share, 2) AS negative_share,
@@ -159,9 +165,14 @@ def review_alerts(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
         by_reason = dict(
             con.execute("SELECT reason, count(*) FROM marts.review_alerts GROUP BY ALL").fetchall()
         )
+        (last_30d,) = con.execute(
+            """SELECT count(*) FROM marts.review_alerts
+               WHERE commented_at > (SELECT max(commented_at) FROM marts.review_alerts) - INTERVAL 30 DAY"""
+        ).fetchone()
         metadata = {
             "dagster/row_count": row_count(con, "marts.review_alerts"),
             **{f"alerts: {reason}": int(by_reason.get(reason, 0)) for reason in ALERT_REASONS},
+            "alerts_last_30d": int(last_30d),
             "preview": markdown_preview(
                 con,
                 """SELECT sku_id, commented_at, score, reason, left(text, 40) AS text

@@ -2,7 +2,8 @@
 
 import dagster as dg
 
+from jd_assets.annotate import annotate
 from jd_assets.publish import PUBLISH_ASSETS
 from jd_assets.publish.checks import PUBLISH_CHECKS
 
-defs = dg.Definitions(assets=PUBLISH_ASSETS, asset_checks=PUBLISH_CHECKS)
+defs = dg.Definitions(assets=annotate(PUBLISH_ASSETS), asset_checks=PUBLISH_CHECKS)

@@ -112,7 +112,7 @@ def _reaches(comments: list[dict], watermark: str) -> bool:
     partitions_def=jd_item_partitions,
     group_name=GROUP,
     kinds=KINDS,
-    metadata={"dagster/table_name": "raw.comments"},
+    metadata=tables.table_metadata(tables.COMMENTS),
 )
 def raw_comments(
     context: dg.AssetExecutionContext,
@@ -166,7 +166,7 @@ def refresh_comments(
     partitions_def=jd_item_partitions,
     group_name=GROUP,
     kinds=KINDS,
-    metadata={"dagster/table_name": "raw.item_details"},
+    metadata=tables.table_metadata(tables.ITEM_DETAILS),
 )
 def raw_item_details(
     context: dg.AssetExecutionContext, justone: JustOneResource, warehouse: DuckDBWarehouse
@@ -193,7 +193,7 @@ def raw_item_details(
     partitions_def=jd_ware_partitions,
     group_name=GROUP,
     kinds=KINDS,
-    metadata={"dagster/table_name": "raw.wares"},
+    metadata=tables.table_metadata(tables.WARES),
 )
 def raw_wares(
     context: dg.AssetExecutionContext, fengchao: FengchaoResource, warehouse: DuckDBWarehouse
@@ -216,7 +216,7 @@ RAW_ORDERS = dg.AssetSpec(
     group_name=GROUP,
     kinds=KINDS,
     description="Store orders created on one Beijing day, in their current state (PII stays in raw).",
-    metadata={"dagster/table_name": "raw.orders"},
+    metadata=tables.table_metadata(tables.ORDERS),
     partitions_def=orders_daily_partitions,
 )
 RAW_ORDER_TRACKS = dg.AssetSpec(
@@ -224,7 +224,7 @@ RAW_ORDER_TRACKS = dg.AssetSpec(
     group_name=GROUP,
     kinds=KINDS,
     description="Logistics tracks of the shipped orders of one day, one row per order.",
-    metadata={"dagster/table_name": "raw.order_tracks"},
+    metadata=tables.table_metadata(tables.ORDER_TRACKS),
     partitions_def=orders_daily_partitions,
     deps=[RAW_ORDERS],
 )

@@ -2,10 +2,11 @@
 
 import dagster as dg
 
+from jd_assets.annotate import annotate
 from jd_assets.raw import assets, checks, schedules, sensors
 
 defs = dg.Definitions(
-    assets=dg.load_assets_from_modules([assets]),
+    assets=annotate(dg.load_assets_from_modules([assets])),
     asset_checks=checks.raw_checks,
     jobs=[
         schedules.raw_orders_job,

@@ -85,6 +85,8 @@ class LandingCounts:
     already_known: int
     rejected: int
     partition_rows: int
+    table_rows: int = 0
+    """Rows of the whole table after the landing (every partition)."""
     preview: dg.MetadataValue | None = None
     """A markdown table of a few landed rows (typed columns only: no buyer data)."""
     write_seconds: float = 0.0
@@ -101,7 +103,8 @@ class LandingCounts:
             "rows_new": self.new,
             "rows_already_known": self.already_known,
             "rows_rejected": self.rejected,
-            "dagster/row_count": self.partition_rows,
+            "dagster/partition_row_count": self.partition_rows,
+            "dagster/row_count": self.table_rows,
         }
 
 
@@ -203,10 +206,11 @@ def land(
         # A batch whose every record was rejected replaces nothing: the previous version stays.
         _replace(con, table, params)
     partition_rows = _partition_rows(con, table, partition_value)
+    table_rows = _count(con, table.name)
     preview = _preview(con, table, partition_value)
     con.execute("DROP TABLE landing_stage")
     con.execute("DROP TABLE landing_valid")
-    return LandingCounts(received, new, known, rejected, partition_rows, preview=preview)
+    return LandingCounts(received, new, known, rejected, partition_rows, table_rows, preview=preview)
 
 
 def _stage(con: duckdb.DuckDBPyConnection, table: RawTable) -> None:

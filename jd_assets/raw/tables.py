@@ -5,6 +5,8 @@ Timestamps in ``raw`` are naive Beijing wall time, as JD sends them; ``fetched_a
 
 from __future__ import annotations
 
+import dagster as dg
+
 from jd_assets import jos_fields
 from jd_assets.conventions import JD_ID_RE, TIME_FORMAT_SQL
 from jd_assets.gateways.jos import ORDER_STATES
@@ -246,3 +248,61 @@ KNOWN_FIELDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
 KNOWN_SEED_FIELDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     ORDERS.name: (jos_fields.ALWAYS_IN_LIST[jos_fields.SEED], jos_fields.known_fields(jos_fields.SEED)),
 }
+
+
+#: What each column of the raw tables holds (the asset pages show it as the table's columns).
+COLUMN_DOCS: dict[str, dict[str, str]] = {
+    COMMENTS.name: {
+        "sku_id": "The SKU asked for (the partition key); every comment's productId equals it.",
+        "comment_id": "JD commentId, a digit string; unique per SKU (comments merge on it).",
+        "commented_at": "commentDate, Beijing wall time (no zone).",
+        "last_seen_at": "When a refresh last saw the comment served (comments JD stops serving are kept).",
+    },
+    ITEM_DETAILS.name: {
+        "sku_id": "The SKU asked for (the partition key); one row each.",
+        "ware_id": "The wareId the details name (NULL when it is not a digit id).",
+    },
+    WARES.name: {
+        "ware_id": "The ware asked for (the partition key); one row each.",
+        "ware_status": "wareStatus as JD sends it (-1, 1, 2, 4, 8, 513, ...).",
+    },
+    ORDERS.name: {
+        "order_date": "Beijing day the order was listed for (the partition key).",
+        "order_id": "JD order id, a digit string; unique per day.",
+        "created_at": "Creation time, Beijing wall time (NULL when a seed-dialect record has none).",
+        "modified_at": "Last modification time, Beijing wall time.",
+        "order_state": "JD order state (WAIT_SELLER_STOCK_OUT, FINISHED_L, TRADE_CANCELED, ...).",
+        "dialect": "Which router dialect answered: live or seed (jd_assets/jos_fields.py).",
+        "detail": "The order.get record fetched for a listed order without items (buyer PII), else NULL.",
+    },
+    ORDER_TRACKS.name: {
+        "order_date": "Beijing day of the order (the partition key).",
+        "order_id": "The shipped order the track belongs to.",
+    },
+}
+COMMON_COLUMN_DOCS = (
+    ("record", "JSON", "The record exactly as JD sent it: every field, numbers in their received text."),
+    ("page", "INTEGER", "Result page the record came from (NULL for a one-record answer)."),
+    ("partition_key", "VARCHAR", "The Dagster partition that landed the row."),
+    ("fetched_at", "TIMESTAMPTZ", "When the partition was fetched (an instant)."),
+    ("run_id", "VARCHAR", "The Dagster run that landed the row."),
+)
+
+
+def column_schema(table: RawTable) -> dg.TableSchema:
+    """The table's columns, typed and described, as Dagster shows them (``dagster/column_schema``)."""
+    docs = COLUMN_DOCS[table.name]
+    columns = [(name, kind.replace(" NOT NULL", ""), docs[name]) for name, kind in table.columns]
+    columns += COMMON_COLUMN_DOCS
+    if table.merge:
+        columns.append(("last_seen_at", "TIMESTAMPTZ", docs["last_seen_at"]))
+    if table.detail:
+        columns.append(("detail", "JSON", docs["detail"]))
+    return dg.TableSchema(
+        columns=[dg.TableColumn(name=name, type=kind, description=text) for name, kind, text in columns]
+    )
+
+
+def table_metadata(table: RawTable) -> dict[str, object]:
+    """Definition metadata of a raw asset: its table and its documented columns (shown in the UI)."""
+    return {"dagster/table_name": table.name, "dagster/column_schema": column_schema(table)}

@@ -219,21 +219,44 @@ def test_marts_record_numeric_metadata_for_the_plots(built_db, tmp_path):
     shutil.copy(built_db, path)
     result = dg.materialize(MART_ASSETS, resources=derived_resources(path))
 
-    review_marts = {"product_reviews", "product_review_summary", "review_daily"}
+    by_asset = {}
     for event in result.get_asset_materialization_events():
-        metadata = event.materialization.metadata
-        assert isinstance(metadata["dagster/row_count"].value, int)
-        assert "|" in metadata["preview"].value
-        if event.asset_key.to_user_string() in review_marts:
-            assert metadata["reviews"].value == 7
-            assert metadata["avg_score"].value == pytest.approx(3.0)
-            assert metadata["skus_covered"].value == 3
-    alerts = next(
-        e.materialization.metadata
-        for e in result.get_asset_materialization_events()
-        if e.asset_key.to_user_string() == "review_alerts"
+        metadata = {k: v.value for k, v in event.materialization.metadata.items()}
+        by_asset[event.asset_key.to_user_string()] = metadata
+        assert isinstance(metadata["dagster/row_count"], int)
+        assert "|" in metadata["preview"]
+    con = duckdb.connect(str(path), read_only=True)
+
+    def one(sql):
+        return con.execute(sql).fetchone()[0]
+
+    # each mart describes its own table, not clean.comments: the counts differ from mart to mart
+    for asset, table in [
+        ("product_reviews", "marts.product_reviews"),
+        ("product_review_summary", "marts.product_review_summary"),
+        ("review_daily", "marts.review_daily"),
+        ("sku_aspects", "marts.sku_aspects"),
+        ("review_alerts", "marts.review_alerts"),
+    ]:
+        assert by_asset[asset]["dagster/row_count"] == one(f"SELECT count(*) FROM {table}"), asset
+    for stale in ("reviews", "avg_score", "skus_covered"):
+        assert all(stale not in metadata for metadata in by_asset.values())
+    reviews, summary, daily = (
+        by_asset[a] for a in ("product_reviews", "product_review_summary", "review_daily")
     )
-    assert alerts["alerts: negative_review"].value == 3  # rated 1-2: 502, 603, 701 (fillers or not)
+    assert reviews["dagster/row_count"] == 7
+    assert reviews["skus"] == 3
+    assert reviews["negative_share"] == pytest.approx(3 / 7, abs=1e-4)
+    assert reviews["hidden_complaints"] == one(
+        "SELECT count(*) FROM clean.review_signals WHERE is_hidden_complaint"
+    )
+    assert summary["dagster/row_count"] == one("SELECT count(*) FROM marts.product_review_summary")
+    assert summary["skus_with_reviews"] == 3
+    assert summary["reviews_last_30d"] == reviews["reviews_last_30d"] == daily["reviews_last_30d"]
+    assert summary["negative_share"] == pytest.approx(reviews["negative_share"], abs=1e-4)
+    assert daily["days"] == one("SELECT count(DISTINCT day) FROM marts.review_daily")
+    con.close()
+    assert by_asset["review_alerts"]["alerts: negative_review"] == 3  # rated 1-2: 502, 603, 701
 
 
 def cookbook() -> list[tuple[str, str]]:

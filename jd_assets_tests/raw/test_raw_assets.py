@@ -255,7 +255,7 @@ def test_wares_land_with_ids_beyond_two_to_the_53(sandbox, resources, instance, 
     assert rows(db_path, "SELECT ware_id, record->>'$.wareId' FROM raw.wares") == [(ware, ware)]
 
 
-def test_every_raw_materialization_carries_counts_and_a_preview(sandbox, resources, instance):
+def test_every_raw_materialization_carries_counts_and_a_preview(sandbox, resources, instance, db_path):
     sku = max(sandbox.truth.sku_ids(), key=lambda s: len(sandbox.truth.comments(s)))
     day = order_days(sandbox)[0]
 
@@ -264,12 +264,21 @@ def test_every_raw_materialization_carries_counts_and_a_preview(sandbox, resourc
         materialize(raw_orders, day, resources, instance),
     ]
 
+    other = next(s for s in sandbox.truth.sku_ids() if s != sku and sandbox.truth.comments(s))
+    materialize(raw_comments, other, resources, instance)
     events = [e for r in results for e in r.get_asset_materialization_events()]
     assert len(events) == 3  # comments, orders, tracks
     for event in events:
         metadata = event.materialization.metadata
-        assert metadata["dagster/row_count"].value > 0
+        assert metadata["dagster/partition_row_count"].value > 0
+        assert metadata["dagster/row_count"].value >= metadata["dagster/partition_row_count"].value
         preview = metadata["preview"].value
         assert preview.count("\n") >= 2, preview  # a header, a rule and at least one row
+    # the table's count covers every partition, the partition's only its own
+    table_rows = rows(db_path, "SELECT count(*), count(*) FILTER (WHERE sku_id = ?) FROM raw.comments", [sku])
+    comments = next(e for e in events if e.asset_key == dg.AssetKey("raw_comments")).materialization.metadata
+    assert comments["dagster/partition_row_count"].value == table_rows[0][1]
+    later = instance.get_latest_materialization_event(raw_comments.key).asset_materialization.metadata
+    assert later["dagster/row_count"].value == table_rows[0][0] > table_rows[0][1]
     orders_preview = next(e for e in events if e.asset_key == dg.AssetKey("raw_orders")).materialization
     assert "consignee" not in orders_preview.metadata["preview"].value.lower()
