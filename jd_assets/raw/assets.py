@@ -15,13 +15,13 @@ from pydantic import Field
 
 from jd_assets import jos_fields
 from jd_assets.conventions import TIME_FORMAT_SQL, InvalidIdError, require_jd_id
-from jd_assets.errors import GatewayError
+from jd_assets.errors import GatewayError, PartitionError
 from jd_assets.gateways.fengchao import FengchaoResource
 from jd_assets.gateways.jos import JosResource, order_keys
 from jd_assets.gateways.justone import JustOneResource
 from jd_assets.partitions import jd_item_partitions, jd_ware_partitions, orders_daily_partitions
 from jd_assets.raw import tables
-from jd_assets.raw.landing import LandingCounts, RawTable, batch, land
+from jd_assets.raw.landing import LandingCounts, RawTable, batch, land, record_refusal
 from jd_assets.warehouse import DuckDBWarehouse
 
 GROUP = "raw"
@@ -44,13 +44,75 @@ def _partition_id(context: dg.AssetExecutionContext, kind: str) -> str:
         raise dg.Failure(description=str(err), allow_retries=False) from None
 
 
-def _gateway_failure(err: GatewayError, what: str, stats) -> dg.Failure:
-    """A Dagster failure that names what failed, how far it reaches, and whether a retry can help."""
+def is_refusal(err: GatewayError) -> bool:
+    """JD answered, with an error code that refuses this partition (unsupported product, unknown item or
+    ware, refused window): an expected outcome, not a crash; retrying cannot help."""
+    return isinstance(err, PartitionError) and err.code is not None
+
+
+def _gateway_failure(
+    err: GatewayError,
+    what: str,
+    stats,
+    *,
+    warehouse: DuckDBWarehouse,
+    table: RawTable,
+    key: str,
+    run_id: str,
+) -> dg.Failure:
+    """A Dagster failure that names what failed, how far it reaches, and whether a retry can help.
+
+    A refusal by JD says so first (``JD refused ...``), carries JD's code and reason in its metadata, and
+    is remembered in ``raw.refusals`` (until the partition lands) so the asset can say how many
+    partitions JD refuses.
+    """
+    metadata: dict[str, object] = {"scope": err.scope.value, "retryable": err.retryable}
+    description = f"{what}: {err}"
+    if is_refusal(err):
+        with warehouse.write() as con:
+            refused = record_refusal(
+                con,
+                table.source,
+                key,
+                code=str(err.code),
+                reason=str(err),
+                run_id=run_id,
+                refused_at=datetime.now(UTC),
+            )
+        description = f"JD refused {what} (code {err.code}, not retried): {err}"
+        metadata |= {
+            "jd_refused": True,
+            "jd_code": str(err.code),
+            "jd_reason": str(err),
+            "partitions_refused_by_jd": refused,
+        }
     return dg.Failure(
-        description=f"{what}: {err}",
-        metadata={"scope": err.scope.value, "retryable": err.retryable, **stats.as_metadata()},
+        description=description,
+        metadata={**metadata, **stats.as_metadata()},
         allow_retries=err.retryable,
     )
+
+
+def refusal_observation(
+    asset_key: dg.AssetKey, partition: str, failure: dg.Failure
+) -> dg.AssetObservation | None:
+    """An observation of the refused partition, so the asset's own page shows JD's reason (a failed
+    step's metadata only shows in its run)."""
+    if not failure.metadata.get("jd_refused"):
+        return None
+    keep = ("jd_code", "jd_reason", "partitions_refused_by_jd")
+    return dg.AssetObservation(
+        asset_key=asset_key,
+        partition=partition,
+        description=failure.description,
+        metadata={name: failure.metadata[name] for name in keep},
+    )
+
+
+def _observe_refusal(context: dg.AssetExecutionContext, asset_key: dg.AssetKey, failure: dg.Failure) -> None:
+    observation = refusal_observation(asset_key, context.partition_key, failure)
+    if observation is not None:
+        context.log_event(observation)
 
 
 def _land(
@@ -127,9 +189,17 @@ def raw_comments(
     comment's JSON; invalid comments go to raw.rejects with the reason.
     """
     sku = _partition_id(context, "jd_item")
-    metadata = refresh_comments(
-        sku, justone=justone, warehouse=warehouse, run_id=context.run.run_id, full_refresh=config.full_refresh
-    )
+    try:
+        metadata = refresh_comments(
+            sku,
+            justone=justone,
+            warehouse=warehouse,
+            run_id=context.run.run_id,
+            full_refresh=config.full_refresh,
+        )
+    except dg.Failure as failure:
+        _observe_refusal(context, context.asset_key, failure)
+        raise
     return dg.MaterializeResult(metadata=metadata)
 
 
@@ -149,7 +219,15 @@ def refresh_comments(
                 if watermark and _reaches(page.comments, watermark):
                     break
         except GatewayError as err:
-            raise _gateway_failure(err, f"comments of item {sku}", client.stats) from None
+            raise _gateway_failure(
+                err,
+                f"comments of item {sku}",
+                client.stats,
+                warehouse=warehouse,
+                table=tables.COMMENTS,
+                key=sku,
+                run_id=run_id,
+            ) from None
         stats = client.stats
     counts = _land(warehouse, tables.COMMENTS, pa.concat_tables([batch([]), *pages]), sku, run_id)
     return {
@@ -181,7 +259,17 @@ def raw_item_details(
         try:
             detail = client.item_detail(sku)
         except GatewayError as err:
-            raise _gateway_failure(err, f"details of item {sku}", client.stats) from None
+            failure = _gateway_failure(
+                err,
+                f"details of item {sku}",
+                client.stats,
+                warehouse=warehouse,
+                table=tables.ITEM_DETAILS,
+                key=sku,
+                run_id=context.run.run_id,
+            )
+            _observe_refusal(context, context.asset_key, failure)
+            raise failure from None
         stats = client.stats
     counts = _land_record(warehouse, tables.ITEM_DETAILS, detail.payload, sku, context.run.run_id)
     return dg.MaterializeResult(
@@ -204,7 +292,17 @@ def raw_wares(
         try:
             ware = client.find_ware(ware_id)
         except GatewayError as err:
-            raise _gateway_failure(err, f"ware {ware_id}", client.stats) from None
+            failure = _gateway_failure(
+                err,
+                f"ware {ware_id}",
+                client.stats,
+                warehouse=warehouse,
+                table=tables.WARES,
+                key=ware_id,
+                run_id=context.run.run_id,
+            )
+            _observe_refusal(context, context.asset_key, failure)
+            raise failure from None
         stats = client.stats
     counts = _land_record(warehouse, tables.WARES, ware, ware_id, context.run.run_id)
     return dg.MaterializeResult(metadata={**counts.as_metadata(), **stats.as_metadata()})
@@ -267,7 +365,17 @@ def raw_orders(context: dg.AssetExecutionContext, jos: JosResource, warehouse: D
                     batch(page.orders, page=page.page, request_key=day.isoformat(), details=details)
                 )
         except GatewayError as err:
-            raise _gateway_failure(err, f"orders of {day} (window {start} .. {end})", client.stats) from None
+            failure = _gateway_failure(
+                err,
+                f"orders of {day} (window {start} .. {end})",
+                client.stats,
+                warehouse=warehouse,
+                table=tables.ORDERS,
+                key=context.partition_key,
+                run_id=context.run.run_id,
+            )
+            _observe_refusal(context, RAW_ORDERS.key, failure)
+            raise failure from None
         stats = client.stats
     with warehouse.write() as con:
         started = time.monotonic()

@@ -78,6 +78,45 @@ CREATE TABLE IF NOT EXISTS raw.rejects (
 """
 
 
+#: Partitions JD refused (an error code on a partition: unsupported product, unknown ware, refused
+#: window), one row per source and partition until the partition lands; the assets report the count.
+REFUSALS_DDL = """
+CREATE TABLE IF NOT EXISTS raw.refusals (
+    source VARCHAR NOT NULL,
+    partition_key VARCHAR NOT NULL,
+    code VARCHAR NOT NULL,
+    reason VARCHAR NOT NULL,
+    refused_at TIMESTAMPTZ NOT NULL,
+    run_id VARCHAR NOT NULL,
+    PRIMARY KEY (source, partition_key)
+)
+"""
+
+
+def record_refusal(
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    partition_key: str,
+    *,
+    code: str,
+    reason: str,
+    run_id: str,
+    refused_at: datetime,
+) -> int:
+    """Remember that JD refused this partition; returns how many partitions of the source it refuses."""
+    ensure_schemas(con)
+    con.execute(REFUSALS_DDL)
+    con.execute(
+        "INSERT OR REPLACE INTO raw.refusals VALUES (?, ?, ?, ?, ?, ?)",
+        [source, partition_key, code, reason, refused_at, run_id],
+    )
+    return refused_partitions(con, source)
+
+
+def refused_partitions(con: duckdb.DuckDBPyConnection, source: str) -> int:
+    return _count(con, "raw.refusals", "source = $source", {"source": source})
+
+
 @dataclass(frozen=True)
 class LandingCounts:
     received: int
@@ -89,6 +128,8 @@ class LandingCounts:
     """Rows of the whole table after the landing (every partition)."""
     preview: dg.MetadataValue | None = None
     """A markdown table of a few landed rows (typed columns only: no buyer data)."""
+    refused_partitions: int = 0
+    """Partitions of the same source JD currently refuses (raw.refusals)."""
     write_seconds: float = 0.0
     """How long the write transaction held the DuckDB file (a reader waits at most this long)."""
 
@@ -105,6 +146,7 @@ class LandingCounts:
             "rows_rejected": self.rejected,
             "dagster/partition_row_count": self.partition_rows,
             "dagster/row_count": self.table_rows,
+            "partitions_refused_by_jd": self.refused_partitions,
         }
 
 
@@ -157,6 +199,7 @@ def batch(
 def ensure_table(con: duckdb.DuckDBPyConnection, table: RawTable) -> None:
     ensure_schemas(con)
     con.execute(REJECTS_DDL)
+    con.execute(REFUSALS_DDL)
     merge_columns = ",\n    last_seen_at TIMESTAMPTZ NOT NULL" if table.merge else ""
     detail_column = ",\n    detail JSON" if table.detail else ""
     typed = ",\n    ".join(f"{name} {kind}" for name, kind in table.columns)
@@ -210,7 +253,21 @@ def land(
     preview = _preview(con, table, partition_value)
     con.execute("DROP TABLE landing_stage")
     con.execute("DROP TABLE landing_valid")
-    return LandingCounts(received, new, known, rejected, partition_rows, table_rows, preview=preview)
+    # a partition that lands is no longer refused
+    con.execute(
+        "DELETE FROM raw.refusals WHERE source = $source AND partition_key = $partition_key",
+        _only(params, "source", "partition_key"),
+    )
+    return LandingCounts(
+        received,
+        new,
+        known,
+        rejected,
+        partition_rows,
+        table_rows,
+        refused_partitions=refused_partitions(con, table.source),
+        preview=preview,
+    )
 
 
 def _stage(con: duckdb.DuckDBPyConnection, table: RawTable) -> None:

@@ -21,7 +21,7 @@ from jd_assets.conventions import InvalidIdError, require_jd_id
 from jd_assets.gateways.justone import JustOneResource
 from jd_assets.partitions import jd_item_partitions
 from jd_assets.raw import checks
-from jd_assets.raw.assets import raw_comments, refresh_comments
+from jd_assets.raw.assets import raw_comments, refresh_comments, refusal_observation
 from jd_assets.warehouse import DuckDBWarehouse
 
 
@@ -52,6 +52,7 @@ def refresh_comment_partitions(
         except InvalidIdError as err:
             failures[key] = str(err)
     landed = 0
+    refused: set[str] = set()
     stopped: str | None = None
     remaining = iter(skus)
     with ThreadPoolExecutor(config.parallel_items) as pool:
@@ -81,6 +82,10 @@ def refresh_comment_partitions(
                     metadata = future.result()
                 except dg.Failure as failure:
                     failures[sku] = failure.description or "failed"
+                    observation = refusal_observation(raw_comments.key, sku, failure)
+                    if observation is not None:
+                        refused.add(sku)
+                        context.log_event(observation)
                     if _scope(failure) == "run":
                         stopped = failure.description
                 else:
@@ -103,8 +108,14 @@ def refresh_comment_partitions(
     if failures:
         named = "; ".join(f"{sku}: {why}" for sku, why in sorted(failures.items())[:20])
         raise dg.Failure(
-            description=f"{len(failures)} of {len(keys)} SKUs failed ({named})",
-            metadata={"skus_landed": landed, "skus_failed": len(failures), "failed_skus": sorted(failures)},
+            description=f"{len(failures)} of {len(keys)} SKUs failed, {len(refused)} of them refused by JD "
+            f"({named})",
+            metadata={
+                "skus_landed": landed,
+                "skus_failed": len(failures),
+                "skus_refused_by_jd": len(refused),
+                "failed_skus": sorted(failures),
+            },
         )
 
 

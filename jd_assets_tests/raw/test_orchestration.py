@@ -208,7 +208,7 @@ def test_the_daily_refresh_run_materializes_each_sku_as_its_own_partition(
     message = "\n".join(
         str(e.step_failure_data.error.message) for e in result.all_events if e.is_step_failure
     )
-    assert f"1 of {len(skus)} SKUs failed ({broken}:" in message
+    assert f"1 of {len(skus)} SKUs failed, 1 of them refused by JD ({broken}:" in message
     materialized = instance.get_materialized_partitions(raw_comments.key)
     assert materialized == set(skus) - {broken}
     import duckdb
