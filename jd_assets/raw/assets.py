@@ -56,6 +56,7 @@ def _land(
     warehouse: DuckDBWarehouse, table: RawTable, records: pa.Table, key: str, run_id: str
 ) -> LandingCounts:
     """Land one partition (keyed by its id) in its own write transaction."""
+    asked = time.monotonic()
     with warehouse.write() as con:
         started = time.monotonic()
         counts = land(
@@ -67,7 +68,7 @@ def _land(
             run_id=run_id,
             fetched_at=datetime.now(UTC),
         )
-    return counts.held_for(time.monotonic() - started)
+    return counts.held_for(time.monotonic() - started, waited=started - asked)
 
 
 def _land_record(
@@ -255,6 +256,7 @@ def raw_orders(context: dg.AssetExecutionContext, jos: JosResource, warehouse: D
         except GatewayError as err:
             raise _gateway_failure(err, f"orders of {day} (window {start} .. {end})", client.stats) from None
         stats = client.stats
+    asked = time.monotonic()
     with warehouse.write() as con:
         started = time.monotonic()
         common = {
@@ -265,7 +267,7 @@ def raw_orders(context: dg.AssetExecutionContext, jos: JosResource, warehouse: D
         }
         orders = land(con, tables.ORDERS, pa.concat_tables([batch([]), *order_pages]), **common)
         tracks = land(con, tables.ORDER_TRACKS, pa.concat_tables(track_batches), **common)
-    orders = orders.held_for(time.monotonic() - started)
+    orders = orders.held_for(time.monotonic() - started, waited=started - asked)
     yield dg.MaterializeResult(
         asset_key="raw_orders",
         metadata={**orders.as_metadata(), **stats.as_metadata(), "window_days": 1},
