@@ -142,11 +142,14 @@ def refresh_comments(
     """
     watermark = None if full_refresh else _comments_watermark(warehouse, sku)
     pages: list[pa.Table] = []
+    stopped = "no page fetched"
     with justone.open() as client:
         try:
             for page in client.comment_pages(sku):
                 pages.append(batch(page.comments, page=page.page, request_key=sku))
+                stopped = page.stop or stopped
                 if watermark and _reaches(page.comments, watermark):
+                    stopped = f"page {page.page} reached the stored high-water mark {watermark}"
                     break
         except GatewayError as err:
             raise _gateway_failure(err, f"comments of item {sku}", client.stats) from None
@@ -156,6 +159,7 @@ def refresh_comments(
         **counts.as_metadata(),
         **stats.as_metadata(),
         "pages_fetched": len(pages),
+        "paging_stopped": stopped,
         "full_refresh": full_refresh,
         "watermark_before": watermark or "",
         "watermark": _comments_watermark(warehouse, sku) or "",
