@@ -15,6 +15,7 @@ from jd_assets.clean.pii import PiiKey
 from jd_assets.gateways.fengchao import FengchaoResource
 from jd_assets.gateways.jos import JosResource
 from jd_assets.gateways.justone import JustOneResource
+from jd_assets.http.resource import CLEAR_TEXT_ENV
 from jd_assets.warehouse import DEFAULT_DUCKDB_PATH, DuckDBWarehouse
 
 JUSTONE_DEFAULT_URL = "https://api.justoneapi.com"
@@ -26,8 +27,13 @@ def _rate(name: str, default: float) -> float:
     return float(os.environ.get(name, default))
 
 
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes")
+
+
 def build_resources() -> dict[str, dg.ConfigurableResource]:
     env = os.environ.get
+    clear_text = _flag(CLEAR_TEXT_ENV)
     warehouse = DuckDBWarehouse(
         database=env("JD_DUCKDB_PATH", DEFAULT_DUCKDB_PATH),
         memory_limit=env("JD_DUCKDB_MEMORY_LIMIT", "3GB"),
@@ -37,6 +43,7 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
             base_url=env("JD_JUSTONE_BASE_URL", JUSTONE_DEFAULT_URL),
             token=dg.EnvVar("JD_JUSTONE_TOKEN"),
             requests_per_second=_rate("JD_JUSTONE_RPS", 5.0),
+            allow_clear_text=clear_text,
         ),
         "jos": JosResource(
             base_url=env("JD_JOS_BASE_URL", JOS_DEFAULT_URL),
@@ -45,6 +52,7 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
             access_token=dg.EnvVar("JD_JOS_ACCESS_TOKEN"),
             dialect=env("JD_JOS_DIALECT", "live"),
             requests_per_second=_rate("JD_JOS_RPS", 10.0),
+            allow_clear_text=clear_text,
         ),
         "fengchao": FengchaoResource(
             base_url=env("JD_FENGCHAO_BASE_URL", ""),
@@ -52,6 +60,7 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
             app_secret=dg.EnvVar("JD_FENGCHAO_APP_SECRET"),
             seller_nick=dg.EnvVar("JD_FENGCHAO_SELLER_NICK"),
             requests_per_second=_rate("JD_FENGCHAO_RPS", 5.0),
+            allow_clear_text=clear_text,
         ),
         # The warehouse twice: the package's assets take ``warehouse: DuckDBWarehouse``, a user's own asset
         # takes ``duckdb: DuckDBResource`` as Dagster's DuckDB guide shows; both are this one resource.

@@ -17,7 +17,7 @@ from jd_assets_tests.conftest import gateway_resources
 
 pytestmark = pytest.mark.reliability
 
-BASE = "http://gateway.test"
+BASE = "https://gateway.test"
 ENV = {
     "JD_JUSTONE_BASE_URL": BASE,
     "JD_JUSTONE_TOKEN": "token-bad-input",
