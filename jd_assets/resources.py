@@ -66,5 +66,5 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
         # takes ``duckdb: DuckDBResource`` as Dagster's DuckDB guide shows; both are this one resource.
         "warehouse": warehouse,
         "duckdb": warehouse,
-        "pii_key": PiiKey(key=dg.EnvVar("JD_PII_KEY")),
+        "pii_key": PiiKey(key=dg.EnvVar("JD_PII_KEY"), rotate_from=env("JD_PII_KEY_ROTATE_FROM", "")),
     }

@@ -246,6 +246,7 @@ def clean_orders(warehouse: DuckDBWarehouse, pii_key: PiiKey) -> dg.MaterializeR
     """Orders, one row per order in its latest state: DECIMAL money, keyed buyer hash, delivery times."""
     params = pii_key.hmac_params()
     with rebuild(warehouse, [tables.ORDERS]) as con:
+        key_metadata = pii_key.hold_to_stored_key(con)
         con.execute(ORDERS_SQL, params)
         rows = row_count(con, "clean.orders")
         live, seed, delivered, revenue = con.execute(
@@ -260,6 +261,7 @@ def clean_orders(warehouse: DuckDBWarehouse, pii_key: PiiKey) -> dg.MaterializeR
             "seed_dialect": int(seed),
             "delivered": int(delivered),
             "payment_not_cancelled": float(revenue),
+            **key_metadata,
         }
     )
 
