@@ -150,6 +150,8 @@ class App:
             return t.comments(p["sku"], limit)
         if what == "comment_ids":
             return t.comment_ids(p["sku"])
+        if what == "comment_texts":
+            return t.comment_texts(p["sku"])
         if what == "comment_counts":
             if p.get("sku"):
                 return {

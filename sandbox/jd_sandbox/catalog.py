@@ -47,6 +47,38 @@ _ALNUM = "abcdefghijklmnopqrstuvwxyz0123456789"
 _GUID_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 
+@dataclass(frozen=True)
+class TextTruth:
+    """What a generated review text says, as labelled by hand in ``texts``: the ground truth of signals.
+
+    ``aspects``: (aspect, polarity) pairs, each once; ``tags``: JD's "tag:value" lines; ``template``: a
+    text many users paste verbatim; ``filler``: JD's default text (the buyer wrote nothing).
+    """
+
+    aspects: texts.Truth = ()
+    template: bool = False
+    filler: bool = False
+    tags: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def of(cls, labels: dict[str, texts.Truth], parts, tags: tuple[tuple[str, str], ...] = ()) -> TextTruth:
+        """The truth of a text joined from labelled fragments: their aspects, each pair once, sorted."""
+        return cls(tuple(sorted({pair for part in parts for pair in labels[part]})), tags=tags)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "aspects": [list(pair) for pair in sorted(set(self.aspects))],
+            "template": self.template,
+            "filler": self.filler,
+            "tags": [list(pair) for pair in self.tags],
+        }
+
+
+def _tag_lines(text: str) -> tuple[tuple[str, str], ...]:
+    """JD's structured lines of a generated text ("外观材质:质量非常好" → ("外观材质", "质量非常好"))."""
+    return tuple(tuple(line.split(":", 1)) for line in text.split("\n") if ":" in line)
+
+
 def _multiplier(seed: int, kind: str, mod: int) -> int:
     """An odd multiplier not divisible by 5: invertible modulo a power of ten."""
     a = (h64(seed, kind, "a") % mod) | 1
@@ -414,6 +446,10 @@ class Catalog:
     # ------------------------------------------------------------------ comments
     def comment(self, i: int, k: int) -> dict[str, Any]:
         """Comment ``k`` (0 = oldest) of SKU ``i``, exactly as served on a page (seed 000 shape)."""
+        return self.comment_with_truth(i, k)[0]
+
+    def comment_with_truth(self, i: int, k: int) -> tuple[dict[str, Any], TextTruth]:
+        """Comment ``k`` of SKU ``i`` and what its text says (the hand-made labels of ``texts``)."""
         t = self.comment_time(i, k)
         r = rng(self.seed, "c", i, k)
         if r.random() < 0.4:
@@ -423,7 +459,7 @@ class Catalog:
         else:
             nick = self._oneoff_nick(r)
             buy_count = 1 if r.random() < 0.85 else r.randint(2, 3)
-        score, text = self._comment_text(r)
+        score, text, truth = self._comment_text(r)
         pictures: list[dict[str, str]] = []
         if text and text not in texts.DEFAULT_TEXTS and r.random() < (0.4 if score <= 2 else 0.3):
             pictures = [self._picture(r, m) for m in range(r.randint(1, 3 if score <= 2 else 5))]
@@ -433,7 +469,7 @@ class Catalog:
         else:
             img = "i.imageUpload/" + (str(r.getrandbits(40)) + "_p" + str(r.getrandbits(36))).encode().hex()
         guid = "T6Na" + "".join(r.choice(_GUID_CHARS) for _ in range(20))
-        return {
+        served = {
             "userNickName": nick,
             "userImgURL": f"https://storage.360buyimg.com/{img}_sma.jpg",
             "commentId": self.comment_id(i, t),
@@ -445,36 +481,47 @@ class Catalog:
             "commentScore": str(score),
             "guid": guid,
         }
+        return served, truth
 
-    def _comment_text(self, r: Any) -> tuple[int, str]:
+    def _comment_text(self, r: Any) -> tuple[int, str, TextTruth]:
         u = r.random()
         if u < 0.03:
-            return 5, ""
+            return 5, "", TextTruth()
         if u < 0.10:
-            return 5, r.choice(texts.DEFAULT_TEXTS)
+            return 5, r.choice(texts.DEFAULT_TEXTS), TextTruth(filler=True)
         if u < 0.18:
-            return r.choice((5, 5, 5, 4)), r.choice(texts.TEMPLATE_TEXTS)
+            text = r.choice(list(texts.TEMPLATE_TEXTS))
+            return r.choice((5, 5, 5, 4)), text, TextTruth(texts.TEMPLATE_TEXTS[text], template=True)
         score = r.choices((5, 4, 3, 2, 1), weights=(84, 7, 3, 2, 4))[0]
         if score <= 2:
-            text = r.choice(texts.NEGATIVE_TEXTS)
+            text = r.choice(list(texts.NEGATIVE_TEXTS))
+            truth = TextTruth(texts.NEGATIVE_TEXTS[text])
             if r.random() < 0.3:
                 text += r.choice(texts.ANGRY_EMOJI)
-            return score, text
+            return score, text, truth
         if score == 3:
-            return 3, ",".join(r.sample(texts.NEUTRAL_FRAGMENTS, r.randint(1, 2)))
+            parts = r.sample(list(texts.NEUTRAL_FRAGMENTS), r.randint(1, 2))
+            return 3, ",".join(parts), TextTruth.of(texts.NEUTRAL_FRAGMENTS, parts)
         v = r.random()
         if v < 0.2:
-            text = r.choice(texts.SHORT_TEXTS)
+            text, truth = r.choice(texts.SHORT_TEXTS), TextTruth()
         elif v < 0.32:
-            a, b, c = r.sample(texts.POSITIVE_FRAGMENTS, 3)
-            text = r.choice(texts.MULTILINE_TEMPLATES).format(a=a, b=b, c=c)
+            a, b, c = r.sample(list(texts.POSITIVE_FRAGMENTS), 3)
+            layout = r.choice(texts.MULTILINE_TEMPLATES)
+            text = layout.format(a=a, b=b, c=c)
+            truth = TextTruth.of(texts.POSITIVE_FRAGMENTS, (a, b, c), tags=_tag_lines(text))
+        elif v >= 0.9:
+            text = r.choice(list(texts.MIXED_TEXTS))
+            truth = TextTruth(texts.MIXED_TEXTS[text])
         else:
-            text = ",".join(r.sample(texts.POSITIVE_FRAGMENTS, r.randint(1, 5)))
+            parts = r.sample(list(texts.POSITIVE_FRAGMENTS), r.randint(1, 5))
+            text = ",".join(parts)
+            truth = TextTruth.of(texts.POSITIVE_FRAGMENTS, parts)
             if r.random() < 0.5:
                 text += r.choice(("!", "~", "。", ""))
         if r.random() < 0.25:
             text += "".join(r.choice(texts.EMOJI) for _ in range(r.randint(1, 3)))
-        return score, text
+        return score, text, truth
 
     def _picture(self, r: Any, m: int) -> dict[str, str]:
         path = (

@@ -1,7 +1,8 @@
 """Word pools the synthetic catalog draws from: categories, brands, comment texts, names, addresses.
 
-Only data lives here. The texts imitate real JD reviews (seed 000): short praise, long multi-line
-reviews, JD's default filler texts, identical template texts many users paste, real complaints.
+Only data lives here. The texts imitate real JD reviews (the real sample page of the comments API
+document, seed 000): short praise, long multi-line reviews with JD's "tag:value" lines, JD's default
+filler texts, identical template texts many users paste, complaints, and praise over a complaint.
 """
 
 from __future__ import annotations
@@ -112,80 +113,100 @@ CATEGORIES: tuple[
     ),
 )
 
-POSITIVE_FRAGMENTS = (
-    "质量非常好",
-    "与卖家描述的完全一致",
-    "发货速度非常快",
-    "包装非常仔细、严实",
-    "物流公司服务态度很好",
-    "运送速度很快",
-    "很满意的一次购物",
-    "做工精细",
-    "性价比很高",
-    "已经多次回购了",
-    "老婆很喜欢",
-    "快递当天就收到",
-    "活动购买,价格比平时便宜多了",
-    "细节、品质、做工都非常好",
-    "用着很顺手",
-    "颜值很高",
-    "味道很好",
-    "孩子很喜欢",
-    "尺码标准",
-    "没有异味",
-    "比专柜便宜",
-    "赠品也很多",
-    "京东物流一如既往的快",
-    "客服态度很好,有问必答",
-    "第二次购买了,一如既往的好",
-    "送人自用都很不错",
-    "吸收很快,不油腻",
-    "续航很给力",
-    "声音很小",
-    "手感很好",
-    "分量很足",
-    "日期很新鲜",
-)
-NEUTRAL_FRAGMENTS = (
-    "还行吧",
-    "一般般",
-    "中规中矩",
-    "价格有点贵",
-    "跟图片有点色差",
-    "还没用,用了再来评价",
-    "凑合能用",
-    "包装有点简陋",
-    "物流有点慢",
-    "尺码偏大一点",
-)
-NEGATIVE_TEXTS = (
-    "收到就是坏的,联系客服一直推脱,非常失望",
-    "用了两天就坏了,质量太差了",
-    "和描述严重不符,差评",
-    "包装破损,里面的东西都洒了,再也不会买了",
-    "味道很刺鼻,怀疑不是正品",
-    "快递员态度恶劣,不送上门",
-    "等了一个星期才到,客服不回复",
-    "买完就降价,保价还不给处理",
-    "还没收到。为什么不送上门。",
-    "做工粗糙,线头很多,已经申请退货",
-    "严重过敏,脸上起了很多小疙瘩",
-    "少发了一件,联系客服没人理",
-)
+# Review texts with their ground truth: what a reader takes each one to say about which aspect, as
+# (aspect, polarity) pairs with the aspect ids of jd_assets' review signals (logistics, packaging, price,
+# quality, authenticity, service, appearance, size_fit, taste_smell, efficacy, battery, noise, comfort,
+# freshness, portion, ...). An empty tuple: the text names no aspect ("老婆很喜欢"). Labelled by hand when
+# the texts were written; the truth endpoint serves it so end-to-end tests can assert exact signals.
+Truth = tuple[tuple[str, str], ...]
+POS, NEG = "positive", "negative"
+
+POSITIVE_FRAGMENTS: dict[str, Truth] = {
+    "质量非常好": (("quality", POS),),
+    "与卖家描述的完全一致": (),
+    "发货速度非常快": (("logistics", POS),),
+    "包装非常仔细、严实": (("packaging", POS),),
+    "物流公司服务态度很好": (("logistics", POS),),
+    "运送速度很快": (("logistics", POS),),
+    "很满意的一次购物": (),
+    "做工精细": (("quality", POS),),
+    "性价比很高": (("price", POS),),
+    "已经多次回购了": (),
+    "老婆很喜欢": (),
+    "快递当天就收到": (("logistics", POS),),
+    "活动购买,价格比平时便宜多了": (("price", POS),),
+    "细节、品质、做工都非常好": (("quality", POS),),
+    "用着很顺手": (),
+    "颜值很高": (("appearance", POS),),
+    "味道很好": (("taste_smell", POS),),
+    "孩子很喜欢": (),
+    "尺码标准": (("size_fit", POS),),
+    "没有异味": (("taste_smell", POS),),
+    "比专柜便宜": (("price", POS),),
+    "赠品也很多": (("price", POS),),
+    "京东物流一如既往的快": (("logistics", POS),),
+    "客服态度很好,有问必答": (("service", POS),),
+    "第二次购买了,一如既往的好": (),
+    "送人自用都很不错": (),
+    "吸收很快,不油腻": (("efficacy", POS),),
+    "续航很给力": (("battery", POS),),
+    "声音很小": (("noise", POS),),
+    "手感很好": (("comfort", POS),),
+    "分量很足": (("portion", POS),),
+    "日期很新鲜": (("freshness", POS),),
+}
+NEUTRAL_FRAGMENTS: dict[str, Truth] = {
+    "还行吧": (),
+    "一般般": (),
+    "中规中矩": (),
+    "价格有点贵": (("price", NEG),),
+    "跟图片有点色差": (("appearance", NEG),),
+    "还没用,用了再来评价": (),
+    "凑合能用": (),
+    "包装有点简陋": (("packaging", NEG),),
+    "物流有点慢": (("logistics", NEG),),
+    "尺码偏大一点": (("size_fit", NEG),),
+}
+NEGATIVE_TEXTS: dict[str, Truth] = {
+    "收到就是坏的,联系客服一直推脱,非常失望": (("quality", NEG), ("service", NEG)),
+    "用了两天就坏了,质量太差了": (("quality", NEG),),
+    "和描述严重不符,差评": (),
+    "包装破损,里面的东西都洒了,再也不会买了": (("packaging", NEG),),
+    "味道很刺鼻,怀疑不是正品": (("taste_smell", NEG), ("authenticity", NEG)),
+    "快递员态度恶劣,不送上门": (("logistics", NEG),),
+    "等了一个星期才到,客服不回复": (("logistics", NEG), ("service", NEG)),
+    "买完就降价,保价还不给处理": (("price", NEG), ("service", NEG)),
+    "还没收到。为什么不送上门。": (("logistics", NEG),),
+    "做工粗糙,线头很多,已经申请退货": (("quality", NEG),),
+    "严重过敏,脸上起了很多小疙瘩": (("efficacy", NEG),),
+    "少发了一件,联系客服没人理": (("service", NEG),),
+}
+#: Good stars over a complaint (JD's "hidden complaints"): praise with one negative aspect, or none at all.
+MIXED_TEXTS: dict[str, Truth] = {
+    "质量很好,就是价格比较贵": (("quality", POS), ("price", NEG)),
+    "东西不错,但是物流太慢了": (("logistics", NEG),),
+    "还没收到。为什么不送上门。": (("logistics", NEG),),
+    "颜值很高,可惜包装有点简陋": (("appearance", POS), ("packaging", NEG)),
+    "味道很好,就是分量有点少": (("taste_smell", POS), ("portion", NEG)),
+    "做工精细,不过尺码偏小": (("quality", POS), ("size_fit", NEG)),
+    "一点也不贵,但是客服态度太差了": (("price", POS), ("service", NEG)),
+}
+#: JD's structured review lines: "tag:value" lines; each tag is a (tag, value) pair of the truth. The
+#: tags name no aspect of their own (the values are drawn at random, so "外观:性价比很高" would be noise).
 MULTILINE_TEMPLATES = (
-    "外观材质:{a}\n使用效果:{b}\n性价比:{c}",
-    "使用感受:{a}\n外观:{b}\n{c}",
+    "使用感受:{a}\n其他特色:{b}\n{c}",
+    "购买体验:{a}\n使用感受:{b}\n{c}",
     "{a}\n{b},{c}",
 )
 #: Whole texts posted verbatim by many different users (JD's "template" reviews).
-TEMPLATE_TEXTS = (
-    "非常好,物美价廉,值得购买!",
-    "东西收到了,质量很好,和描述的一样,好评!",
+TEMPLATE_TEXTS: dict[str, Truth] = {
+    "非常好,物美价廉,值得购买!": (("price", POS), ("quality", POS)),
+    "东西收到了,质量很好,和描述的一样,好评!": (("quality", POS),),
     "真的很喜欢,完全超出期望值,发货速度非常快,包装非常仔细、严实,物流公司服务态度很好,"
-    "运送速度很快,很满意的一次购物",
-    "好评好评好评",
-    "宝贝收到了,非常满意,下次还来",
-)
+    "运送速度很快,很满意的一次购物": (("logistics", POS), ("packaging", POS)),
+    "好评好评好评": (),
+    "宝贝收到了,非常满意,下次还来": (),
+}
 DEFAULT_TEXTS = ("此用户未填写评价内容", "此用户未及时填写评价内容，系统默认好评！")
 SHORT_TEXTS = ("好", "好用", "不错", "满意", "很好", "喜欢", "可以", "赞")
 EMOJI = ("👍", "😊", "❤️", "🎉", "💯", "😄", "🌹", "👌", "😘", "🔥")

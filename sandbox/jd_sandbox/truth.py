@@ -67,6 +67,17 @@ class Truth:
         """All comments existing now (even beyond page 100), newest first, exactly as served."""
         return self._catalog.comments_newest_first(self._sku(sku_id), self._app.clock.now(), 0, limit)
 
+    def comment_texts(self, sku_id: str) -> dict[str, dict[str, Any]]:
+        """What each existing comment's text says (hand-made labels), by commentId: aspects with their
+        polarity, JD's tag lines, template and filler flags, and the star score."""
+        c, now = self._catalog, self._app.clock.now()
+        i = self._sku(sku_id)
+        out = {}
+        for k in range(c.comment_count(i, now)):
+            served, truth = c.comment_with_truth(i, k)
+            out[served["commentId"]] = {**truth.as_json(), "score": int(served["commentScore"])}
+        return out
+
     def comment_ids(self, sku_id: str) -> list[str]:
         """Comment ids existing now, newest first (cheap: no texts are generated)."""
         c, i = self._catalog, self._sku(sku_id)
