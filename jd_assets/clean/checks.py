@@ -46,6 +46,9 @@ def no_buyer_pii(
 ) -> dg.AssetCheckResult:
     """No text value of the table equals or contains a buyer identifier found in raw orders.
 
+    ``table`` is ``schema.table`` of the connection's own file, or ``catalog.schema.table`` of a file
+    attached to it (the published copy is checked so, against the pipeline's ``raw.orders``).
+
     Every VARCHAR (and VARCHAR[]) column is compared, distinct values only, with the distinct PII values.
     Equality is a hash join over every value, whatever the size. Containment compares every pair, which
     grows as texts x buyers: up to ``PII_CONTAINS_BUDGET`` pairs (well under a second in DuckDB; the demo
@@ -53,14 +56,16 @@ def no_buyer_pii(
     the metadata says so.
     """
     budget = PII_CONTAINS_BUDGET if budget is None else budget
-    schema, name = table.split(".")
+    *catalog, schema, name = table.split(".")
+    (database,) = catalog or con.execute("SELECT current_database()").fetchone()
     columns = [
         c
         for (c,) in con.execute(
             """SELECT column_name FROM duckdb_columns()
-               WHERE schema_name = ? AND table_name = ? AND data_type IN ('VARCHAR', 'VARCHAR[]')
+               WHERE database_name = ? AND schema_name = ? AND table_name = ?
+                 AND data_type IN ('VARCHAR', 'VARCHAR[]')
                ORDER BY column_index""",
-            [schema, name],
+            [database, schema, name],
         ).fetchall()
     ]
     if not table_exists(con, "raw.orders") or not columns:

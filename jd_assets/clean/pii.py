@@ -7,9 +7,9 @@ A keyed hash, unlike a plain SHA-256, cannot be reversed by hashing every phone 
 
 A key changed by accident (another secret store, a trailing space) would silently give every buyer a new
 pseudonym. So the build of ``clean.orders`` stores the key's *fingerprint* (an HMAC of a fixed label,
-never the key) in ``clean.pii_key_fingerprint`` and fails when the key differs from the stored one,
-unless a rotation is asked for by naming the stored fingerprint (``JD_PII_KEY_ROTATE_FROM``): such a
-request matches one rotation only, so a variable left set does not let a later change through. Keys
+never the key) in ``meta.pii_key_fingerprint`` (state, not a derived table: neither rebuilt nor
+published) and fails when the key differs from the stored one, unless a rotation is asked for by naming
+the stored fingerprint (``JD_PII_KEY_ROTATE_FROM``): such a request matches one rotation only, so a variable left set does not let a later change through. Keys
 shorter than 16 bytes and the README's placeholder are refused.
 """
 
@@ -30,7 +30,7 @@ ROTATE_ENV = "JD_PII_KEY_ROTATE_FROM"
 MIN_KEY_BYTES = 16
 #: Keys documented as examples: a deployment that copied one has no secret at all.
 PLACEHOLDER_KEYS = frozenset({"choose-a-secret", "change-me", "changeme", "secret"})
-FINGERPRINT_TABLE = "clean.pii_key_fingerprint"
+FINGERPRINT_TABLE = "meta.pii_key_fingerprint"
 _FINGERPRINT_LABEL = b"jd_assets PII key fingerprint v1"
 
 log = dg.get_dagster_logger("jd_assets.pii")
@@ -82,6 +82,7 @@ class PiiKey(dg.ConfigurableResource):
         """Inside the transaction that rebuilds ``clean.orders``: the key must be the one stored, or a
         rotation from the stored one must be asked for; the first build stores it. Returns metadata."""
         current = self.fingerprint()
+        con.execute("CREATE SCHEMA IF NOT EXISTS meta")
         con.execute(
             f"CREATE TABLE IF NOT EXISTS {FINGERPRINT_TABLE} (fingerprint VARCHAR NOT NULL, "
             "recorded_at TIMESTAMPTZ NOT NULL, replaced VARCHAR)"

@@ -33,12 +33,16 @@ FOLLOW_UPSTREAM = (
     & AC.all_deps_blocking_checks_passed()
 ).with_label("follow upstream (eager, without waiting for missing upstream partitions)")
 
-#: Evaluates FOLLOW_UPSTREAM for the clean and mart tables. Dagster's own default automation sensor starts
-#: switched off; this one starts running, so the derived tables follow raw without a toggle in the UI.
+#: Evaluates FOLLOW_UPSTREAM for the clean and mart tables and the published copy that follows them.
+#: Dagster's own default automation sensor starts switched off; this one starts running, so the derived
+#: tables follow raw without a toggle in the UI.
 derived_tables_automation_sensor = dg.AutomationConditionSensorDefinition(
     "derived_tables_automation_sensor",
-    target=dg.AssetSelection.groups("clean", "marts"),
+    target=dg.AssetSelection.groups("clean", "marts", "published"),
     default_status=dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=30,
-    description="Rebuilds the clean and mart tables after raw changes (their automation condition).",
+    description=(
+        "Rebuilds the clean and mart tables after raw changes, then publishes them to the analysts' "
+        "read-only copy (their automation condition)."
+    ),
 )

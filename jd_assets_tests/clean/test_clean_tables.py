@@ -391,7 +391,7 @@ def test_a_changed_pii_key_fails_the_build_unless_a_rotation_from_the_stored_key
 
 
 def test_the_stored_fingerprint_never_reveals_the_key(scratch_db):
-    (row,) = query(scratch_db, "SELECT * FROM clean.pii_key_fingerprint")
+    (row,) = query(scratch_db, "SELECT * FROM meta.pii_key_fingerprint")
     assert row["fingerprint"] == PiiKey(key=PII_KEY).fingerprint() and len(row["fingerprint"]) == 16
     assert PII_KEY.encode() not in scratch_db.read_bytes()
     assert row["fingerprint"] not in (hashlib.sha256(PII_KEY.encode()).hexdigest(), PII_KEY)

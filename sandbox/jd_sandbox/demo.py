@@ -3,14 +3,15 @@
 Starts the sandbox on a free loopback port, points every resource at it, then drives Dagster as a user's
 deployment would: the orders of the last two weeks, the sensors that turn the tracked-items file, the
 ordered SKUs and the SKU→ware links into partitions, every raw asset of those partitions, then the clean
-and mart tables. Runs are recorded in ``data/dagster_home``, so ``make dev`` shows them afterwards.
-Running it twice gives the same tables.
+and mart tables, published to the analysts' read-only copy (``data/jd_analytics.duckdb``). Runs are
+recorded in ``data/dagster_home``, so ``make dev`` shows them afterwards. Running it twice gives the same
+tables.
 
-The demo writes only its own files under ``data/`` (``data/jd.duckdb``, ``data/dagster_home``), whatever
-the shell holds: every ``JD_*`` variable and ``DAGSTER_HOME`` of the shell is set aside (and named), so a
-production file or instance is never touched and no made-up SKU reaches a real schedule. SIGINT or SIGTERM
-stops it at once: the run in flight ends as failed (Dagster's own handling), nothing else is started, no
-run is left looking queued, and the exit status is 130 or 143.
+The demo writes only its own files under ``data/`` (``data/jd.duckdb``, its published copy,
+``data/dagster_home``), whatever the shell holds: every ``JD_*`` variable and ``DAGSTER_HOME`` of the shell
+is set aside (and named), so a production file or instance is never touched and no made-up SKU reaches a
+real schedule. SIGINT or SIGTERM stops it at once: the run in flight ends (Dagster's own handling),
+nothing else is started, no run is left looking queued or running, and the exit status is 130 or 143.
 """
 
 from __future__ import annotations
@@ -155,8 +156,12 @@ def _build_derived(defs, instance) -> list[str]:
         for c in checks
         if not c.passed
     ]
-    tables = len(result.get_asset_materialization_events())
-    _say(f"  {tables} tables built, {len(checks) - len(failed)}/{len(checks)} checks passed")
+    built = [e.asset_key for e in result.get_asset_materialization_events()]
+    published = sum(key.to_user_string() == "published_copy" for key in built)
+    _say(
+        f"  {len(built) - published} tables built, {'published, ' if published else ''}"
+        f"{len(checks) - len(failed)}/{len(checks)} checks passed"
+    )
     for name in failed:
         _say(f"  check did not pass: {name}")
     return [] if result.success else ["derived_tables_job failed"]
@@ -181,17 +186,27 @@ def _evaluate_sensor(defs, instance, sensor: dg.SensorDefinition) -> list[str]:
     return added
 
 
-def _summary(db_path: Path) -> None:
+def _summary(db_path: Path, published: Path) -> None:
     con = duckdb.connect(str(db_path), read_only=True)
     try:
         rows = con.execute(
             "SELECT schema_name || '.' || table_name, estimated_size FROM duckdb_tables() ORDER BY 1"
         ).fetchall()
-        _say(f"\nDuckDB file: {db_path.resolve()}")
+        _say(f"\nDuckDB file (the pipeline's): {db_path.resolve()}")
         for name, _ in rows:
             (count,) = con.execute(f"SELECT count(*) FROM {name}").fetchone()
             _say(f"  {name:<32} {count:>8} rows")
-        _say(f"\nSample query (duckdb {db_path}):\n{SAMPLE_SQL}")
+    finally:
+        con.close()
+    if not published.exists():
+        _say(f"\nno published copy at {published}: the derived tables did not all build")
+        return
+    con = duckdb.connect(str(published), read_only=True)
+    try:
+        published_at, tables = con.execute("SELECT published_at, tables FROM meta.publish").fetchone()
+        _say(f"\nPublished read-only copy for analysts: {published.resolve()}")
+        _say(f"  {tables} clean and mart tables, published at {published_at:%Y-%m-%d %H:%M:%S %Z}")
+        _say(f"\nSample query (duckdb -readonly {published}):\n{SAMPLE_SQL}")
         for row in con.execute(SAMPLE_SQL).fetchall():
             _say(f"  {row}")
     finally:
@@ -209,6 +224,7 @@ def demo_environment(shell: dict[str, str], data: Path = DATA) -> tuple[dict[str
     environment |= {
         "DAGSTER_HOME": str((data / "dagster_home").resolve()),
         "JD_DUCKDB_PATH": str(data / "jd.duckdb"),
+        "JD_ANALYTICS_PATH": str(data / "jd_analytics.duckdb"),
         "JD_TRACKED_ITEMS_PATH": str(data / "tracked_items.csv"),
         "JD_PII_KEY": DEMO_PII_KEY,
         # The sandbox allows 50 requests/s per gateway; the production defaults are more careful.
@@ -264,9 +280,9 @@ def main(argv: list[str] | None = None) -> int:
             defs = importlib.import_module("jd_assets.definitions").defs
             instance = dg.DagsterInstance.get()
             failures = _run_stages(defs, instance, sandbox, args.days)
-        _say("clean and mart tables, with their asset checks:")
+        _say("clean and mart tables, with their asset checks, then the analysts' published copy:")
         failures += _build_derived(defs, instance)
-        _summary(db_path)
+        _summary(db_path, Path(defs.resources["analytics"].path))
         SIGNALS.check()
     except Interrupted as stop:
         why = f"demo stopped by {stop}"
