@@ -53,8 +53,9 @@ def sklearn_path(texts: list[str]):
     """Same char-n-gram weights via scikit-learn (negation features left out): returns a timing function."""
     import numpy as np
     import polars as pl
-    from jd_assets.insights import sentiment
     from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from jd_assets.insights import sentiment
 
     m = sentiment.load_model()
     w = m.weights.filter(~pl.col("ngram").str.starts_with(sentiment.NEG_PREFIX))

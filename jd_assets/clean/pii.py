@@ -9,8 +9,9 @@ A key changed by accident (another secret store, a trailing space) would silentl
 pseudonym. So the build of ``clean.orders`` stores the key's *fingerprint* (an HMAC of a fixed label,
 never the key) in ``meta.pii_key_fingerprint`` (state, not a derived table: neither rebuilt nor
 published) and fails when the key differs from the stored one, unless a rotation is asked for by naming
-the stored fingerprint (``JD_PII_KEY_ROTATE_FROM``): such a request matches one rotation only, so a variable left set does not let a later change through. Keys
-shorter than 16 bytes and the README's placeholder are refused.
+the stored fingerprint (``JD_PII_KEY_ROTATE_FROM``): such a request matches one rotation only, so a
+variable left set does not let a later change through. Keys shorter than 16 bytes and the README's
+placeholder are refused.
 """
 
 from __future__ import annotations
