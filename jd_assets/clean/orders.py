@@ -25,6 +25,7 @@ from jd_assets.derived.building import (
     row_count,
     table_metadata,
 )
+from jd_assets.gateways.jos import ORDER_STATE_LABELS
 from jd_assets.raw import tables
 from jd_assets.raw.assets import RAW_ORDER_TRACKS, RAW_ORDERS
 from jd_assets.raw.discovery import ORDER_ITEMS_SQL
@@ -32,16 +33,6 @@ from jd_assets.warehouse import DuckDBWarehouse
 
 GROUP = "clean"
 
-ORDER_STATE_LABELS = {
-    "WAIT_SELLER_STOCK_OUT": "等待出库",
-    "WAIT_GOODS_RECEIVE_CONFIRM": "等待确认收货",
-    "WAIT_SELLER_DELIVERY": "等待发货",
-    "PAUSE": "暂停",
-    "FINISHED_L": "完成",
-    "TRADE_CANCELED": "取消",
-    "LOCKED": "已锁定",
-    "POP_ORDER_PAUSE": "POP暂停",
-}
 #: Orders in these states did not sell anything (excluded from units sold and revenue in the marts).
 CANCELLED_STATES = ("TRADE_CANCELED",)
 

@@ -15,7 +15,7 @@ import pytest
 
 from jd_assets.clean import CLEAN_ASSETS
 from jd_assets.clean.pii import PiiKey
-from jd_assets.derived.building import halfwidth, halfwidth_py
+from jd_assets.derived.building import halfwidth
 from jd_assets.errors import ConfigError
 from jd_assets.marts import MART_ASSETS
 from jd_assets_tests.clean.raw_fixture import (
@@ -26,6 +26,7 @@ from jd_assets_tests.clean.raw_fixture import (
     build_derived,
     build_raw,
     derived_resources,
+    halfwidth_py,
     live_order,
     seed_order,
     table_rows,
