@@ -119,6 +119,7 @@ def _land(
     warehouse: DuckDBWarehouse, table: RawTable, records: pa.Table, key: str, run_id: str
 ) -> LandingCounts:
     """Land one partition (keyed by its id) in its own write transaction."""
+    asked = time.monotonic()
     with warehouse.write() as con:
         started = time.monotonic()
         counts = land(
@@ -130,7 +131,7 @@ def _land(
             run_id=run_id,
             fetched_at=datetime.now(UTC),
         )
-    return counts.held_for(time.monotonic() - started)
+    return counts.held_for(time.monotonic() - started, waited=started - asked)
 
 
 def _land_record(
@@ -212,11 +213,14 @@ def refresh_comments(
     """
     watermark = None if full_refresh else _comments_watermark(warehouse, sku)
     pages: list[pa.Table] = []
+    stopped = "no page fetched"
     with justone.open() as client:
         try:
             for page in client.comment_pages(sku):
                 pages.append(batch(page.comments, page=page.page, request_key=sku))
+                stopped = page.stop or stopped
                 if watermark and _reaches(page.comments, watermark):
+                    stopped = f"page {page.page} reached the stored high-water mark {watermark}"
                     break
         except GatewayError as err:
             raise _gateway_failure(
@@ -234,6 +238,7 @@ def refresh_comments(
         **counts.as_metadata(),
         **stats.as_metadata(),
         "pages_fetched": len(pages),
+        "paging_stopped": stopped,
         "full_refresh": full_refresh,
         "watermark_before": watermark or "",
         "watermark": _comments_watermark(warehouse, sku) or "",
@@ -377,6 +382,7 @@ def raw_orders(context: dg.AssetExecutionContext, jos: JosResource, warehouse: D
             _observe_refusal(context, RAW_ORDERS.key, failure)
             raise failure from None
         stats = client.stats
+    asked = time.monotonic()
     with warehouse.write() as con:
         started = time.monotonic()
         common = {
@@ -387,7 +393,7 @@ def raw_orders(context: dg.AssetExecutionContext, jos: JosResource, warehouse: D
         }
         orders = land(con, tables.ORDERS, pa.concat_tables([batch([]), *order_pages]), **common)
         tracks = land(con, tables.ORDER_TRACKS, pa.concat_tables(track_batches), **common)
-    orders = orders.held_for(time.monotonic() - started)
+    orders = orders.held_for(time.monotonic() - started, waited=started - asked)
     yield dg.MaterializeResult(
         asset_key="raw_orders",
         metadata={

@@ -132,14 +132,17 @@ class LandingCounts:
     """Partitions of the same source JD currently refuses (raw.refusals)."""
     write_seconds: float = 0.0
     """How long the write transaction held the DuckDB file (a reader waits at most this long)."""
+    wait_seconds: float = 0.0
+    """How long the landing waited for the file first (another landing, or an analyst holding it)."""
 
-    def held_for(self, seconds: float) -> LandingCounts:
-        return replace(self, write_seconds=seconds)
+    def held_for(self, seconds: float, *, waited: float = 0.0) -> LandingCounts:
+        return replace(self, write_seconds=seconds, wait_seconds=waited)
 
     def as_metadata(self) -> dict[str, object]:
         return {
             "preview": self.preview or dg.MetadataValue.md(""),
             "write_seconds": round(self.write_seconds, 4),
+            "wait_seconds": round(self.wait_seconds, 4),
             "records_received": self.received,
             "rows_new": self.new,
             "rows_already_known": self.already_known,
