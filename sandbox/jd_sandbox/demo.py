@@ -111,6 +111,7 @@ def _run_partitions(defs, instance, job_name: str, keys: list[str], label: str) 
     """
     job = defs.resolve_job_def(job_name)
     unexpected: list[str] = []
+    refused = 0
     for index, key in enumerate(keys, start=1):
         result = job.execute_in_process(
             partition_key=key, instance=instance, raise_on_error=False, run_config=QUIET
@@ -124,11 +125,18 @@ def _run_partitions(defs, instance, job_name: str, keys: list[str], label: str) 
                 described = failure.user_failure_data.description if failure.user_failure_data else None
                 message = described or failure.error.message.strip().splitlines()[0]
                 status = f"failed ({getattr(scope, 'value', 'error')} scope): {message}"
+                metadata = failure.user_failure_data.metadata if failure.user_failure_data else {}
+                if "jd_refused" in metadata:
+                    refused += 1
+                    code, reason = metadata["jd_code"].value, metadata["jd_reason"].value
+                    status = f"refused by JD (code {code}): {reason}"
                 if getattr(scope, "value", None) != "partition":
                     unexpected.append(f"{label} {key}: {message}")
         if not result.success and status == "failed before any step ran":
             unexpected.append(f"{label} {key}: {status}")
         _say(f"  [{label} {index}/{len(keys)}] {key}: {status}")
+    if refused:
+        _say(f"  {label}: {refused} of {len(keys)} refused by JD (expected; the asset page says why)")
     return unexpected
 
 
