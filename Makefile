@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test bench dev clean train-sentiment
+.PHONY: setup fonts demo test bench dev clean train-sentiment
 
 $(STAMP): pyproject.toml sandbox/pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,7 +17,20 @@ $(STAMP): pyproject.toml sandbox/pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps -e . -e ./sandbox
 	touch $(STAMP)
 
-setup: $(STAMP)
+setup: $(STAMP) fonts
+
+# A CJK font for the Chinese text of the review report's charts (jd_assets/reports/): Debian's
+# fonts-wqy-microhei, installed only when no CJK font is there. Without one the report still renders,
+# with ids for Chinese labels, and says so.
+fonts:
+	@fc-list 2>/dev/null | grep -qiE 'WenQuanYi|Noto Sans CJK|Source Han Sans' || { \
+		if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+			apt-get install -y -qq fonts-wqy-microhei >/dev/null 2>&1 || \
+			{ apt-get update -qq && apt-get install -y -qq fonts-wqy-microhei; }; \
+		elif command -v apt-get >/dev/null && command -v sudo >/dev/null; then \
+			sudo apt-get install -y -qq fonts-wqy-microhei || \
+			{ sudo apt-get update -qq && sudo apt-get install -y -qq fonts-wqy-microhei; }; \
+		else echo "no CJK font and no apt-get: the review report will use ids for Chinese labels"; fi; }
 
 demo: setup
 	$(BIN)/python -m jd_sandbox.demo
@@ -60,4 +73,4 @@ dev: setup
 
 clean:
 	rm -rf data/jd.duckdb data/jd.duckdb.wal data/jd.duckdb.lock data/dagster_home \
-		data/jd_analytics.duckdb data/jd_analytics.duckdb.lock data/jd_analytics.duckdb.tmp-*
+		data/jd_analytics.duckdb data/jd_analytics.duckdb.lock data/jd_analytics.duckdb.tmp-* data/reports

@@ -38,11 +38,11 @@ FOLLOW_UPSTREAM = (
 #: tables follow raw without a toggle in the UI.
 derived_tables_automation_sensor = dg.AutomationConditionSensorDefinition(
     "derived_tables_automation_sensor",
-    target=dg.AssetSelection.groups("clean", "marts", "published"),
+    target=dg.AssetSelection.groups("clean", "marts", "published", "reports"),
     default_status=dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=30,
     description=(
         "Rebuilds the clean and mart tables after raw changes, then publishes them to the analysts' "
-        "read-only copy (their automation condition)."
+        "read-only copy and redraws the review report (their automation condition)."
     ),
 )

@@ -11,9 +11,9 @@ import dagster as dg
 
 derived_tables_job = dg.define_asset_job(
     "derived_tables_job",
-    selection=dg.AssetSelection.groups("clean", "marts", "published"),
+    selection=dg.AssetSelection.groups("clean", "marts", "published", "reports"),
     description=(
         "Rebuild every clean and mart table from raw, with their asset checks, then publish them to the "
-        "analysts' read-only copy."
+        "analysts' read-only copy, and draw the review report."
     ),
 )
