@@ -80,3 +80,11 @@ def test_code_references_link_to_git_when_a_repository_url_is_given(monkeypatch)
         r.url for r in summary.specs_by_key[summary.key].metadata["dagster/code_references"].code_references
     ]
     assert urls[0].startswith("https://github.com/example/jd_assets/tree/main/jd_assets/marts/assets.py#L")
+
+
+def test_every_run_the_automation_or_a_job_launches_executes_in_one_process(repo):
+    # a process per step cost 11x the rebuild itself (bench/executor.py); the automation's runs use the
+    # implicit asset job, which takes the Definitions' executor
+    assert repo.get_implicit_global_asset_job_def().executor_def.name == "in_process"
+    for name in repo.job_names:
+        assert repo.get_job(name).executor_def.name == "in_process", name

@@ -12,6 +12,8 @@ import dagster as dg
 derived_tables_job = dg.define_asset_job(
     "derived_tables_job",
     selection=dg.AssetSelection.groups("clean", "marts", "published", "reports"),
+    # one process for every step, as the automation's runs (jd_assets/definitions.py says why)
+    executor_def=dg.in_process_executor,
     description=(
         "Rebuild every clean and mart table from raw, with their asset checks, then publish them to the "
         "analysts' read-only copy, and draw the review report."
