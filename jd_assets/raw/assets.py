@@ -14,7 +14,7 @@ import pyarrow as pa
 from pydantic import Field
 
 from jd_assets import jos_fields
-from jd_assets.conventions import TIME_FORMAT_SQL, InvalidIdError, require_jd_id
+from jd_assets.conventions import BEIJING, TIME_FORMAT_SQL, InvalidIdError, require_jd_id
 from jd_assets.errors import GatewayError, PartitionError
 from jd_assets.gateways.fengchao import FengchaoResource
 from jd_assets.gateways.jos import JosResource, order_keys
@@ -347,6 +347,13 @@ def raw_orders(context: dg.AssetExecutionContext, jos: JosResource, warehouse: D
     answer beside the list record (``raw.orders.detail``).
     """
     day = date.fromisoformat(context.partition_key)
+    today = datetime.now(BEIJING).date()
+    if day > today:
+        raise dg.Failure(
+            description=f"orders of {day}: that Beijing day has not begun (today is {today})",
+            metadata={"scope": "partition", "retryable": False},
+            allow_retries=False,
+        )
     start, end = datetime.combine(day, clock_time.min), datetime.combine(day, clock_time(23, 59, 59))
     order_pages: list[pa.Table] = []
     track_batches: list[pa.Table] = [batch([])]
@@ -394,12 +401,16 @@ def raw_orders(context: dg.AssetExecutionContext, jos: JosResource, warehouse: D
         orders = land(con, tables.ORDERS, pa.concat_tables([batch([]), *order_pages]), **common)
         tracks = land(con, tables.ORDER_TRACKS, pa.concat_tables(track_batches), **common)
     orders = orders.held_for(time.monotonic() - started, waited=started - asked)
+    if orders.received == 0:
+        context.log.warning(f"JD lists no orders created on {day}: the partition is empty (not an error)")
     yield dg.MaterializeResult(
         asset_key="raw_orders",
         metadata={
             **orders.as_metadata(),
             **stats.as_metadata(),
             "window_days": 1,
+            "day_complete": day < today,
+            "empty_day": orders.received == 0,
             "order_details_fetched": details_fetched,
         },
     )

@@ -282,3 +282,29 @@ def test_every_raw_materialization_carries_counts_and_a_preview(sandbox, resourc
     assert later["dagster/row_count"].value == table_rows[0][0] > table_rows[0][1]
     orders_preview = next(e for e in events if e.asset_key == dg.AssetKey("raw_orders")).materialization
     assert "consignee" not in orders_preview.metadata["preview"].value.lower()
+
+
+def test_a_day_that_has_not_begun_is_refused_naming_today(resources):
+    future = (date.today() + timedelta(days=3)).isoformat()
+    context = dg.build_asset_context(partition_key=future)
+    with pytest.raises(dg.Failure, match=f"orders of {future}: that Beijing day has not begun"):
+        next(iter(raw_orders(context, jos=resources["jos"], warehouse=resources["warehouse"])))
+
+
+def test_an_empty_day_says_so(sandbox, resources, instance):
+    empty = next(
+        (sandbox.now.date() - timedelta(days=k)).isoformat()
+        for k in range(1, 400)
+        if not sandbox.truth.orders(sandbox.now.date() - timedelta(days=k))
+    )
+    result = materialize(raw_orders, empty, resources, instance)
+    assert metadata_of(result, "raw_orders")["empty_day"] is True
+
+
+def test_the_demo_and_the_served_sandbox_follow_the_real_date():
+    from datetime import UTC, datetime
+
+    from jd_sandbox import today_start
+
+    assert today_start(datetime(2026, 11, 25, 17, 30, tzinfo=UTC)).isoformat() == "2026-11-26T00:00:00+08:00"
+    assert today_start().date() >= date(2026, 1, 1)

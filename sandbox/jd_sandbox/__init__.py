@@ -4,8 +4,8 @@ JOS router (orders, tracks) and seller gateway (findWareById) over a determinist
 It is for tests and the demo; the asset code never imports it. See README.md in this folder.
 """
 
-from .config import DEFAULT_NOW, SCALES, Faults, SandboxConfig
+from .config import DEFAULT_NOW, SCALES, Faults, SandboxConfig, today_start
 from .server import Sandbox, env_for
 from .signing import sign
 
-__all__ = ["DEFAULT_NOW", "SCALES", "Faults", "Sandbox", "SandboxConfig", "env_for", "sign"]
+__all__ = ["DEFAULT_NOW", "SCALES", "Faults", "Sandbox", "SandboxConfig", "env_for", "sign", "today_start"]

@@ -14,7 +14,7 @@ import threading
 from datetime import datetime
 
 from . import config as c
-from .config import BEIJING, SCALES, Faults, SandboxConfig
+from .config import BEIJING, SCALES, Faults, SandboxConfig, today_start
 from .server import Sandbox, env_for
 
 CREDENTIALS = f"""default demo credentials (override with the flags below):
@@ -70,7 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8765, help="0 picks a free port (default 8765)")
     serve.add_argument("--seed", type=int, default=7)
     serve.add_argument("--scale", choices=sorted(SCALES), default="demo")
-    serve.add_argument("--now", type=_now, help="simulated now, ISO 8601 (default 2026-03-10T12:00+08:00)")
+    serve.add_argument(
+        "--now",
+        type=_now,
+        help="simulated now, ISO 8601 (default: the start of today in Beijing, so the catalog's history is "
+        "the weeks before today; 2026-03-10T12:00+08:00 gives the fixed catalog the tests use)",
+    )
     for name in ("n_skus", "n_comments", "order_days", "orders_per_day"):
         serve.add_argument("--" + name.replace("_", "-"), type=int, dest=name)
     serve.add_argument("--details-pending-polls", type=int, default=2)
@@ -109,7 +114,7 @@ def _config(args: argparse.Namespace) -> SandboxConfig:
     return SandboxConfig(
         seed=args.seed,
         scale=args.scale,
-        now=args.now,
+        now=args.now or today_start(),
         n_skus=args.n_skus,
         n_comments=args.n_comments,
         order_days=args.order_days,

@@ -20,6 +20,15 @@ except Exception:  # pragma: no cover - only without any tz database
 #: The simulated "now" when none is given: fixed, so runs are reproducible.
 DEFAULT_NOW = datetime(2026, 3, 10, 12, 0, 0, tzinfo=BEIJING)
 
+
+def today_start(wall: datetime | None = None) -> datetime:
+    """The start (00:00) of today's Beijing day by the real clock: the "now" of ``make demo`` and
+    ``python -m jd_sandbox serve``, so their catalog's history is the weeks before today, yesterday is the
+    newest complete day, and the Dagster UI's newest order partitions hold data. The same all day long,
+    so two runs on one day give the same tables."""
+    wall = (wall or datetime.now(BEIJING)).astimezone(BEIJING)
+    return wall.replace(hour=0, minute=0, second=0, microsecond=0)
+
 #: Demo credentials (also printed by ``python -m jd_sandbox --help``).
 DEFAULT_TOKEN = "sandbox-token"
 DEFAULT_JOS_APP_KEY = "SANDBOXAPPKEY"

@@ -29,7 +29,7 @@ import dagster as dg
 import duckdb
 
 from jd_assets.raw import sensors
-from jd_sandbox import Sandbox, SandboxConfig
+from jd_sandbox import Sandbox, SandboxConfig, today_start
 
 SAMPLE_SQL = """SELECT sku_id, product_title, n_reviews, round(avg_score, 2) AS avg_score,
        round(bayes_score, 2) AS bayes_score, units_sold
@@ -265,7 +265,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--scale", default="demo")
     parser.add_argument("--days", type=int, default=14, help="days of orders to land, ending yesterday")
+    parser.add_argument(
+        "--now",
+        type=datetime.fromisoformat,
+        default=None,
+        help="the sandbox's now, ISO 8601 with a zone (default: the start of today in Beijing, so the newest "
+        "order partitions of the Dagster UI hold data)",
+    )
     args = parser.parse_args(argv)
+    args.now = today_start() if args.now is None else args.now
+    if args.now.tzinfo is None:
+        parser.error("--now needs a zone, e.g. 2026-03-10T12:00+08:00")
 
     SIGNALS.install()
     started, created_after = time.monotonic(), time.time()
@@ -281,7 +291,8 @@ def main(argv: list[str] | None = None) -> int:
         (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
     instance = None
     try:
-        with Sandbox(SandboxConfig(seed=args.seed, scale=args.scale, details_pending_polls=1)) as sandbox:
+        config = SandboxConfig(seed=args.seed, scale=args.scale, details_pending_polls=1, now=args.now)
+        with Sandbox(config) as sandbox:
             _say(f"sandbox serving JD gateways at {sandbox.base_url} (seed {args.seed}, now {sandbox.now})")
             os.environ.update(sandbox.env())
             # The code location reads its configuration when it loads: load it after pointing it here.
