@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup fonts demo test bench dev clean train-sentiment
+.PHONY: setup fonts browser demo test bench dev clean train-sentiment screenshots
 
 $(STAMP): pyproject.toml sandbox/pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,7 +44,18 @@ SDK_STAMP := $(VENV)/jd-sdk/.installed
 $(SDK_STAMP): $(STAMP) $(SDK_LOCK)
 	$(BIN)/python -m jd_assets_tests.sandbox.jd_sdk
 
-test: setup $(SDK_STAMP)
+# Debian's chromium for the tests that open the review report in a real browser and for make screenshots,
+# installed only when missing (where it cannot be installed, those tests skip, saying why).
+browser:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || { \
+		if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+			apt-get install -y -qq chromium >/dev/null 2>&1 || \
+			{ apt-get update -qq && apt-get install -y -qq chromium; }; \
+		elif command -v apt-get >/dev/null && command -v sudo >/dev/null; then \
+			sudo apt-get install -y -qq chromium || { sudo apt-get update -qq && sudo apt-get install -y -qq chromium; }; \
+		else echo "no chromium and no apt-get: the browser tests will skip"; fi; }
+
+test: setup $(SDK_STAMP) browser
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 

@@ -160,3 +160,25 @@ def test_the_automation_and_the_rebuild_job_bring_the_report_after_the_marts():
         review_report.key
     ).parent_keys
     assert graph.get(review_report.key).automation_condition is not None
+
+
+def test_the_page_renders_in_headless_chromium_with_its_charts_and_no_console_errors(
+    scratch_db, tmp_path, monkeypatch
+):
+    from jd_assets_tests.browser import browser, chromium_path
+
+    if chromium_path() is None:
+        pytest.skip("Chromium is not installed (Debian: apt-get install chromium; make test does it as root)")
+    metadata = materialize(scratch_db, tmp_path / "reports", monkeypatch)
+
+    with browser() as page:
+        page.goto(Path(metadata["path"]).as_uri())
+        assert page.wait_for("Array.from(document.images).every(i => i.complete)")
+        images = page.evaluate("Array.from(document.images).map(i => [i.naturalWidth, i.naturalHeight])")
+        title = page.evaluate("document.querySelector('h1').textContent")
+        shot = page.screenshot(tmp_path / "report.png", full_page=True)
+
+    assert len(images) == 5 and all(w >= 600 and h >= 300 for w, h in images), images
+    assert "京东评价报告" in title
+    assert page.console_errors == []
+    assert shot.read_bytes().startswith(PNG) and shot.stat().st_size > 20_000
