@@ -10,20 +10,22 @@ file lock, so steps never ran in parallel anyway) that cost 11x the work itself 
 
 import dagster as dg
 
-from jd_assets.clean.definitions import defs as clean_defs
-from jd_assets.derived.definitions import defs as derived_defs
-from jd_assets.marts.definitions import defs as marts_defs
-from jd_assets.publish.definitions import defs as publish_defs
-from jd_assets.raw.definitions import defs as raw_defs
-from jd_assets.reports.definitions import defs as reports_defs
+# The layers' modules, not their ``defs``: Dagster refuses a module (``dagster dev -m`` / workspace.yaml)
+# that holds more than one Definitions object at its top level.
+from jd_assets.clean import definitions as clean
+from jd_assets.derived import definitions as derived
+from jd_assets.marts import definitions as marts
+from jd_assets.publish import definitions as publish
+from jd_assets.raw import definitions as raw
+from jd_assets.reports import definitions as reports
 from jd_assets.resources import build_resources
 
 defs = dg.Definitions.merge(
-    raw_defs,
-    clean_defs,
-    marts_defs,
-    publish_defs,
-    reports_defs,
-    derived_defs,
+    raw.defs,
+    clean.defs,
+    marts.defs,
+    publish.defs,
+    reports.defs,
+    derived.defs,
     dg.Definitions(resources=build_resources(), executor=dg.in_process_executor),
 )

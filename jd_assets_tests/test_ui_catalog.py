@@ -88,3 +88,11 @@ def test_every_run_the_automation_or_a_job_launches_executes_in_one_process(repo
     assert repo.get_implicit_global_asset_job_def().executor_def.name == "in_process"
     for name in repo.job_names:
         assert repo.get_job(name).executor_def.name == "in_process", name
+
+
+def test_the_code_location_loads_as_dagster_dev_loads_it():
+    # workspace.yaml names the module: Dagster refuses one with several Definitions at its top level
+    from dagster._core.workspace.autodiscovery import loadable_targets_from_python_module
+
+    (target,) = loadable_targets_from_python_module("jd_assets.definitions", None)
+    assert target.attribute == "defs"
