@@ -79,6 +79,12 @@ train-sentiment: setup
 	$(BIN)/python -m pip install --quiet -e '.[train]'
 	$(BIN)/python -m jd_assets.insights.train
 
+# What users see, in a real browser: the sandbox and dagster dev started (and stopped), headless Chromium
+# through the lineage, an asset's columns and checks, partitions, a run and the review report; PNGs in
+# docs/screenshots/ (run make demo first).
+screenshots: setup browser
+	$(BIN)/python scripts/screenshots.py --data data --out docs/screenshots
+
 dev: setup
 	DAGSTER_HOME=$(CURDIR)/data/dagster_home $(BIN)/dagster dev -w workspace.yaml
 
