@@ -1,1 +1,2 @@
-"""What review texts say: polarity (sentiment.py), aspects, complaints, templates and tags (aspects.py, tags.py)."""
+"""What review texts say: polarity (sentiment.py), aspects, complaints, templates and tags (aspects.py,
+tags.py)."""
