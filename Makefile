@@ -22,7 +22,16 @@ setup: $(STAMP)
 demo: setup
 	$(BIN)/python -m jd_sandbox.demo
 
-test: setup
+# JD's own Python SDK (jd-sdk), for the test that calls the sandbox through it, in a venv of its own
+# (.venv/jd-sdk, pinned by its lock): it pulls packages jd_assets never needs. Built once, again only when
+# the lock changes (the test also builds it when missing).
+SDK_LOCK := jd_assets_tests/sandbox/jd-sdk.lock
+SDK_STAMP := $(VENV)/jd-sdk/.installed
+
+$(SDK_STAMP): $(STAMP) $(SDK_LOCK)
+	$(BIN)/python -m jd_assets_tests.sandbox.jd_sdk
+
+test: setup $(SDK_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 

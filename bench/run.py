@@ -78,9 +78,7 @@ def table(rows: list[Row]) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="small sizes: seconds to a minute per benchmark")
-    ap.add_argument(
-        "--only", default="", help="comma list of benchmark numbers (1-10); 2 and 6 run together"
-    )
+    ap.add_argument("--only", default="", help="comma list of benchmark numbers (1-10); 2 and 6 run together")
     ap.add_argument("--out", default="", help="also write the report to this markdown file")
     args = ap.parse_args()
     wanted = sorted({int(x) for x in args.only.split(",") if x.strip()} or set(BENCHES))

@@ -15,6 +15,7 @@ from jd_assets.clean.pii import PiiKey
 from jd_assets.gateways.fengchao import FengchaoResource
 from jd_assets.gateways.jos import JosResource
 from jd_assets.gateways.justone import JustOneResource
+from jd_assets.http.resource import CLEAR_TEXT_ENV
 from jd_assets.publish.copy import AnalyticsFile, analytics_path_beside
 from jd_assets.warehouse import DEFAULT_DUCKDB_PATH, DuckDBWarehouse
 
@@ -27,8 +28,13 @@ def _rate(name: str, default: float) -> float:
     return float(os.environ.get(name, default))
 
 
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes")
+
+
 def build_resources() -> dict[str, dg.ConfigurableResource]:
     env = os.environ.get
+    clear_text = _flag(CLEAR_TEXT_ENV)
     database = env("JD_DUCKDB_PATH", DEFAULT_DUCKDB_PATH)
     warehouse = DuckDBWarehouse(database=database, memory_limit=env("JD_DUCKDB_MEMORY_LIMIT", "3GB"))
     return {
@@ -36,6 +42,7 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
             base_url=env("JD_JUSTONE_BASE_URL", JUSTONE_DEFAULT_URL),
             token=dg.EnvVar("JD_JUSTONE_TOKEN"),
             requests_per_second=_rate("JD_JUSTONE_RPS", 5.0),
+            allow_clear_text=clear_text,
         ),
         "jos": JosResource(
             base_url=env("JD_JOS_BASE_URL", JOS_DEFAULT_URL),
@@ -44,6 +51,7 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
             access_token=dg.EnvVar("JD_JOS_ACCESS_TOKEN"),
             dialect=env("JD_JOS_DIALECT", "live"),
             requests_per_second=_rate("JD_JOS_RPS", 10.0),
+            allow_clear_text=clear_text,
         ),
         "fengchao": FengchaoResource(
             base_url=env("JD_FENGCHAO_BASE_URL", ""),
@@ -51,12 +59,13 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
             app_secret=dg.EnvVar("JD_FENGCHAO_APP_SECRET"),
             seller_nick=dg.EnvVar("JD_FENGCHAO_SELLER_NICK"),
             requests_per_second=_rate("JD_FENGCHAO_RPS", 5.0),
+            allow_clear_text=clear_text,
         ),
         # The warehouse twice: the package's assets take ``warehouse: DuckDBWarehouse``, a user's own asset
         # takes ``duckdb: DuckDBResource`` as Dagster's DuckDB guide shows; both are this one resource.
         "warehouse": warehouse,
         "duckdb": warehouse,
-        "pii_key": PiiKey(key=dg.EnvVar("JD_PII_KEY")),
+        "pii_key": PiiKey(key=dg.EnvVar("JD_PII_KEY"), rotate_from=env("JD_PII_KEY_ROTATE_FROM", "")),
         # The read-only copy analysts open: beside the pipeline's file unless JD_ANALYTICS_PATH says where.
         "analytics": AnalyticsFile(path=env("JD_ANALYTICS_PATH") or analytics_path_beside(database)),
     }

@@ -1,2 +1,1 @@
-"""What review texts say: polarity (sentiment.py), aspects, complaints, templates and tags (aspects.py,
-tags.py)."""
+"""What review texts say: polarity (sentiment.py); aspects, complaints, templates and tags (aspects.py)."""
