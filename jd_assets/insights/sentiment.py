@@ -226,7 +226,8 @@ def lexicon_from_aspects() -> dict[str, str]:
     return {
         "stop": a.STOP_WORDS, "pos_phrase": a.POSITIVE_PHRASES, "neg_phrase": a.NEGATIVE_PHRASES,
         "neutral": a.NEUTRAL_WORDS, "negators": a.NEGATORS, "degrees": a.DEGREES,
-        "pos_word": a.POSITIVE_WORDS, "neg_word": a.NEGATIVE_WORDS,
+        "pos_word": "|".join(w for w in (a.POSITIVE_WORDS, getattr(a, "POSITIVE_EMOJI", "")) if w),
+        "neg_word": "|".join(w for w in (a.NEGATIVE_WORDS, getattr(a, "NEGATIVE_EMOJI", "")) if w),
     }
 
 
