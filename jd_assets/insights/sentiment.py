@@ -377,7 +377,7 @@ def sentiment_label(prob: float | None) -> str | None:
     """``positive`` if prob >= 0.6, ``negative`` if prob <= 0.4, ``neutral`` between, None when unscored.
 
     The probabilities are Platt-calibrated, so the band 0.4-0.6 is where the model is right barely more
-    often than a coin; on the held-out split about 10% of reviews fall there (see README_sentiment.md)."""
+    often than a coin; on the held-out split about 10% of reviews fall there (see docs/SENTIMENT.md)."""
     if prob is None or (isinstance(prob, float) and math.isnan(prob)):
         return None
     if prob >= POSITIVE_AT:

@@ -45,7 +45,7 @@ NGRAM_MAX = 3
 MIN_DF = 2
 C_GRID = (3.0, 10.0, 30.0)
 NB_ALPHA = 0.1
-USE_LEXICON = True  # the opinion lexicon of aspects.py as features (LEX_TOKENS; see README_sentiment.md)
+USE_LEXICON = True  # the opinion lexicon of aspects.py as features (LEX_TOKENS; see docs/SENTIMENT.md)
 OWN_PER_CLASS = 1500  # composed own examples per polarity (about 8% of the training rows)
 CJK = range(0x4E00, 0xA000)
 
