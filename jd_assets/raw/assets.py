@@ -56,9 +56,12 @@ def _land(
     warehouse: DuckDBWarehouse, table: RawTable, records: pa.Table, key: str, run_id: str
 ) -> LandingCounts:
     """Land one partition (keyed by its id) in its own write transaction."""
-    with warehouse.write() as con:
+    started = 0.0
+
+    def work(con):
+        nonlocal started
         started = time.monotonic()
-        counts = land(
+        return land(
             con,
             table,
             records,
@@ -67,7 +70,9 @@ def _land(
             run_id=run_id,
             fetched_at=datetime.now(UTC),
         )
-    return counts.held_for(time.monotonic() - started)
+
+    counts, conflicts = warehouse.transact(work)
+    return counts.held_for(time.monotonic() - started, conflicts)
 
 
 def _land_record(
@@ -255,7 +260,10 @@ def raw_orders(context: dg.AssetExecutionContext, jos: JosResource, warehouse: D
         except GatewayError as err:
             raise _gateway_failure(err, f"orders of {day} (window {start} .. {end})", client.stats) from None
         stats = client.stats
-    with warehouse.write() as con:
+    started = 0.0
+
+    def work(con):  # the day's orders and their tracks in one transaction
+        nonlocal started
         started = time.monotonic()
         common = {
             "partition_key": context.partition_key,
@@ -264,8 +272,10 @@ def raw_orders(context: dg.AssetExecutionContext, jos: JosResource, warehouse: D
             "fetched_at": datetime.now(UTC),
         }
         orders = land(con, tables.ORDERS, pa.concat_tables([batch([]), *order_pages]), **common)
-        tracks = land(con, tables.ORDER_TRACKS, pa.concat_tables(track_batches), **common)
-    orders = orders.held_for(time.monotonic() - started)
+        return orders, land(con, tables.ORDER_TRACKS, pa.concat_tables(track_batches), **common)
+
+    (orders, tracks), conflicts = warehouse.transact(work)
+    orders = orders.held_for(time.monotonic() - started, conflicts)
     yield dg.MaterializeResult(
         asset_key="raw_orders",
         metadata={**orders.as_metadata(), **stats.as_metadata(), "window_days": 1},

@@ -82,14 +82,17 @@ class LandingCounts:
     """A markdown table of a few landed rows (typed columns only: no buyer data)."""
     write_seconds: float = 0.0
     """How long the write transaction held the DuckDB file (a reader waits at most this long)."""
+    write_conflicts: int = 0
+    """DuckLake only: commits refused by another writer's conflicting change, and run again."""
 
-    def held_for(self, seconds: float) -> LandingCounts:
-        return replace(self, write_seconds=seconds)
+    def held_for(self, seconds: float, conflicts: int = 0) -> LandingCounts:
+        return replace(self, write_seconds=seconds, write_conflicts=conflicts)
 
     def as_metadata(self) -> dict[str, object]:
         return {
             "preview": self.preview or dg.MetadataValue.md(""),
             "write_seconds": round(self.write_seconds, 4),
+            "write_conflicts_retried": self.write_conflicts,
             "records_received": self.received,
             "rows_new": self.new,
             "rows_already_known": self.already_known,
