@@ -15,12 +15,12 @@ failing on DuckDB's file lock.
 
 **A DuckLake catalog** (``JD_DUCKLAKE_CATALOG`` + ``JD_DUCKLAKE_DATA_PATH``): the catalog in a database
 (PostgreSQL for many machines), the data as Parquet files in a folder or object store. Every connection
-is an in-memory DuckDB that attaches the lake as ``lake`` and makes it the default (``USE``), so the same SQL reads and
-writes ``raw.*``, ``clean.*`` and ``marts.*`` there. There is no flock: each ``write()`` is one DuckLake
-transaction (one snapshot), concurrent writers from any process or host commit side by side (DuckLake
-retries a commit that raced another one without a logical conflict), and a reader sees the last snapshot
-committed when its transaction began. The two extensions come from PyPI wheels (the ``lake`` extra) and
-are loaded from their files: nothing is downloaded at run time.
+is an in-memory DuckDB that attaches the lake as ``lake`` and makes it the default (``USE``), so the same
+SQL reads and writes ``raw.*``, ``clean.*`` and ``marts.*`` there. There is no flock: each ``write()`` is
+one DuckLake transaction (one snapshot), concurrent writers from any process or host commit side by side
+(DuckLake retries a commit that raced another one without a logical conflict), and a reader sees the last
+snapshot committed when its transaction began. The two extensions come from PyPI wheels (the ``lake``
+extra) and are loaded from their files: nothing is downloaded at run time.
 """
 
 from __future__ import annotations
@@ -67,7 +67,8 @@ def is_lake_conflict(err: BaseException) -> bool:
 
 
 class DuckDBWarehouse(DuckDBResource):
-    """The analytics DuckDB file (``JD_DUCKDB_PATH``), with serialized, short write transactions."""
+    """The analytics DuckDB file (``JD_DUCKDB_PATH``), with serialized, short write transactions; or a
+    DuckLake catalog (``JD_DUCKLAKE_CATALOG``), where writers commit side by side."""
 
     database: str = Field(
         description=(
@@ -217,7 +218,8 @@ class DuckDBWarehouse(DuckDBResource):
         """Dagster's ``DuckDBResource`` connection (read-write, autocommit), under the exclusive lock.
 
         For a user's own asset: it waits for the package's writers, and they wait for it, so neither
-        fails on DuckDB's single-writer lock. Keep what runs inside it short.
+        fails on DuckDB's single-writer lock. Keep what runs inside it short. On a DuckLake catalog there
+        is no lock: each statement is its own transaction, beside the package's writers.
         """
         with self._session(read_only=False, lock=fcntl.LOCK_EX) as con:
             ensure_schemas(con)
