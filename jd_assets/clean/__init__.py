@@ -3,6 +3,7 @@
 from jd_assets.clean.catalog import clean_products, clean_sku_ware_links, clean_wares
 from jd_assets.clean.comments import clean_comments
 from jd_assets.clean.orders import clean_order_items, clean_order_tracks, clean_orders
+from jd_assets.clean.review_signals import clean_review_signals
 
 CLEAN_ASSETS = [
     clean_comments,
@@ -12,4 +13,5 @@ CLEAN_ASSETS = [
     clean_order_tracks,
     clean_orders,
     clean_order_items,
+    clean_review_signals,
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dagster as dg
 import duckdb
 
+from jd_assets import jos_fields
 from jd_assets.clean import catalog, comments, orders
 from jd_assets.derived.rules import (
     Rule,
@@ -21,21 +22,25 @@ from jd_assets.derived.rules import (
 )
 from jd_assets.raw.discovery import ORDER_ITEMS_SQL, SKU_WARE_LINKS_SQL
 
-#: Every buyer identifier in raw orders, both dialects: account, consignee name, phones, street address.
+#: Every buyer identifier in raw orders, every documented field of both dialects and both calls (the list
+#: record and its order.get record; jd_assets.jos_fields): account, consignee name, phones, address.
 #: Values shorter than 2 characters cannot identify anyone and would match everywhere.
-RAW_PII_SQL = """
+RAW_PII_SQL = f"""
 SELECT DISTINCT trim(v) AS v
-FROM (
-    SELECT unnest([
-        record->>'$.pin',
-        c->>'$.fullname', c->>'$.mobile', c->>'$.telephone',
-        coalesce(c->>'$.fullAddress', c->>'$.full_address')
-    ]) AS v
-    FROM (SELECT record, coalesce(record->'$.consigneeInfo', record->'$.consignee_info') AS c FROM raw.orders)
-)
+FROM (SELECT unnest([{", ".join(jos_fields.pii_values_sql())}]) AS v FROM raw.orders)
 WHERE length(trim(v)) >= 2
 """
 
+#: Every buyer phone in raw orders as its national digits (a leading 86 / 0086 country code dropped), so
+#: that a phone written with separators or a country code in free text (138-1234-5678, 138 1234 5678,
+#: +86 13812345678) is still found: texts are compared with their separators removed.
+RAW_PHONE_DIGITS_SQL = f"""
+SELECT DISTINCT regexp_replace(regexp_replace(v, '[^0-9]', '', 'g'), '^(0086|86)(1[0-9]{{10}})$', '\\2') AS v
+FROM (SELECT unnest([{", ".join(jos_fields.phone_values_sql())}]) AS v FROM raw.orders)
+WHERE length(regexp_replace(v, '[^0-9]', '', 'g')) >= 7
+"""
+#: A text with the separators people write inside phone numbers removed (spaces, dashes, dots, brackets, +).
+PHONE_TEXT_SQL = "regexp_replace(v, '[\\s\\-.()+\u3000]', '', 'g')"
 
 #: Most (text, PII value) pairs the containment scan compares; above it, a fixed sample of texts.
 PII_CONTAINS_BUDGET = 50_000_000
@@ -88,11 +93,16 @@ def no_buyer_pii(
         else "pii_texts"
     )
     leaks = con.execute(
-        f"""WITH pii AS ({RAW_PII_SQL})
+        f"""WITH pii AS ({RAW_PII_SQL}), phones AS ({RAW_PHONE_DIGITS_SQL})
             SELECT col, count(DISTINCT v) FROM (
                 SELECT t.col, t.v FROM pii_texts t JOIN pii p ON t.v = p.v
                 UNION ALL
                 SELECT t.col, t.v FROM {probe} t JOIN pii p ON contains(t.v, p.v)
+                UNION ALL
+                SELECT t.col, t.v
+                FROM (SELECT col, v, {PHONE_TEXT_SQL} AS digits FROM {probe}
+                      WHERE regexp_matches(v, '[0-9][\\s\\-.()\u3000]+[0-9]|[+][0-9]')) t
+                JOIN phones p ON contains(t.digits, p.v)
             )
             GROUP BY col ORDER BY col"""
     ).fetchall()
@@ -244,35 +254,49 @@ clean_order_tracks_checks = checks_from_rules(
     },
 )
 
-_MONEY = ("order_total_price", "order_seller_price", "order_payment", "freight_price")
+_MONEY = ("order_total_price", "order_seller_price", "order_payment", "freight_price", "seller_discount")
+
+#: Money JD sent that is not a number (present in a raw record, but no DECIMAL): NULL in clean.orders would
+#: otherwise look like money the record did not carry.
+_MONEY_UNREADABLE = " OR ".join(
+    f"({jos_fields.order_text(m, ('r.record', 'r.detail'))} IS NOT NULL AND "
+    f"TRY_CAST({jos_fields.order_text(m, ('r.record', 'r.detail'))} AS DECIMAL(18,2)) IS NULL)"
+    for m in _MONEY
+)
 
 clean_orders_checks = checks_from_rules(
     orders.clean_orders,
     {
         "keys_unique": key_rule("clean.orders", "order_id"),
         "values_valid": (
-            "Known state with its label, money present and not negative, delivery after shipping.",
+            "Known state with its label; money not negative, consistent and a number where the record "
+            "carries it (missing money is NULL and passes); delivery after shipping.",
             lambda con: rows_satisfy(
                 con,
                 "clean.orders",
                 {
                     "state labelled": "state_label IS NOT NULL",
-                    **{f"{m} >= 0": f"{m} >= 0" for m in _MONEY},
+                    **{f"{m} >= 0": f"{m} IS NULL OR {m} >= 0" for m in _MONEY},
+                    "order_seller_price <= order_total_price": (
+                        "order_seller_price IS NULL OR order_total_price IS NULL "
+                        "OR order_seller_price <= order_total_price"
+                    ),
+                    "order_payment <= order_total_price + freight_price": (
+                        "order_payment IS NULL OR order_total_price IS NULL "
+                        "OR order_payment <= order_total_price + coalesce(freight_price, 0)"
+                    ),
+                    "money sent is a number": f"""NOT EXISTS (
+                        SELECT 1 FROM raw.orders r
+                        WHERE r.order_id = clean.orders.order_id AND ({_MONEY_UNREADABLE}))""",
                     "delivered_at >= shipped_at": "delivered_at IS NULL OR delivered_at >= shipped_at",
                 },
                 "order_id, state, " + ", ".join(_MONEY),
             ),
         ),
         "timestamps_plausible": (
-            "created_at is set; order times are after 2004 and not after the fetch.",
-            lambda con: timestamps_plausible(
-                con,
-                "clean.orders",
-                ["created_at", "modified_at", "paid_at", "shipped_at", "delivered_at"],
-                fetched="fetched_at",
-                required=["created_at"],
-                show="order_id, created_at, modified_at, shipped_at, delivered_at",
-            ),
+            "created_at is set (live dialect: seed 003's records carry none); order times are after 2004 "
+            "and not after the fetch.",
+            lambda con: _order_times_plausible(con),
         ),
         "reconciles_with_raw": reconcile_rule(
             "clean.orders",
@@ -283,6 +307,28 @@ clean_orders_checks = checks_from_rules(
         "no_buyer_pii": _pii("clean.orders"),
     },
 )
+
+def _order_times_plausible(con: duckdb.DuckDBPyConnection) -> dg.AssetCheckResult:
+    times = timestamps_plausible(
+        con,
+        "clean.orders",
+        ["created_at", "modified_at", "paid_at", "shipped_at", "delivered_at"],
+        fetched="fetched_at",
+        show="order_id, created_at, modified_at, shipped_at, delivered_at",
+    )
+    required = " OR ".join(f"dialect <> '{d}'" for d in jos_fields.ORDER["created_at"].required_in)
+    created = rows_satisfy(
+        con,
+        "clean.orders",
+        {"created_at not null": f"created_at IS NOT NULL OR {required}"},
+        "order_id, dialect, created_at",
+    )
+    return dg.AssetCheckResult(
+        passed=times.passed and created.passed,
+        metadata={**times.metadata, **created.metadata},
+        description=times.description or created.description,
+    )
+
 
 clean_order_items_checks = checks_from_rules(
     orders.clean_order_items,

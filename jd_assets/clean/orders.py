@@ -1,8 +1,10 @@
 """Orders: ``clean.orders`` (with delivery facts), ``clean.order_items``, ``clean.order_tracks``.
 
 Both router dialects land in the same tables: the live one (camelCase, ids and money as strings) and the
-seed's (snake_case, ids and money as JSON numbers). Money is cast from the JSON *text* to DECIMAL, so a
-JSON number never passes through a float. Buyer PII stays in raw: ``clean.orders`` keeps province and city,
+seed's (snake_case, ids and money as JSON numbers), in every shape seed 003 shows (a list record without
+items completed by its ``order.get`` record); the field names come from the one map, jd_assets.jos_fields.
+Money is cast from the JSON *text* to DECIMAL, so a JSON number never passes through a float; money a
+record does not carry is NULL. Buyer PII stays in raw: ``clean.orders`` keeps province and city,
 and keyed hashes (HMAC-SHA256, key ``JD_PII_KEY``) that stand for the buyer and the consignee.
 """
 
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from jd_assets import jos_fields
 from jd_assets.clean.pii import PiiKey, hmac_sql
 from jd_assets.conventions import TIME_FORMAT_SQL
 from jd_assets.derived.automation import FOLLOW_UPSTREAM
@@ -46,13 +49,16 @@ CANCELLED_STATES = ("TRADE_CANCELED",)
 DELIVERED_SQL = "regexp_matches(content, '已签收|签收成功|妥投|(?i:delivered)')"
 
 
-def _field(obj: str, live: str, seed: str) -> str:
-    """A field of either dialect, as text."""
-    return f"coalesce({obj}->>'$.{live}', {obj}->>'$.{seed}')"
+_RAW = ("o.record", "o.detail")  # the list record, then its order.get record
 
 
-def _money(live: str, seed: str) -> str:
-    return f"TRY_CAST({_field('o.record', live, seed)} AS DECIMAL(18,2))"
+def _text(name: str) -> str:
+    """An order field as text, whatever the dialect and shape (jd_assets.jos_fields)."""
+    return jos_fields.order_text(name, _RAW)
+
+
+def _money(name: str) -> str:
+    return f"TRY_CAST({_text(name)} AS DECIMAL(18,2))"
 
 
 ORDER_TRACKS_COLUMNS = (
@@ -102,7 +108,11 @@ ORDERS_COLUMNS = (
         "State label: " + ", ".join(f"{k} {v}" for k, v in ORDER_STATE_LABELS.items()) + ".",
     ),
     Column("is_cancelled", "BOOLEAN", f"State is one of {', '.join(CANCELLED_STATES)}."),
-    Column("created_at", "TIMESTAMP", f"Order created (orderStartTime), {BEIJING}."),
+    Column(
+        "created_at",
+        "TIMESTAMP",
+        f"Order created (orderStartTime), {BEIJING}; NULL when the record carries none (seed 003's).",
+    ),
     Column("modified_at", "TIMESTAMP", f"Order last modified, {BEIJING}."),
     Column("paid_at", "TIMESTAMP", f"Payment confirmed (paymentConfirmTime), {BEIJING}, when given."),
     Column("order_total_price", "DECIMAL(18,2)", "Order total before discounts (orderTotalPrice), CNY."),
@@ -121,7 +131,8 @@ ORDERS_COLUMNS = (
     Column(
         "consignee_key",
         "VARCHAR",
-        "HMAC-SHA256 (key JD_PII_KEY, hex) of trim(fullname) | digits of mobile | trim(full address).",
+        "HMAC-SHA256 (key JD_PII_KEY, hex) of trim(name) | digits of mobile | trim(full address), "
+        "whichever spelling the dialect uses (fullname/name, fullAddress/full_address/address).",
     ),
     Column("item_lines", "INTEGER", "Number of item lines in the order."),
     Column(
@@ -132,17 +143,16 @@ ORDERS_COLUMNS = (
     Column("fetched_at", "TIMESTAMPTZ", "When this version of the order was fetched (instant)."),
 )
 
-#: What identifies a consignee: trimmed name, the mobile's digits, trimmed full address.
-_CONSIGNEE_KEY_TEXT = """
-        coalesce(trim(o.c->>'$.fullname'), '') || '|'
-        || regexp_replace(coalesce(o.c->>'$.mobile', ''), '[^0-9]', '', 'g') || '|'
-        || coalesce(trim(coalesce(o.c->>'$.fullAddress', o.c->>'$.full_address')), '')"""
+#: What identifies a consignee: trimmed name, the mobile's digits, trimmed full address (every spelling).
+_CONSIGNEE_KEY_TEXT = f"""
+        coalesce(trim({jos_fields.consignee_text("name", _RAW)}), '') || '|'
+        || regexp_replace(coalesce({jos_fields.consignee_text("mobile", _RAW)}, ''), '[^0-9]', '', 'g') || '|'
+        || coalesce(trim({jos_fields.consignee_text("address", _RAW)}), '')"""
 
 ORDERS_SQL = f"""
 CREATE OR REPLACE TABLE clean.orders AS
 WITH latest AS (
-    SELECT o.*,
-           coalesce(o.record->'$.consigneeInfo', o.record->'$.consignee_info') AS c
+    SELECT o.*
     FROM raw.orders o
     QUALIFY row_number() OVER (PARTITION BY o.order_id ORDER BY o.fetched_at DESC, o.order_date DESC) = 1
 ), deliveries AS (
@@ -161,21 +171,19 @@ SELECT
     o.order_state IN ({", ".join(f"'{s}'" for s in CANCELLED_STATES)}) AS is_cancelled,
     o.created_at,
     o.modified_at,
-    try_strptime({_field("o.record", "paymentConfirmTime", "payment_confirm_time")}, {TIME_FORMAT_SQL})
-        AS paid_at,
-    {_money("orderTotalPrice", "order_total_price")} AS order_total_price,
-    {_money("orderSellerPrice", "order_seller_price")} AS order_seller_price,
-    {_money("orderPayment", "order_payment")} AS order_payment,
-    {_money("freightPrice", "freight_price")} AS freight_price,
-    {_money("sellerDiscount", "seller_discount")} AS seller_discount,
-    {_field("o.record", "payType", "pay_type")} AS pay_type,
-    o.c->>'$.province' AS province,
-    o.c->>'$.city' AS city,
-    {hmac_sql("nullif(trim(o.record->>'$.pin'), '')")} AS buyer_key,
-    CASE WHEN o.c IS NOT NULL AND json_type(o.c) = 'OBJECT'
+    try_strptime({_text("paid_at")}, {TIME_FORMAT_SQL}) AS paid_at,
+    {_money("order_total_price")} AS order_total_price,
+    {_money("order_seller_price")} AS order_seller_price,
+    {_money("order_payment")} AS order_payment,
+    {_money("freight_price")} AS freight_price,
+    {_money("seller_discount")} AS seller_discount,
+    {_text("pay_type")} AS pay_type,
+    {jos_fields.consignee_text("province", _RAW)} AS province,
+    {jos_fields.consignee_text("city", _RAW)} AS city,
+    {hmac_sql(f"nullif(trim({_text('pin')}), '')")} AS buyer_key,
+    CASE WHEN json_type({jos_fields.consignee_sql(_RAW)}) = 'OBJECT'
          THEN {hmac_sql(_CONSIGNEE_KEY_TEXT)} END AS consignee_key,
-    CAST(json_array_length(coalesce(o.record->'$.itemInfoList', o.record->'$.item_info_list')) AS INTEGER)
-        AS item_lines,
+    CAST(json_array_length({jos_fields.items_sql(_RAW)}) AS INTEGER) AS item_lines,
     d.shipped_at,
     d.delivered_at,
     round(date_diff('second', d.shipped_at, d.delivered_at) / 3600.0, 2) AS delivery_hours,
@@ -191,8 +199,8 @@ ORDER_ITEMS_COLUMNS = (
     Column("sku_id", "VARCHAR", "The SKU bought; (order_id, sku_id) is unique."),
     Column("ware_id", "VARCHAR", "The ware of the SKU, as the order item gives it."),
     Column("sku_name", "VARCHAR", "SKU name at the time of the order."),
-    Column("unit_price", "DECIMAL(18,2)", "Unit price (jdPrice), CNY."),
-    Column("quantity", "INTEGER", "Units bought (itemTotal)."),
+    Column("unit_price", "DECIMAL(18,2)", "Unit price (jdPrice; seed: jd_price or price), CNY."),
+    Column("quantity", "INTEGER", "Units bought (itemTotal; seed: item_total or num)."),
     Column("line_total", "DECIMAL(18,2)", "unit_price * quantity, CNY."),
     Column("outer_sku_id", "VARCHAR", "Seller's SKU id (outerSkuId), when given."),
 )
@@ -205,11 +213,11 @@ SELECT
     order_date,
     sku_id,
     ware_id,
-    {_field("item", "skuName", "sku_name")} AS sku_name,
-    TRY_CAST({_field("item", "jdPrice", "jd_price")} AS DECIMAL(18,2)) AS unit_price,
-    TRY_CAST({_field("item", "itemTotal", "item_total")} AS INTEGER) AS quantity,
+    {jos_fields.item_text("sku_name")} AS sku_name,
+    TRY_CAST({jos_fields.item_text("unit_price")} AS DECIMAL(18,2)) AS unit_price,
+    TRY_CAST({jos_fields.item_text("quantity")} AS INTEGER) AS quantity,
     CAST(unit_price * quantity AS DECIMAL(18,2)) AS line_total,
-    {_field("item", "outerSkuId", "outer_sku_id")} AS outer_sku_id
+    {jos_fields.item_text("outer_sku_id")} AS outer_sku_id
 FROM items
 ORDER BY order_date, order_id, sku_id
 """

@@ -5,7 +5,8 @@ What is this gateway's own (retries, rate limit, timeouts and redaction are the 
   computed again for every attempt (the router refuses more than 6 minutes of skew);
 - the two dialects of the order methods (docs/GATEWAYS.md §2): ``live`` (``jingdong.pop.order.search``,
   camelCase fields, ids and money as strings) and ``seed`` (``jingdong.pop.orders.get``, snake_case
-  fields), named in one place, ``JOS_METHODS``;
+  fields); the methods are named in one place, ``JOS_METHODS``, the record fields in another,
+  jd_assets.jos_fields;
 - the router's error table (``ROUTER_CODES``), the ``<method>_responce`` wrapper (sic), and the live
   ``apiResult.success`` layer;
 - window splitting and paging.
@@ -41,6 +42,7 @@ from typing import Any, ClassVar
 import dagster as dg
 from pydantic import Field, field_validator
 
+from jd_assets import jos_fields
 from jd_assets.conventions import BEIJING, TIME_FORMAT, require_jd_id
 from jd_assets.errors import (
     AuthError,
@@ -62,14 +64,14 @@ API_VERSION = "2.0"
 # The one place naming the order methods of each dialect. Read-only: no write method is listed.
 JOS_METHODS: Mapping[str, Mapping[str, str]] = MappingProxyType(
     {
-        "live": MappingProxyType(
+        jos_fields.LIVE: MappingProxyType(
             {
                 "search": "jingdong.pop.order.search",
                 "get": "jingdong.pop.order.get",
                 "track": "jingdong.pop.order.track",
             }
         ),
-        "seed": MappingProxyType(
+        jos_fields.SEED: MappingProxyType(
             {
                 "search": "jingdong.pop.orders.get",
                 "get": "jingdong.pop.order.get",
@@ -78,7 +80,7 @@ JOS_METHODS: Mapping[str, Mapping[str, str]] = MappingProxyType(
         ),
     }
 )
-DIALECTS = tuple(JOS_METHODS)
+DIALECTS = jos_fields.DIALECTS
 READ_ONLY_METHODS = frozenset(m for methods in JOS_METHODS.values() for m in methods.values())
 FORBIDDEN_METHODS = frozenset({"jingdong.pop.order.ship"})
 
@@ -160,7 +162,7 @@ class OrderKeys:
     """The keys of an order record, whatever the dialect; ids as exact digit strings."""
 
     order_id: str
-    created_at: str  # Beijing time "yyyy-MM-dd HH:mm:ss"
+    created_at: str | None  # Beijing time "yyyy-MM-dd HH:mm:ss"; None when the record carries none
     state: str
     modified: str | None
 
@@ -380,9 +382,11 @@ class JosClient:
                 timestamp=beijing_timestamp(wall_clock()),
             )
 
-        return self._http.call(
+        inner = self._http.call(
             "POST", self._base_url, data=build, interpret=lambda reply: _interpret(reply, method, what)
         )
+        self.stats.add(billed_calls=1)  # every answered call counts against the app's router call limit
+        return inner
 
 
 # -- request building (pure) --------------------------------------------------------------------------
@@ -502,56 +506,49 @@ def _check_dialect(value: str) -> str:
 
 # -- record keys --------------------------------------------------------------------------------------
 
-_KEY_FIELDS: Mapping[str, Mapping[str, str]] = {
-    "live": {
-        "order_id": "orderId",
-        "created_at": "orderStartTime",
-        "state": "orderState",
-        "modified": "modified",
-    },
-    "seed": {
-        "order_id": "order_id",
-        "created_at": "order_start_time",
-        "state": "order_state",
-        "modified": "modified",
-    },
-}
 _TIMESTAMP = re.compile(r"(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2})(?:\.\d{1,9})?")
 
 
 def order_keys(record: Mapping[str, Any], dialect: str) -> OrderKeys:
-    """The keys of an order record of ``dialect`` ("live" camelCase or "seed" snake_case).
+    """The keys of an order record of ``dialect`` ("live" camelCase or "seed" snake_case), field names
+    from the one map (jd_assets.jos_fields).
 
     The order id comes back as an exact digit string even when the JSON carried an integer; the
-    creation time as ``yyyy-MM-dd HH:mm:ss`` (a fractional second is dropped). Raises ValueError
-    naming a missing or malformed field.
+    creation time as ``yyyy-MM-dd HH:mm:ss`` (a fractional second is dropped), or None when the dialect
+    may leave it out (seed 003's records carry none). Raises ValueError naming a missing or malformed
+    field as the dialect spells it.
     """
-    if dialect not in _KEY_FIELDS:
-        raise ValueError(f"unknown JOS dialect {dialect!r} (expected one of {', '.join(_KEY_FIELDS)})")
-    names = _KEY_FIELDS[dialect]
+    if dialect not in jos_fields.DIALECTS:
+        known = ", ".join(jos_fields.DIALECTS)
+        raise ValueError(f"unknown JOS dialect {dialect!r} (expected one of {known})")
 
-    def field(key: str, *, required: bool = True) -> Any:
-        value = record.get(names[key])
-        if required and (value is None or value == ""):
-            raise ValueError(f"order record ({dialect} dialect) has no {names[key]!r}")
+    def field(key: str) -> Any:
+        spec = jos_fields.ORDER[key]
+        value = jos_fields.value(record, spec, dialect)
+        if value == "":
+            value = None
+        if value is None and dialect in spec.required_in:
+            raise ValueError(f"order record ({dialect} dialect) has no {spec.spelled(dialect)!r}")
         return value
 
     order_id = require_jd_id("order id", field("order_id"))
-    created_at = _timestamp(field("created_at"), names["created_at"])
+    created = field("created_at")
     state = field("state")
     if not isinstance(state, str):
-        raise ValueError(f"order {order_id}: {names['state']!r} is not a string: {state!r:.40}")
-    modified = field("modified", required=False)
+        spelled = jos_fields.ORDER["state"].spelled(dialect)
+        raise ValueError(f"order {order_id}: {spelled!r} is not a string: {state!r:.40}")
+    modified = field("modified")
     return OrderKeys(
         order_id=order_id,
-        created_at=created_at,
+        created_at=None if created is None else _timestamp(created, "created_at", dialect),
         state=state,
-        modified=None if modified in (None, "") else _timestamp(modified, names["modified"]),
+        modified=None if modified is None else _timestamp(modified, "modified", dialect),
     )
 
 
-def _timestamp(value: object, name: str) -> str:
+def _timestamp(value: object, key: str, dialect: str) -> str:
     match = _TIMESTAMP.fullmatch(value.strip()) if isinstance(value, str) else None
     if match is None:
+        name = jos_fields.ORDER[key].spelled(dialect)
         raise ValueError(f"order field {name!r} is not 'yyyy-MM-dd HH:mm:ss': {str(value)[:40]!r}")
     return match.group(1)

@@ -16,13 +16,14 @@ raises a typed error (jd_assets.errors); ``GatewayHttp.call`` owns everything el
 - redaction: every message that leaves this layer is redacted by parameter name and by the literal
   secrets of the client; httpx exceptions (their text carries the full URL) never escape, not even as
   an exception's ``__context__``;
-- JSON parsing with Python's ``json`` (integers of any size stay exact, never floats).
+- JSON parsing (jd_assets.http.jsontext): integers of any size stay exact, every other number keeps the
+  text it was sent in, ``NaN``/``Infinity`` are marked as not JSON, and an answer nested too deeply to
+  parse fails once (PartitionError naming the depth) instead of being retried as "not JSON".
 """
 
 from __future__ import annotations
 
 import email.utils
-import json
 import logging
 import math
 import random
@@ -44,6 +45,7 @@ from jd_assets.errors import (
     RateLimitedError,
     TransientError,
 )
+from jd_assets.http import jsontext
 from jd_assets.http.limiter import RateLimiter, shared_limiter
 from jd_assets.http.redaction import KNOWN_SECRETS, redact
 
@@ -206,8 +208,15 @@ class Reply:
         return None
 
     def json(self) -> Any:
-        """The body parsed as JSON (ints exact). Not JSON → the status error, else a TransientError."""
-        parsed, ok = _loads(self.content)
+        """The body parsed as JSON (numbers as received, see jsontext). Not JSON → the status error, else
+        a TransientError; nested too deeply to parse → a PartitionError naming the depth (not retried)."""
+        try:
+            parsed, ok = _loads(self.content)
+        except jsontext.TooDeepError as err:
+            raise PartitionError(
+                f"malformed body ({err}, more than can be parsed; not retried): {self.describe()}",
+                gateway=self.gateway,
+            ) from None
         if ok:
             return parsed
         error = self.status_error()
@@ -273,8 +282,10 @@ def _loads(content: bytes) -> tuple[Any, bool]:
     if not content.strip():
         return None, False
     try:
-        return json.loads(content), True
-    except (ValueError, RecursionError):
+        return jsontext.loads(content), True
+    except jsontext.TooDeepError:
+        raise
+    except ValueError:
         return None, False
 
 

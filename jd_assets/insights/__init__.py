@@ -1,1 +1,1 @@
-"""What review texts say: polarity, aspects, complaints, templates, tags."""
+"""What review texts say: polarity (sentiment.py); aspects, complaints, templates and tags (aspects.py)."""

@@ -15,6 +15,7 @@ from jd_assets.clean import (
     clean_order_items,
     clean_orders,
     clean_products,
+    clean_review_signals,
     clean_sku_ware_links,
     clean_wares,
 )
@@ -92,6 +93,15 @@ PRODUCT_REVIEWS_COLUMNS = (
         "DECIMAL(18,2)",
         "Revenue (sum of line totals, CNY) of the SKU in non-cancelled orders.",
     ),
+    Column("text_positive_prob", "DOUBLE", "Probability that the text is positive (clean.review_signals)."),
+    Column("text_sentiment", "VARCHAR", "positive / neutral / negative from the text; NULL when unscorable."),
+    Column(
+        "aspects",
+        "STRUCT(aspect VARCHAR, polarity VARCHAR, clause VARCHAR)[]",
+        "Aspects the text names, each with its polarity and clause (clean.review_signals).",
+    ),
+    Column("is_hidden_complaint", "BOOLEAN", "Rated 4-5 stars, but the text or an aspect is negative."),
+    Column("is_templated", "BOOLEAN", "A copy-paste text shared by several reviews, or JD's default filler."),
 )
 
 PRODUCT_REVIEWS_SQL = f"""
@@ -115,8 +125,17 @@ SELECT
     wa.status_label AS ware_status_label,
     coalesce(s.orders, 0) AS sku_orders,
     coalesce(s.units_sold, 0) AS sku_units_sold,
-    coalesce(s.revenue, 0) AS sku_revenue
+    coalesce(s.revenue, 0) AS sku_revenue,
+    g.text_positive_prob,
+    g.text_sentiment,
+    g.aspects,
+    g.is_hidden_complaint,
+    g.is_templated
 FROM clean.comments c
+LEFT JOIN (
+    SELECT comment_id, text_positive_prob, text_sentiment, aspects, is_hidden_complaint, is_templated
+    FROM clean.review_signals
+) g USING (comment_id)
 LEFT JOIN clean.products p USING (sku_id)
 LEFT JOIN ware_of_sku w USING (sku_id)
 LEFT JOIN clean.wares wa ON wa.ware_id = w.ware_id
@@ -166,7 +185,27 @@ SUMMARY_COLUMNS = (
         "DOUBLE",
         "Median hours from first track event to delivery over the SKU's delivered non-cancelled orders.",
     ),
+    Column(
+        "text_negative_share",
+        "DOUBLE",
+        "Share of the SKU's scorable review texts that read negative (text_sentiment), whatever the stars.",
+    ),
+    Column("hidden_complaint_share", "DOUBLE", "Share of reviews: 4-5 stars, negative text or aspect."),
+    Column("template_share", "DOUBLE", "Share of copy-paste templates and JD's fillers."),
+    Column(
+        "top_pain_point",
+        "VARCHAR",
+        "The aspect most often negative in the SKU's reviews (ties: aspect id order); NULL when none is.",
+    ),
+    Column("top_pain_point_reviews", "BIGINT", "Reviews in which top_pain_point is negative (0 when none)."),
 )
+
+#: Per SKU and aspect: reviews in which the aspect is negative (a review counts once per aspect).
+PAIN_POINTS_SQL = """
+    SELECT sku_id, a.aspect AS aspect, count(DISTINCT comment_id) AS reviews
+    FROM (SELECT sku_id, comment_id, unnest(aspects) AS a FROM clean.review_signals)
+    WHERE a.polarity = 'negative'
+    GROUP BY sku_id, a.aspect"""
 
 SUMMARY_SQL = f"""
 CREATE OR REPLACE TABLE marts.product_review_summary AS
@@ -202,6 +241,15 @@ deliveries AS (
     JOIN clean.orders o USING (order_id)
     WHERE NOT o.is_cancelled AND o.delivery_hours IS NOT NULL
     GROUP BY i.sku_id
+), texts AS (
+    SELECT sku_id,
+           avg(CAST(text_sentiment = 'negative' AS INTEGER)) AS text_negative_share,
+           avg(CAST(is_hidden_complaint AS INTEGER)) AS hidden_complaint_share,
+           avg(CAST(is_templated AS INTEGER)) AS template_share
+    FROM clean.review_signals
+    GROUP BY sku_id
+), pain AS ({PAIN_POINTS_SQL}
+    QUALIFY row_number() OVER (PARTITION BY sku_id ORDER BY reviews DESC, aspect) = 1
 )
 SELECT
     k.sku_id,
@@ -231,7 +279,12 @@ SELECT
     coalesce(s.units_sold, 0) AS units_sold,
     coalesce(s.revenue, 0) AS revenue,
     100.0 * coalesce(r.n_reviews, 0) / nullif(s.units_sold, 0) AS reviews_per_100_units,
-    d.median_delivery_hours
+    d.median_delivery_hours,
+    t.text_negative_share,
+    t.hidden_complaint_share,
+    t.template_share,
+    pain.aspect AS top_pain_point,
+    coalesce(pain.reviews, 0) AS top_pain_point_reviews
 FROM skus k
 CROSS JOIN prior
 LEFT JOIN reviews r USING (sku_id)
@@ -240,6 +293,8 @@ LEFT JOIN ware_of_sku w USING (sku_id)
 LEFT JOIN clean.wares wa ON wa.ware_id = w.ware_id
 LEFT JOIN sales s USING (sku_id)
 LEFT JOIN deliveries d USING (sku_id)
+LEFT JOIN texts t USING (sku_id)
+LEFT JOIN pain USING (sku_id)
 ORDER BY k.sku_id
 """
 
@@ -250,19 +305,24 @@ REVIEW_DAILY_COLUMNS = (
     Column("avg_score", "DOUBLE", "Mean star rating of that day's reviews."),
     Column("negatives", "BIGINT", "Reviews scored 1-2."),
     Column("with_pictures", "BIGINT", "Reviews with at least one picture."),
+    Column("text_negatives", "BIGINT", "Reviews whose text reads negative (whatever the stars)."),
+    Column("hidden_complaints", "BIGINT", "Reviews rated 4-5 whose text or an aspect is negative."),
 )
 
 REVIEW_DAILY_SQL = """
 CREATE OR REPLACE TABLE marts.review_daily AS
 SELECT
-    sku_id,
-    comment_date AS day,
+    c.sku_id,
+    c.comment_date AS day,
     count(*) AS reviews,
-    avg(score) AS avg_score,
-    count(*) FILTER (WHERE score_sentiment = 'negative') AS negatives,
-    count(*) FILTER (WHERE picture_count > 0) AS with_pictures
-FROM clean.comments
-GROUP BY sku_id, comment_date
+    avg(c.score) AS avg_score,
+    count(*) FILTER (WHERE c.score_sentiment = 'negative') AS negatives,
+    count(*) FILTER (WHERE c.picture_count > 0) AS with_pictures,
+    count(*) FILTER (WHERE g.text_sentiment = 'negative') AS text_negatives,
+    count(*) FILTER (WHERE g.is_hidden_complaint) AS hidden_complaints
+FROM clean.comments c
+LEFT JOIN clean.review_signals g USING (comment_id)
+GROUP BY c.sku_id, c.comment_date
 ORDER BY sku_id, day
 """
 
@@ -286,6 +346,7 @@ def _mart_metadata(con, table: str, preview_sql: str) -> dict[str, object]:
 #: The clean tables a review is joined to (product, ware, links, sales, delivery).
 JOINED_CLEAN_TABLES = [
     clean_comments,
+    clean_review_signals,
     clean_products,
     clean_wares,
     clean_sku_ware_links,
@@ -293,7 +354,8 @@ JOINED_CLEAN_TABLES = [
     clean_orders,
 ]
 
-_MART = {
+#: What every mart shares: its group, kinds, automation and freshness policy.
+MART_OPTIONS = {
     "group_name": GROUP,
     "kinds": KINDS,
     "automation_condition": FOLLOW_UPSTREAM,
@@ -304,7 +366,7 @@ _MART = {
 @dg.asset(
     deps=JOINED_CLEAN_TABLES,
     metadata=table_metadata("marts.product_reviews", PRODUCT_REVIEWS_COLUMNS),
-    **_MART,
+    **MART_OPTIONS,
 )
 def product_reviews(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
     """One row per review, joined (left) to its product, ware and the SKU's sales facts."""
@@ -325,7 +387,7 @@ def product_reviews(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
 @dg.asset(
     deps=JOINED_CLEAN_TABLES,
     metadata=table_metadata("marts.product_review_summary", SUMMARY_COLUMNS),
-    **_MART,
+    **MART_OPTIONS,
 )
 def product_review_summary(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
     """One row per SKU: product and ware facts, review scores (mean and Bayesian), shares, sales, delivery."""
@@ -345,9 +407,9 @@ def product_review_summary(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
 
 
 @dg.asset(
-    deps=[clean_comments],
+    deps=[clean_comments, clean_review_signals],
     metadata=table_metadata("marts.review_daily", REVIEW_DAILY_COLUMNS),
-    **_MART,
+    **MART_OPTIONS,
 )
 def review_daily(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
     """One row per SKU and day with reviews: count, mean score, negatives, reviews with pictures."""

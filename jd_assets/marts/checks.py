@@ -113,6 +113,8 @@ _SHARES = (
     "picture_share",
     "repeat_buyer_share",
     "default_text_share",
+    "hidden_complaint_share",
+    "template_share",
 )
 
 product_review_summary_checks = checks_from_rules(
@@ -131,6 +133,8 @@ product_review_summary_checks = checks_from_rules(
                     "avg_score in 1..5": "n_reviews = 0 OR avg_score BETWEEN 1 AND 5",
                     "bayes_score in 1..5": "n_reviews = 0 OR bayes_score BETWEEN 1 AND 5",
                     **{f"{s} in 0..1": f"n_reviews = 0 OR {s} BETWEEN 0 AND 1" for s in _SHARES},
+                    # NULL when none of the SKU's texts is scorable (all empty or emoji only)
+                    "text_negative_share in 0..1": "coalesce(text_negative_share, 0) BETWEEN 0 AND 1",
                     "sentiment shares sum to 1": (
                         "n_reviews = 0 OR abs(positive_share + neutral_share + negative_share - 1) < 1e-9"
                     ),

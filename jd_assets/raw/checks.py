@@ -4,16 +4,10 @@ Drift never breaks a run (the raw JSON keeps every field as received); these che
 They look at the records landed by the latest run of each table and warn, they do not block.
 """
 
-import re
-
 import dagster as dg
 
 from jd_assets.raw import tables
 from jd_assets.warehouse import DuckDBWarehouse
-
-
-def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
 def drift_sql(table_name: str) -> str:
@@ -31,14 +25,14 @@ def drift_sql(table_name: str) -> str:
 
 
 def schema_drift(table_name: str, rows: list[tuple[str, str, int, int]]) -> dict[str, list[str]]:
-    """New fields (never documented) and missing ones (documented as always sent, absent somewhere)."""
-    always, sometimes = tables.KNOWN_FIELDS[table_name]
+    """New fields (never documented) and missing ones (documented as always sent, absent somewhere);
+    seed-dialect orders are compared with the seed's own spellings (jd_assets.jos_fields)."""
     new: set[str] = set()
     missing: set[str] = set()
     for dialect in {row[0] for row in rows}:
-        rename = _snake if dialect == "seed" else str
-        known_always = {rename(f) for f in always}
-        known = known_always | {rename(f) for f in sometimes}
+        by_dialect = tables.KNOWN_SEED_FIELDS if dialect == "seed" else tables.KNOWN_FIELDS
+        known_always, sometimes = by_dialect[table_name]
+        known = known_always | sometimes
         present = {field: count for d, field, count, _ in rows if d == dialect}
         records = max((r for d, _, _, r in rows if d == dialect), default=0)
         new |= set(present) - known

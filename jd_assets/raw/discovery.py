@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import duckdb
 
+from jd_assets import jos_fields
 from jd_assets.conventions import JD_ID_RE
 from jd_assets.warehouse import DuckDBWarehouse
 
-# Both router dialects: live camelCase, seed snake_case (ids may be JSON numbers there).
-ORDER_ITEMS_SQL = """
+# Both router dialects, every documented shape (jd_assets.jos_fields): the list record's items, or the
+# order.get record's when the list carried none. Seed ids may be JSON numbers; ->> gives their digits.
+ORDER_ITEMS_SQL = f"""
 SELECT o.order_id, o.order_date,
-       coalesce(i->>'$.skuId', i->>'$.sku_id') AS sku_id,
-       coalesce(i->>'$.wareId', i->>'$.ware_id') AS ware_id,
+       {jos_fields.item_text("sku_id", "i")} AS sku_id,
+       {jos_fields.item_text("ware_id", "i")} AS ware_id,
        i AS item
 FROM raw.orders o,
-     unnest(CAST(coalesce(o.record->'$.itemInfoList', o.record->'$.item_info_list') AS JSON[])) AS t(i)
+     unnest(CAST({jos_fields.items_sql(["o.record", "o.detail"])} AS JSON[])) AS t(i)
 """
 
 

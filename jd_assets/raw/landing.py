@@ -1,7 +1,10 @@
 """The landing path of every raw table: a batch of records in, one DuckDB transaction out.
 
-A batch is an Arrow table of the records' JSON texts (plus the page they came from and the key that was
-asked for). DuckDB does the rest on columns, in one statement each: extracts the typed key columns,
+A batch is an Arrow table of the records' JSON texts (plus the page they came from, the key that was
+asked for, and, for orders, the ``order.get`` record fetched for it). Each text is the record as JD sent
+it: every number keeps its received text (``899.00`` stays ``899.00``; jd_assets.http.jsontext), and a
+record holding a literal JSON does not have (``NaN``, ``Infinity``) is rejected, naming it. DuckDB does
+the rest on columns, in one statement each: extracts the typed key columns,
 validates them, sends invalid records to ``raw.rejects`` with the reason, and writes the valid ones:
 - *replace* tables (details, wares, orders, tracks) delete the partition and insert it again, so a
   re-run leaves the same rows and an order's new state replaces the old one;
@@ -11,9 +14,8 @@ validates them, sends invalid records to ``raw.rejects`` with the reason, and wr
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -21,6 +23,7 @@ import dagster as dg
 import duckdb
 import pyarrow as pa
 
+from jd_assets.http import jsontext
 from jd_assets.warehouse import ensure_schemas, markdown_preview
 
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
@@ -43,6 +46,10 @@ class RawTable:
     reject_reason: str
     """SQL expression over the extracted columns: NULL for a valid record, else the reason."""
     merge: bool = False
+    detail: bool = False
+    """The table also keeps a second record per row, ``detail`` (orders: the ``order.get`` answer)."""
+    migrations: tuple[str, ...] = ()
+    """Statements that bring a table created by an earlier version up to date (idempotent)."""
 
     @property
     def column_names(self) -> str:
@@ -102,25 +109,47 @@ class LandingCounts:
 
 
 def record_json(record: object) -> str:
-    """The record as compact JSON text, every field and value kept (big integers stay exact)."""
-    text = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+    """The record as compact JSON text, every field and value kept as received (big integers exact,
+    other numbers in their received text). See :func:`record_text` for the problem it may hold."""
+    return record_text(record)[0]
+
+
+def record_text(record: object) -> tuple[str, str | None]:
+    """The record's JSON text and, if it is not JSON (a NaN or Infinity literal), why."""
+    text, problem = jsontext.dumps(record)
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
         # A lone UTF-16 surrogate (a broken emoji) is valid JSON syntax but not text that UTF-8, Arrow
         # or DuckDB's JSON type can hold: it becomes U+FFFD, the rest of the record is kept as it came.
         text = LONE_SURROGATE.sub("\ufffd", text)
-    return text
+    return text, problem
 
 
-def batch(records: Iterable[object], *, page: int | None = None, request_key: str | None = None) -> pa.Table:
-    """An Arrow batch of records from one page (or one keyed request)."""
-    texts = [record_json(r) for r in records]
+def batch(
+    records: Iterable[object],
+    *,
+    page: int | None = None,
+    request_key: str | None = None,
+    details: Sequence[object | None] | None = None,
+) -> pa.Table:
+    """An Arrow batch of records from one page (or one keyed request); ``details`` gives each record's
+    second record (None where there is none), for a table that keeps one."""
+    texts = [record_text(r) for r in records]
+    detail_texts = [None if d is None else record_text(d) for d in (details or [None] * len(texts))]
+    if len(detail_texts) != len(texts):
+        raise ValueError(f"{len(detail_texts)} details for {len(texts)} records")
+    problems = [
+        problem or (f"order.get record: {detail[1]}" if detail and detail[1] else None)
+        for (_, problem), detail in zip(texts, detail_texts, strict=True)
+    ]
     return pa.table(
         {
-            "record": pa.array(texts, pa.string()),
+            "record": pa.array([t for t, _ in texts], pa.string()),
             "page": pa.array([page] * len(texts), pa.int32()),
             "request_key": pa.array([request_key] * len(texts), pa.string()),
+            "detail": pa.array([d and d[0] for d in detail_texts], pa.string()),
+            "problem": pa.array(problems, pa.string()),
         }
     )
 
@@ -129,8 +158,15 @@ def ensure_table(con: duckdb.DuckDBPyConnection, table: RawTable) -> None:
     ensure_schemas(con)
     con.execute(REJECTS_DDL)
     merge_columns = ",\n    last_seen_at TIMESTAMPTZ NOT NULL" if table.merge else ""
+    detail_column = ",\n    detail JSON" if table.detail else ""
     typed = ",\n    ".join(f"{name} {kind}" for name, kind in table.columns)
-    con.execute(f"CREATE TABLE IF NOT EXISTS {table.name} ({typed},{COMMON_COLUMNS}{merge_columns})")
+    con.execute(
+        f"CREATE TABLE IF NOT EXISTS {table.name} ({typed},{COMMON_COLUMNS}{merge_columns}{detail_column})"
+    )
+    if table.detail:  # a file created before the column existed
+        con.execute(f"ALTER TABLE {table.name} ADD COLUMN IF NOT EXISTS detail JSON")
+    for statement in table.migrations:
+        con.execute(statement)
 
 
 def land(
@@ -181,13 +217,15 @@ def _stage(con: duckdb.DuckDBPyConnection, table: RawTable) -> None:
         f"""
         CREATE OR REPLACE TEMP TABLE landing_stage AS
         WITH parsed AS (
-            SELECT record::JSON AS record, record AS record_text, page, request_key,
+            SELECT CASE WHEN problem IS NULL THEN record::JSON ELSE TRY_CAST(record AS JSON) END AS record,
+                   CASE WHEN problem IS NULL THEN detail::JSON ELSE TRY_CAST(detail AS JSON) END AS detail,
+                   record AS record_text, page, request_key, problem,
                    row_number() OVER () AS arrival
             FROM landing_batch
         ), extracted AS (
-            SELECT {table.extract}, record, record_text, page, arrival FROM parsed
+            SELECT {table.extract}, record, detail, record_text, page, arrival, problem FROM parsed
         )
-        SELECT *, {table.reject_reason} AS reject_reason FROM extracted
+        SELECT *, coalesce(problem, {table.reject_reason}) AS reject_reason FROM extracted
         """
     )
 
@@ -218,8 +256,9 @@ def _write_rejects(con: duckdb.DuckDBPyConnection, table: RawTable, params: dict
 
 def _valid_rows(table: RawTable) -> str:
     """Valid staged records, one per key (a record seen on two pages because pages shifted counts once)."""
+    detail = ", detail" if table.detail else ""
     return f"""
-        SELECT {table.column_names}, record, page
+        SELECT {table.column_names}, record, page{detail}
         FROM landing_stage
         WHERE reject_reason IS NULL
         QUALIFY row_number() OVER (PARTITION BY {table.key_column} ORDER BY page, arrival) = 1
@@ -233,7 +272,9 @@ def _replace(con: duckdb.DuckDBPyConnection, table: RawTable, params: dict) -> N
         _only(params, "partition"),
     )
     con.execute(
-        f"INSERT INTO {table.name} SELECT *, $partition_key, $fetched_at, $run_id FROM landing_valid",
+        f"""INSERT INTO {table.name} BY NAME
+            SELECT *, $partition_key AS partition_key, $fetched_at AS fetched_at, $run_id AS run_id
+            FROM landing_valid""",
         _only(params, "partition_key", "fetched_at", "run_id"),
     )
 

@@ -5,6 +5,7 @@ Timestamps in ``raw`` are naive Beijing wall time, as JD sends them; ``fetched_a
 
 from __future__ import annotations
 
+from jd_assets import jos_fields
 from jd_assets.conventions import JD_ID_RE, TIME_FORMAT_SQL
 from jd_assets.gateways.jos import ORDER_STATES
 from jd_assets.raw.landing import RawTable
@@ -89,6 +90,16 @@ WARES = RawTable(
     END""",
 )
 
+_DIALECT = jos_fields.dialect_sql("record")
+_ORDER_FIELD = jos_fields.ORDER
+
+
+def _spelled(name: str) -> str:
+    return jos_fields.spelled_sql(_ORDER_FIELD[name])
+
+
+_REQUIRED_CREATION = " OR ".join(f"dialect = '{d}'" for d in _ORDER_FIELD["created_at"].required_in)
+
 ORDERS = RawTable(
     name="raw.orders",
     source="orders",
@@ -98,32 +109,42 @@ ORDERS = RawTable(
     columns=(
         ("order_date", "DATE NOT NULL"),
         ("order_id", "VARCHAR NOT NULL"),
-        ("created_at", "TIMESTAMP NOT NULL"),
+        ("created_at", "TIMESTAMP"),
         ("modified_at", "TIMESTAMP"),
         ("order_state", "VARCHAR NOT NULL"),
         ("dialect", "VARCHAR NOT NULL"),
     ),
-    # Both router dialects: the live one is camelCase, the seed's is snake_case.
+    detail=True,
+    migrations=(
+        # files created before seed 003's records (no creation time) and order.get details were kept
+        "ALTER TABLE raw.orders ALTER COLUMN created_at DROP NOT NULL",
+    ),
+    # Both router dialects, every documented spelling (jd_assets.jos_fields); the list record first,
+    # then its order.get record (``detail``, fetched when the list record carries no items).
     extract=f"""
         CAST(request_key AS DATE) AS order_date,
-        coalesce(record->>'$.orderId', record->>'$.order_id') AS order_id,
-        try_strptime(coalesce(record->>'$.orderStartTime', record->>'$.order_start_time'), {TIME_FORMAT_SQL})
-            AS created_at,
-        try_strptime(record->>'$.modified', {TIME_FORMAT_SQL}) AS modified_at,
-        coalesce(record->>'$.orderState', record->>'$.order_state') AS order_state,
-        CASE WHEN (record->'$.orderId') IS NOT NULL THEN 'live' ELSE 'seed' END AS dialect,
-        coalesce(record->'$.itemInfoList', record->'$.item_info_list') AS items
+        {jos_fields.order_text("order_id")} AS order_id,
+        {jos_fields.order_text("created_at")} AS created_text,
+        try_strptime(created_text, {TIME_FORMAT_SQL}) AS created_at,
+        try_strptime({jos_fields.order_text("modified")}, {TIME_FORMAT_SQL}) AS modified_at,
+        {jos_fields.order_text("state")} AS order_state,
+        {_DIALECT} AS dialect,
+        {jos_fields.items_sql()} AS items
     """,
     reject_reason=f"""CASE
-        WHEN order_id IS NULL THEN 'missing orderId'
-        WHEN NOT regexp_matches(order_id, {JD_ID_RE}) THEN 'orderId ' || order_id || ' is not a digit id'
-        WHEN created_at IS NULL THEN 'orderStartTime is missing or not yyyy-MM-dd HH:mm:ss'
+        WHEN order_id IS NULL THEN 'missing ' || {_spelled("order_id")}
+        WHEN NOT regexp_matches(order_id, {JD_ID_RE})
+            THEN {_spelled("order_id")} || ' ' || order_id || ' is not a digit id'
+        WHEN created_text IS NULL AND ({_REQUIRED_CREATION}) THEN 'missing ' || {_spelled("created_at")}
+        WHEN created_text IS NOT NULL AND created_at IS NULL
+            THEN {_spelled("created_at")} || ' ' || created_text || ' is not yyyy-MM-dd HH:mm:ss'
         WHEN CAST(created_at AS DATE) <> order_date
             THEN 'created ' || created_at || ' outside the partition day ' || order_date
         WHEN order_state IS NULL OR order_state NOT IN ({_sql_list(ORDER_STATES)})
-            THEN 'unknown orderState ' || coalesce(order_state, 'null')
-        WHEN items IS NULL OR json_type(items) <> 'ARRAY' OR json_array_length(items) = 0
-            THEN 'missing itemInfoList'
+            THEN 'unknown ' || {_spelled("state")} || ' ' || coalesce(order_state, 'null')
+        WHEN items IS NULL
+            THEN 'missing ' || {_spelled("items")}
+                 || CASE WHEN detail IS NULL THEN '' ELSE ' (also in its order.get record)' END
     END""",
 )
 
@@ -146,7 +167,8 @@ ORDER_TRACKS = RawTable(
 
 
 #: Top-level fields each source is known to send (seed documents and docs/GATEWAYS.md), as
-#: (always present, sometimes present). The schema-drift checks compare landed records against them.
+#: (always present, sometimes present), in the live dialect; the schema-drift checks compare landed
+#: records against them (orders of the seed dialect against ``KNOWN_SEED_FIELDS``).
 KNOWN_FIELDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     COMMENTS.name: (
         frozenset(
@@ -217,28 +239,10 @@ KNOWN_FIELDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
             ]
         ),
     ),
-    ORDERS.name: (
-        frozenset(
-            [
-                "orderId",
-                "venderId",
-                "orderType",
-                "payType",
-                "orderTotalPrice",
-                "orderSellerPrice",
-                "orderPayment",
-                "freightPrice",
-                "sellerDiscount",
-                "orderState",
-                "orderStateRemark",
-                "orderStartTime",
-                "modified",
-                "paymentConfirmTime",
-                "pin",
-                "consigneeInfo",
-                "itemInfoList",
-            ]
-        ),
-        frozenset({"waybill", "logisticsId", "orderEndTime", "orderRemark", "invoiceInfo", "deliveryType"}),
-    ),
+    ORDERS.name: (jos_fields.ALWAYS_IN_LIST[jos_fields.LIVE], jos_fields.known_fields(jos_fields.LIVE)),
+}
+
+#: Seed-dialect records (orders only), from the one field map.
+KNOWN_SEED_FIELDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    ORDERS.name: (jos_fields.ALWAYS_IN_LIST[jos_fields.SEED], jos_fields.known_fields(jos_fields.SEED)),
 }

@@ -16,10 +16,10 @@ import duckdb
 import pyarrow as pa
 
 from jd_assets.clean import CLEAN_ASSETS
-from jd_assets.clean.checks import CLEAN_CHECKS
+from jd_assets.clean.definitions import CHECKS as CLEAN_DEFINITION_CHECKS
 from jd_assets.clean.pii import PiiKey
 from jd_assets.marts import MART_ASSETS
-from jd_assets.marts.checks import MARTS_CHECKS
+from jd_assets.marts.definitions import CHECKS as MART_DEFINITION_CHECKS
 from jd_assets.raw import tables
 from jd_assets.raw.landing import batch, land
 from jd_assets.warehouse import DuckDBWarehouse
@@ -154,12 +154,12 @@ WARES = {
 }
 
 
-def live_order(order_id, created, state, items, pin, name, mobile, address, payment="318.00"):
+def live_order(order_id, created, state, items, pin, name, mobile, address, payment="318.00", total="318.00"):
     return {
         "orderId": order_id,
         "venderId": "77",
         "payType": "4-在线支付",
-        "orderTotalPrice": "318.00",
+        "orderTotalPrice": total,
         "orderSellerPrice": "310.00",
         "orderPayment": payment,
         "freightPrice": "0.00",
@@ -183,11 +183,11 @@ def live_order(order_id, created, state, items, pin, name, mobile, address, paym
     }
 
 
-def seed_order(order_id, created, state, items, pin, name, mobile, address, payment=59.7):
+def seed_order(order_id, created, state, items, pin, name, mobile, address, payment=59.7, total=59.7):
     return {
         "order_id": order_id,
         "pay_type": "4-在线支付",
-        "order_total_price": 59.7,
+        "order_total_price": total,
         "order_seller_price": 59.7,
         "order_payment": payment,
         "freight_price": 0.1,
@@ -252,6 +252,7 @@ ORDERS = {
             ],
             *BOB,
             payment="645.00",
+            total="645.00",
         ),
         {"orderId": "3999", "orderState": "FINISHED_L"},  # rejected: no orderStartTime
     ],
@@ -286,6 +287,7 @@ ORDERS = {
             ],
             *ALICE,
             payment=129,
+            total=129,
         ),
     ],
 }
@@ -364,7 +366,7 @@ def build_derived(path: Path | DuckDBWarehouse, *, with_checks: bool = True, **k
 
     ``path`` is a DuckDB file, or a warehouse (a DuckLake one).
     """
-    checks = [*CLEAN_CHECKS, *MARTS_CHECKS] if with_checks else []
+    checks = [*CLEAN_DEFINITION_CHECKS, *MART_DEFINITION_CHECKS] if with_checks else []
     return dg.materialize([*CLEAN_ASSETS, *MART_ASSETS, *checks], resources=derived_resources(path), **kwargs)
 
 

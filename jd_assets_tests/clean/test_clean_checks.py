@@ -46,6 +46,17 @@ BREAKS = [
     ("clean_comments", "no_buyer_pii",
      "UPDATE clean.comments SET text = text || ' call 13800138000' WHERE comment_id = '601'",
      "values holding PII: text", 1),
+    *[("clean_comments", "no_buyer_pii",  # a buyer's phone written with separators or a country code
+       f"UPDATE clean.comments SET text = text || ' 电话{phone}。' WHERE comment_id = '601'",
+       "values holding PII: text", 1)
+      for phone in ("138-0013-8000", "138 0013 8000", "+86 13800138000", "+86 139-1234-5678",
+                    "(139)12345678")],
+    ("clean_products", "no_buyer_pii",  # seed 003's order.get receiver_info is buyer PII too
+     """UPDATE raw.orders
+            SET detail = '{"receiver_info": {"name": "王小二", "address": "南京市鼓楼区中山路1号"}}'
+            WHERE order_id = '3003';
+        UPDATE clean.products SET title = title || ' 南京市鼓楼区中山路1号' WHERE sku_id = '100001'""",
+     "values holding PII: title", 1),
     ("clean_products", "keys_unique",
      "INSERT INTO clean.products SELECT * FROM clean.products", "duplicate_keys", 2),
     ("clean_products", "reconciles_with_raw",
@@ -86,6 +97,19 @@ BREAKS = [
      "violations: order_payment >= 0", 1),
     ("clean_orders", "values_valid",
      "UPDATE clean.orders SET state_label = NULL WHERE order_id = '3001'", "violations: state labelled", 1),
+    ("clean_orders", "values_valid",
+     "UPDATE clean.orders SET order_seller_price = order_total_price + 1 WHERE order_id = '3001'",
+     "violations: order_seller_price <= order_total_price", 1),
+    ("clean_orders", "values_valid",
+     "UPDATE clean.orders SET order_payment = 10000 WHERE order_id = '3001'",
+     "violations: order_payment <= order_total_price + freight_price", 1),
+    ("clean_orders", "values_valid",  # JD sent money that is no number: NULL in clean, but not "missing"
+     """UPDATE raw.orders SET record = json_merge_patch(record, '{"orderPayment": "12.3.4"}')
+        WHERE order_id = '3001'""",
+     "violations: money sent is a number", 1),
+    ("clean_orders", "timestamps_plausible",
+     "UPDATE clean.orders SET created_at = NULL WHERE order_id = '3001'",
+     "violations: created_at not null", 1),
     ("clean_orders", "timestamps_plausible",
      "UPDATE clean.orders SET created_at = TIMESTAMP '2099-03-01 10:00:00' WHERE order_id = '3001'",
      "violations: created_at in [2004-01-01, fetch + 1 day]", 1),
@@ -127,6 +151,24 @@ def test_check_fails_on_a_broken_table(scratch_db, asset, check, sql, meta_key, 
     assert result.severity == dg.AssetCheckSeverity.ERROR
     assert metadata_value(result, meta_key) == expected
     assert result.description  # says what broke, in words
+
+
+def test_money_a_record_does_not_carry_is_null_and_passes(scratch_db):
+    execute(
+        scratch_db,
+        """UPDATE clean.orders SET order_payment = NULL, order_seller_price = NULL, freight_price = NULL,
+                                   seller_discount = NULL""",
+    )
+
+    result = run_check(scratch_db, "clean_orders", "values_valid")
+
+    assert result.passed, result.metadata
+
+
+def test_a_seed_003_order_without_a_creation_time_passes(scratch_db):
+    execute(scratch_db, "UPDATE clean.orders SET created_at = NULL WHERE dialect = 'seed'")
+
+    assert run_check(scratch_db, "clean_orders", "timestamps_plausible").passed
 
 
 def test_every_clean_check_is_shown_failing():

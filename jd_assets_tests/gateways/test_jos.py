@@ -438,11 +438,22 @@ def test_order_keys_read_each_dialect(record, dialect, expected):
     assert order_keys(record, dialect) == expected
 
 
+def test_a_seed_003_list_record_has_keys_without_a_creation_time():
+    record = {  # seed 003's jingdong.pop.orders.get example, verbatim
+        "order_id": 1234567890,
+        "order_total_price": 199.99,
+        "order_state": "WAIT_SELLER_STOCK_OUT",
+        "consignee_info": {"name": "Zhang San", "full_address": "Chaoyang District, Beijing..."},
+    }
+    assert order_keys(record, "seed") == OrderKeys("1234567890", None, "WAIT_SELLER_STOCK_OUT", None)
+
+
 @pytest.mark.parametrize(
     ("record", "dialect", "missing"),
     [
         ({"orderState": "LOCKED", "orderStartTime": "2024-01-01 10:00:00"}, "live", "'orderId'"),
-        ({"order_id": "1", "order_state": "LOCKED"}, "seed", "'order_start_time'"),
+        ({"order_id": "1", "order_start_time": "2024-01-01 10:00:00"}, "seed", "'order_state'"),
+        ({"order_id": "1", "order_state": "LOCKED"}, "live", "'orderId'"),
         (live_order(1), "seed", "'order_id'"),
     ],
 )

@@ -232,6 +232,22 @@ def test_big_integer_ids_stay_exact(respx_mock, clock):
     assert isinstance(body["wareId"], int)
 
 
+def test_an_answer_nested_200000_levels_deep_fails_once_naming_its_depth(respx_mock, clock):
+    deep = b'{"data":' + b"[" * 200_000 + b"]" * 200_000 + b"}"
+    route = respx_mock.get(URL).mock(return_value=httpx.Response(200, content=deep))
+    with pytest.raises(PartitionError, match="nested 200,001 levels deep") as caught:
+        get(make_http(clock))
+    assert route.call_count == 1
+    assert caught.value.retryable is False
+
+
+def test_numbers_keep_the_text_they_were_sent_in(respx_mock, clock):
+    respx_mock.get(URL).mock(return_value=httpx.Response(200, content=b'{"price": 899.00, "big": 1e400}'))
+    body = get(make_http(clock))
+    assert (body["price"].text, body["big"].text) == ("899.00", "1e400")
+    assert body["price"] == 899.0  # and compare as the float Python's json would have made
+
+
 # -- HTTP status without an envelope -----------------------------------------------------------------
 
 

@@ -1,0 +1,1 @@
+"""Tests of jd_assets.insights (the review-polarity model)."""

@@ -1,22 +1,31 @@
 """Sandbox → raw assets → clean and marts, compared with the sandbox's ground truth.
 
 Every SKU's comments and details, every linked ware, and four order days — two fetched in the live
-dialect, two in the seed dialect — go through the real raw assets and clients; then every clean and mart
-asset with its checks. The clean tables hold exactly the ground truth's records (counts and values per
-table, both dialects), the marts count what the truth counts, the sandbox's PII marker appears in raw
-only, and a rebuild changes nothing. Every test runs on both backends: the DuckDB file and a DuckLake
-(PostgreSQL catalog, Parquet data).
+dialect, two in the seed dialect, one of those from a router answering exactly as seed 003 shows (a list
+without items, ``order.get`` with ``items`` and ``receiver_info``) — go through the real raw assets and
+clients; then every clean and mart asset with its checks. The clean tables hold exactly the ground
+truth's records (counts and values per table, every dialect and shape), the marts count what the truth
+counts, the sandbox's PII marker (in every documented buyer field) appears in raw only, the README's
+purge recipe removes every one of them, and a rebuild changes nothing. Every test runs on both backends:
+the DuckDB file and a DuckLake (PostgreSQL catalog, Parquet data).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import re
+import textwrap
 import unicodedata
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import dagster as dg
+import duckdb
 import pytest
 
+from jd_assets import jos_fields
 from jd_assets.clean.comments import DEFAULT_TEXTS
 from jd_assets.derived.building import halfwidth_py
 from jd_assets.raw.assets import raw_comments, raw_item_details, raw_orders, raw_wares
@@ -28,8 +37,8 @@ from jd_sandbox import Sandbox, SandboxConfig
 MARKER = "PIIMARK"
 DERIVED_TABLES = [
     "clean.comments", "clean.products", "clean.wares", "clean.sku_ware_links", "clean.order_tracks",
-    "clean.orders", "clean.order_items", "marts.product_reviews", "marts.product_review_summary",
-    "marts.review_daily",
+    "clean.orders", "clean.order_items", "clean.review_signals", "marts.product_reviews",
+    "marts.product_review_summary", "marts.review_daily", "marts.sku_aspects", "marts.review_alerts",
 ]  # fmt: skip
 
 
@@ -41,8 +50,8 @@ def materialize(asset, key, resources, instance):
     )
 
 
-def query(db: DuckDBWarehouse, sql, params=None) -> list[dict]:
-    with db.read() as con:
+def query(db: DuckDBWarehouse | Path, sql, params=None) -> list[dict]:
+    with as_warehouse(db).read() as con:
         cursor = con.execute(sql, params or [])
         names = [d[0] for d in cursor.description]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
@@ -56,13 +65,16 @@ def landed(request, tmp_path_factory):
     else:
         db = as_warehouse(folder / "jd.duckdb")
     home = tmp_path_factory.mktemp("dagster_home")
+    config = SandboxConfig(seed=11, scale="tiny", details_pending_polls=0, pii_marker=MARKER)
     with (
-        Sandbox(SandboxConfig(seed=11, scale="tiny", details_pending_polls=0, pii_marker=MARKER)) as sandbox,
+        Sandbox(config) as sandbox,
+        Sandbox(dataclasses.replace(config, jos_seed_shape="documented")) as as_documented,
         dg.instance_for_test(temp_dir=str(home)) as instance,
     ):
         env = sandbox.env()
         live = gateway_resources(env, db)
         seed = gateway_resources({**env, "JD_JOS_DIALECT": "seed"}, db)
+        documented = gateway_resources({**as_documented.env(), "JD_JOS_DIALECT": "seed"}, db)
         truth = sandbox.truth
         skus = truth.sku_ids()
         for sku in skus:
@@ -72,10 +84,13 @@ def landed(request, tmp_path_factory):
         for ware in wares:
             assert materialize(raw_wares, ware, live, instance).success
         today = sandbox.now.date()
-        days = {(today - timedelta(days=n)): ("live" if n % 2 else "seed") for n in range(1, 5)}
-        for day, dialect in days.items():
-            resources = live if dialect == "live" else seed
-            assert materialize(raw_orders, day.isoformat(), resources, instance).success
+        shapes = {1: "live", 2: "seed", 3: "live", 4: "documented"}
+        days = {today - timedelta(days=n): shape for n, shape in shapes.items()}
+        order_runs = {}
+        for day, shape in days.items():
+            resources = {"live": live, "seed": seed, "documented": documented}[shape]
+            order_runs[shape] = materialize(raw_orders, day.isoformat(), resources, instance)
+            assert order_runs[shape].success
         result = build_derived(db, instance=instance)
         assert result.success
         yield {
@@ -84,6 +99,8 @@ def landed(request, tmp_path_factory):
             "skus": skus,
             "wares": wares,
             "days": days,
+            "documented_truth": as_documented.truth,
+            "order_runs": order_runs,
             "result": result,
             "dagster_files": [p for p in home.rglob("*") if p.is_file()],
         }
@@ -147,33 +164,42 @@ def test_clean_products_and_wares_match_the_truth(landed):
         assert all(u.startswith("https://img12.360buyimg.com/n5/") for u in row["image_urls"])
 
 
-@pytest.mark.parametrize("dialect", ["live", "seed"])
-def test_clean_orders_match_the_truth_in_both_dialects(landed, dialect):
+@pytest.mark.parametrize("shape", ["live", "seed", "documented"])
+def test_clean_orders_match_the_truth_in_every_dialect_and_shape(landed, shape):
     truth, db = landed["truth"], landed["db"]
-    days = [d for d, how in landed["days"].items() if how == dialect]
+    days = [d for d, how in landed["days"].items() if how == shape]
     orders = {r["order_id"]: r for r in query(db, "SELECT * FROM clean.orders")}
     items = {(r["order_id"], r["sku_id"]): r for r in query(db, "SELECT * FROM clean.order_items")}
     tracks = query(
         db, "SELECT order_id, count(*) AS n, bool_or(is_delivery) AS done FROM clean.order_tracks GROUP BY 1"
     )
     tracks = {r["order_id"]: r for r in tracks}
+    documented = shape == "documented"  # seed 003's records: no creation time, payment, pin or ware
 
     for day in days:
         expected = truth.orders(day, "live")  # the live form of the same orders: strings, camelCase
         assert expected, day
         for o in expected:
             row = orders[o["orderId"]]
-            assert row["dialect"] == dialect
+            assert row["dialect"] == ("live" if shape == "live" else "seed")
             assert row["state"] == o["orderState"]
-            assert row["created_at"].strftime("%Y-%m-%d %H:%M:%S") == o["orderStartTime"]
-            assert row["order_payment"] == Decimal(o["orderPayment"])
             assert row["order_total_price"] == Decimal(o["orderTotalPrice"])
             assert row["freight_price"] == Decimal(o["freightPrice"])
-            assert row["province"] == o["consigneeInfo"]["province"]
-            assert row["buyer_key"] and len(row["buyer_key"]) == 64
+            if documented:
+                assert (row["created_at"], row["order_payment"], row["province"], row["buyer_key"]) == (
+                    (None,) * 4
+                )
+                assert row["consignee_key"] and len(row["consignee_key"]) == 64
+            else:
+                assert row["created_at"].strftime("%Y-%m-%d %H:%M:%S") == o["orderStartTime"]
+                assert row["order_payment"] == Decimal(o["orderPayment"])
+                assert row["province"] == o["consigneeInfo"]["province"]
+                assert row["buyer_key"] and len(row["buyer_key"]) == 64
+            assert row["item_lines"] == len(o["itemInfoList"])
             for item in o["itemInfoList"]:
                 line = items[o["orderId"], item["skuId"]]
-                assert line["ware_id"] == item["wareId"]
+                assert line["ware_id"] == (None if documented else item["wareId"])
+                assert line["sku_name"] == item["skuName"]
                 assert line["quantity"] == int(item["itemTotal"])
                 assert line["unit_price"] == Decimal(item["jdPrice"])
             events = truth.order_tracks(o["orderId"])
@@ -182,6 +208,38 @@ def test_clean_orders_match_the_truth_in_both_dialects(landed, dialect):
                 assert (row["delivered_at"] is not None) == any("签收" in e["content"] for e in events)
     day_ids = {o["orderId"] for day in landed["days"] for o in truth.orders(day, "live")}
     assert set(orders) == day_ids
+
+
+def test_a_router_answering_as_seed_003_shows_costs_one_order_get_per_order(landed):
+    (day,) = [d for d, how in landed["days"].items() if how == "documented"]
+    metadata = landed["order_runs"]["documented"].get_asset_materialization_events()[0]
+    metadata = {k: v.value for k, v in metadata.materialization.metadata.items()}
+
+    assert metadata["order_details_fetched"] == len(landed["truth"].orders(day, "live"))
+    assert metadata["rows_rejected"] == 0
+
+
+def test_seed_003_records_land_as_sent_and_their_money_stays_exact(landed):
+    (day,) = [d for d, how in landed["days"].items() if how == "documented"]
+    truth = landed["documented_truth"]
+    rows = query(
+        landed["db"],
+        "SELECT order_id, record::VARCHAR AS record, detail::VARCHAR AS detail FROM raw.orders "
+        "WHERE order_date = ? ORDER BY order_id",
+        [day],
+    )
+    listed = {str(o["order_id"]): o for o in truth.orders(day, "seed")}
+
+    assert [r["order_id"] for r in rows] == sorted(listed)
+    for row in rows:
+        sent = json.loads(row["record"], parse_float=Decimal)
+        assert sent == listed[row["order_id"]]  # the list record: no items
+        assert "items" not in sent and "item_info_list" not in sent
+        assert json.loads(row["detail"], parse_float=Decimal) == truth.order(row["order_id"], "seed")
+        # money as seed 003 writes it, two decimals, kept as text (Python's json would write 8.0)
+        assert re.search(r'"order_total_price":\d+\.\d\d[,}]', row["record"])
+        assert re.search(r'"freight_price":\d+\.\d\d[,}]', row["detail"])
+        assert re.search(r'"price":\d+\.\d\d[,}]', row["detail"])
 
 
 def test_the_same_buyer_has_the_same_key_in_both_dialects(landed):
@@ -237,8 +295,92 @@ def test_rebuilding_changes_nothing(landed, tmp_path):
     else:
         copy = tmp_path / "jd.duckdb"
         shutil.copy(landed["db"].database, copy)
-    before = {t: table_rows(copy, t) for t in DERIVED_TABLES}
+    before = {t: _without_scored_at(table_rows(copy, t)) for t in DERIVED_TABLES}
 
     assert build_derived(copy, with_checks=False).success
 
-    assert {t: table_rows(copy, t) for t in DERIVED_TABLES} == before
+    assert {t: _without_scored_at(table_rows(copy, t)) for t in DERIVED_TABLES} == before
+
+
+def _without_scored_at(rows: list[tuple]) -> list[tuple]:
+    """Rows with every instant dropped (clean.review_signals.scored_at is when, not what), sorted."""
+    return sorted(
+        (tuple(v for v in row if not (hasattr(v, "tzinfo") and v.tzinfo is not None)) for row in rows),
+        key=repr,
+    )
+
+
+def test_review_marts_count_what_the_signals_say(landed):
+    db = landed["db"]
+    aspects = query(
+        db,
+        """SELECT sku_id, a.aspect AS aspect, count(DISTINCT comment_id) AS n,
+                  count(DISTINCT comment_id) FILTER (WHERE a.polarity = 'negative') AS neg
+           FROM (SELECT sku_id, comment_id, unnest(aspects) AS a FROM clean.review_signals)
+           GROUP BY ALL ORDER BY ALL""",
+    )
+    mart = query(
+        db,
+        """SELECT sku_id, aspect, mentions AS n, negative_mentions AS neg
+           FROM marts.sku_aspects ORDER BY ALL""",
+    )
+    assert mart == aspects and mart
+    alerts = query(db, "SELECT comment_id, reason, score FROM marts.review_alerts ORDER BY 1")
+    assert {"negative_review", "hidden_complaint"} <= {a["reason"] for a in alerts}
+    assert all((a["score"] <= 2) == (a["reason"] == "negative_review") for a in alerts)
+
+
+#: Every documented buyer field (jd_assets.jos_fields) where the sandbox's data holds one: the live
+#: dialect, the seed dialect's full shape, and seed 003's shapes (list record and order.get record).
+EVERY_BUYER_FIELD = [
+    ("record", "$.pin"),
+    *[("record", f"$.consigneeInfo.{f}") for f in ("fullname", "mobile", "telephone", "fullAddress")],
+    *[("record", f"$.consignee_info.{f}") for f in ("fullname", "mobile", "telephone", "full_address")],
+    ("record", "$.consignee_info.name"),
+    ("detail", "$.receiver_info.name"),
+    ("detail", "$.receiver_info.address"),
+]
+
+
+def readme_purge_recipe() -> str:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    (block,) = [b for b in re.findall(r"```sql\n(.*?)```", readme, re.S) if "json_merge_patch" in b]
+    return textwrap.dedent(block)
+
+
+def test_the_marker_is_in_every_documented_buyer_field(landed):
+    for column, path in EVERY_BUYER_FIELD:
+        (row,) = query(
+            landed["db"],
+            f"SELECT count(*) AS n FROM raw.orders WHERE contains({column}->>'{path}', '{MARKER}')",
+        )
+        assert row["n"], (column, path)
+
+
+def test_the_readme_purge_recipe_is_the_one_the_field_map_generates():
+    assert readme_purge_recipe().startswith(jos_fields.purge_sql() + "\n")
+
+
+def test_the_readme_purge_recipe_removes_every_buyer_field_and_keeps_the_facts(landed, tmp_path):
+    import shutil
+
+    if landed["db"].is_lake:
+        pytest.skip("the file's recipe (it ends in CHECKPOINT); a lake keeps old snapshots: see README")
+    copy = tmp_path / "jd.duckdb"
+    shutil.copy(landed["db"].database, copy)
+    facts = "SELECT order_id, order_state, json_array_length(coalesce(record, detail)) FROM raw.orders"
+    before = query(copy, facts)
+
+    con = duckdb.connect(str(copy))
+    try:
+        con.execute(readme_purge_recipe())
+    finally:
+        con.close()
+
+    texts = "record::VARCHAR || coalesce(detail::VARCHAR, '')"
+    left = f"SELECT count(*) AS n FROM raw.orders WHERE contains({texts}, '{MARKER}')"
+    assert query(copy, left) == [{"n": 0}]
+    assert query(copy, "SELECT count(*) AS n FROM raw.rejects WHERE source = 'orders'") == [{"n": 0}]
+    assert query(copy, facts) == before
+    provinces = "SELECT count(*) AS n FROM raw.orders WHERE record->>'$.consigneeInfo.province' IS NOT NULL"
+    assert query(copy, provinces) == query(landed["db"], provinces) != [{"n": 0}]

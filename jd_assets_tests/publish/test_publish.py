@@ -79,7 +79,7 @@ def published(built_db, tmp_path_factory) -> Path:
 def test_every_clean_and_mart_table_is_published_row_for_row_and_raw_is_not(built_db, published):
     source_tables = tables_of(built_db, ("clean", "marts"))
 
-    assert len(source_tables) == 10
+    assert len(source_tables) == len(CLEAN_ASSETS) + len(MART_ASSETS)
     assert tables_of(published) == [*source_tables, "meta.publish", "meta.tables"]
     for table in source_tables:
         assert query(published, f"FROM {table}") == query(built_db, f"FROM {table}"), table
@@ -88,19 +88,19 @@ def test_every_clean_and_mart_table_is_published_row_for_row_and_raw_is_not(buil
 def test_a_table_added_to_clean_or_marts_is_published_without_a_code_change(scratch_db, tmp_path):
     execute(
         scratch_db,
-        """CREATE TABLE clean.review_signals AS
+        """CREATE TABLE clean.my_signals AS
                SELECT comment_id, 'fast delivery' AS signal FROM clean.comments;
-           CREATE TABLE marts.review_alerts AS
+           CREATE TABLE marts.my_alerts AS
                SELECT sku_id, 3 AS alerts FROM marts.product_review_summary""",
     )
     target = tmp_path / "jd_analytics.duckdb"
 
     done = publish_to(scratch_db, target)
 
-    assert {"clean.review_signals", "marts.review_alerts"} <= set(tables_of(target))
-    assert done.row_counts["clean.review_signals"] == 7
-    assert query(target, "FROM marts.review_alerts ORDER BY ALL") == query(
-        scratch_db, "FROM marts.review_alerts ORDER BY ALL"
+    assert {"clean.my_signals", "marts.my_alerts"} <= set(tables_of(target))
+    assert done.row_counts["clean.my_signals"] == 7
+    assert query(target, "FROM marts.my_alerts ORDER BY ALL") == query(
+        scratch_db, "FROM marts.my_alerts ORDER BY ALL"
     )
 
 
@@ -114,12 +114,16 @@ def test_meta_says_when_from_which_file_and_run_and_how_many_rows(built_db, tmp_
         target, "SELECT published_at, source_path, run_id, tables, total_rows FROM meta.publish"
     )
     assert before <= published_at <= datetime.now(UTC) and published_at == done.published_at
-    assert (source, run_id, tables) == (str(built_db.resolve()), "run-42", 10)
+    assert (source, run_id, tables) == (
+        str(built_db.resolve()),
+        "run-42",
+        len(CLEAN_ASSETS) + len(MART_ASSETS),
+    )
     counts = {f"{s}.{t}": n for s, t, n in query(target, "FROM meta.tables")}
     assert counts == {
         t: query(built_db, f"SELECT count(*) FROM {t}")[0][0] for t in tables_of(built_db, ("clean", "marts"))
     }
-    assert rows == sum(counts.values()) == 45
+    assert rows == sum(counts.values()) == 56
 
 
 def test_the_published_copy_holds_no_buyer_pii(built_db, published):
@@ -162,7 +166,11 @@ def test_the_publish_and_its_checks_pass_in_one_run(built_db, tmp_path):
     assert result.success
     (event,) = result.get_asset_materialization_events()
     metadata = event.materialization.metadata
-    assert metadata["tables"].value == 10 and metadata["dagster/row_count"].value == 45
+    source_rows = sum(
+        query(built_db, f"SELECT count(*) FROM {t}")[0][0] for t in tables_of(built_db, ("clean", "marts"))
+    )
+    assert metadata["tables"].value == len(CLEAN_ASSETS) + len(MART_ASSETS)
+    assert metadata["dagster/row_count"].value == source_rows
     assert metadata["path"].value == str(target.resolve())
     assert query(target, "SELECT run_id FROM meta.publish") == [(result.run_id,)]
     checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
@@ -265,7 +273,8 @@ def test_a_rebuild_is_followed_by_a_publish_in_the_same_tick_and_a_failing_check
         instance.report_runless_asset_event(dg.AssetMaterialization("raw_comments", partition="100001"))
         tick = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=tick.cursor)
         assert requested(tick) == {
-            "clean_comments", "product_reviews", "product_review_summary", "review_daily", "published_copy",
+            "clean_comments", "clean_review_signals", "product_reviews", "product_review_summary",
+            "review_daily", "sku_aspects", "review_alerts", "published_copy",
         }  # fmt: skip
 
         # review_daily was rebuilt by hand and failed a blocking check: analysts keep the last good copy

@@ -142,6 +142,13 @@ def router_answer(orders: list[dict]):
             return httpx.Response(
                 200, json={"jingdong_pop_order_track_responce": {"code": "0", "order_tracks": []}}
             )
+        if method == "jingdong.pop.order.get":  # the same record again, as the list had it
+            order_id = json.loads(parse_qs(request.content.decode())["360buy_param_json"][0])["order_id"]
+            (record,) = [o for o in orders if o.get("orderId") == order_id]
+            detail = {"apiResult": {"success": True, "code": "0"}, "orderInfo": record}
+            return httpx.Response(
+                200, json={"jingdong_pop_order_get_responce": {"code": "0", "orderDetailInfo": detail}}
+            )
         result = {
             "apiResult": {"success": True, "code": "0"},
             "orderInfoList": orders,
@@ -180,7 +187,7 @@ def test_bad_orders_are_rejected_with_reasons_and_money_as_numbers_lands(resourc
     assert result.success, failure(result)
     assert query(db_path, "SELECT order_id FROM raw.orders ORDER BY 1") == [("1",), ("2",)]
     assert query(db_path, "SELECT record_key, reason FROM raw.rejects ORDER BY 1") == [
-        ("3", "missing itemInfoList"),
+        ("3", "missing itemInfoList (also in its order.get record)"),
         ("4", "unknown orderState TELEPORTED"),
     ]
 

@@ -3,9 +3,10 @@ and over HTTP), and each wrong credential, timestamp or version answers its docu
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import httpx
+import pytest
 
 from jd_sandbox import Sandbox, SandboxConfig, sign
 from jd_sandbox.config import BEIJING
@@ -80,6 +81,35 @@ def test_timestamp_skew_answers_code_8(tiny: Sandbox, tiny_client: httpx.Client)
 def test_timestamp_within_skew_is_accepted(tiny: Sandbox, tiny_client: httpx.Client):
     body = jos(tiny_client, tiny, ORDER_SEARCH, BIZ, timestamp=wall_timestamp(-300))
     assert "jingdong_pop_order_search_responce" in body
+
+
+def sdk_timestamp(zone: timezone, offset_s: float = 0) -> str:
+    """The form JD's Python SDK sends: ``strftime("%Y-%m-%d %H:%M:%S.000%z")`` of local time."""
+    return (datetime.now(zone) + timedelta(seconds=offset_s)).strftime("%Y-%m-%d %H:%M:%S.000%z")
+
+
+@pytest.mark.parametrize("hours", [8, 0, -8, 5.5])
+def test_the_sdk_timestamp_form_is_accepted_in_any_zone(tiny: Sandbox, tiny_client: httpx.Client, hours):
+    stamp = sdk_timestamp(timezone(timedelta(hours=hours)))
+    body = jos(tiny_client, tiny, ORDER_SEARCH, BIZ, timestamp=stamp)
+    assert "jingdong_pop_order_search_responce" in body, (stamp, body)
+
+
+def test_the_zone_of_an_sdk_timestamp_counts_in_the_skew_check(tiny: Sandbox, tiny_client: httpx.Client):
+    utc_digits_said_to_be_beijing = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.000+0800")  # 8 h off
+    body = jos(tiny_client, tiny, ORDER_SEARCH, BIZ, timestamp=utc_digits_said_to_be_beijing)
+    assert body["error_response"]["code"] == "8"
+    body = jos(tiny_client, tiny, ORDER_SEARCH, BIZ, timestamp=sdk_timestamp(UTC, -361))
+    assert body["error_response"]["code"] == "8"
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    ["2026-03-10T12:00:00", "2026/03/10 12:00:00", "1773115200", "2026-03-10 12:00:00.000+2500", "now"],
+)
+def test_a_timestamp_in_no_form_jd_sends_answers_code_8(tiny: Sandbox, tiny_client: httpx.Client, garbage):
+    body = jos(tiny_client, tiny, ORDER_SEARCH, BIZ, timestamp=garbage)
+    assert body["error_response"]["code"] == "8"
 
 
 def test_missing_timestamp_answers_code_7(tiny: Sandbox, tiny_client: httpx.Client):

@@ -76,6 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--details-pending-polls", type=int, default=2)
     serve.add_argument("--jos-skew-s", type=float, default=360.0, help="allowed timestamp skew (JOS)")
     serve.add_argument("--pii-marker", default=None)
+    serve.add_argument(
+        "--jos-seed-shape",
+        choices=c.JOS_SEED_SHAPES,
+        default="full",
+        help="seed dialect answers: every field (full) or exactly seed 003's examples (documented)",
+    )
     serve.add_argument("--verbose", action="store_true", help="log every request")
     limits = serve.add_argument_group("rate limits (requests/s per gateway; 0 = unlimited)")
     for gw in c.GATEWAYS:
@@ -122,6 +128,7 @@ def _config(args: argparse.Namespace) -> SandboxConfig:
         faults=Faults(**{k: getattr(args, k) for k in FAULT_FLAGS}, hang_seconds=args.hang_seconds),
         jos_timestamp_skew_s=args.jos_skew_s,
         pii_marker=args.pii_marker,
+        jos_seed_shape=args.jos_seed_shape,
         host=args.host,
         port=args.port,
     )

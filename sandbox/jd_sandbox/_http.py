@@ -4,16 +4,32 @@ or an instruction to hang and then drop the connection."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 JSON_TYPE = "application/json;charset=UTF-8"
 HTML_TYPE = "text/html;charset=UTF-8"
 
 
+_NUMBER = "\0jd-sandbox-number:"
+_PLACEHOLDER = re.compile(r'"\\u0000jd-sandbox-number:([^"]*)"')
+
+
+def _number(obj: object) -> str:
+    if isinstance(obj, Decimal):  # written as its text, e.g. 8.00 as seed 003 shows money
+        return _NUMBER + str(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+
+
 def dumps(obj: Any) -> bytes:
-    """Compact JSON, raw UTF-8 (Chinese and emoji unescaped), stable key order as built."""
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    """Compact JSON, raw UTF-8 (Chinese and emoji unescaped), stable key order as built; a Decimal is a
+    JSON number written exactly as its text (``Decimal("899.00")`` -> ``899.00``)."""
+    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=_number)
+    if "jd-sandbox-number:" in text:
+        text = _PLACEHOLDER.sub(lambda m: m.group(1), text)
+    return text.encode("utf-8")
 
 
 @dataclass

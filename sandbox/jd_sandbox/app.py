@@ -41,7 +41,7 @@ class App:
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.catalog = Catalog(cfg)
-        self.orders = OrderBook(self.catalog, cfg.pii_marker)
+        self.orders = OrderBook(self.catalog, cfg.pii_marker, cfg.jos_seed_shape)
         self.clock = SimClock(self.catalog.anchor)
         self.counters = Counters()
         self.buckets = {g: TokenBucket(cfg.rate_limit_rps.get(g)) for g in GATEWAYS}

@@ -486,7 +486,7 @@ class Catalog:
     def _comment_text(self, r: Any) -> tuple[int, str, TextTruth]:
         u = r.random()
         if u < 0.03:
-            return 5, "", TextTruth()
+            return 5, "", TextTruth(filler=True)  # nothing written: like the filler, says nothing
         if u < 0.10:
             return 5, r.choice(texts.DEFAULT_TEXTS), TextTruth(filler=True)
         if u < 0.18:

@@ -30,6 +30,10 @@ DEFAULT_FENGCHAO_APP_SECRET = "sandbox-fengchao-secret"
 DEFAULT_FENGCHAO_SELLER_NICK = "sandbox-seller"
 
 GATEWAYS = ("justone", "jos", "fengchao")
+#: How the seed dialect (seed 003's ``jingdong.pop.orders.get`` / ``order.get``) answers: ``full`` (every
+#: field of the live record in snake_case, items in the list) or ``documented`` (exactly the fields seed
+#: 003's examples show: a list without items, ``order.get`` with ``items`` and ``receiver_info``).
+JOS_SEED_SHAPES = ("full", "documented")
 
 
 @dataclass(frozen=True)
@@ -120,6 +124,7 @@ class SandboxConfig:
     jos_timestamp_skew_s: float | None = 360  # None disables the check
     fengchao_timestamp_skew_s: float | None = 600  # None disables the check
     pii_marker: str | None = None
+    jos_seed_shape: str = "full"
     host: str = "127.0.0.1"
     port: int = 0  # 0 = pick a free port
 
@@ -130,6 +135,8 @@ class SandboxConfig:
             raise ValueError("SandboxConfig.now must be an aware datetime (Asia/Shanghai)")
         if self.details_pending_polls < 0:
             raise ValueError("details_pending_polls must be >= 0")
+        if self.jos_seed_shape not in JOS_SEED_SHAPES:
+            raise ValueError(f"jos_seed_shape must be one of {JOS_SEED_SHAPES}, got {self.jos_seed_shape!r}")
         unknown = set(self.rate_limit_rps) - set(GATEWAYS)
         if unknown:
             raise ValueError(f"unknown gateway(s) in rate_limit_rps: {sorted(unknown)}")

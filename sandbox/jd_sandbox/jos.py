@@ -4,7 +4,10 @@ Checks, in this order, each answering ``{"error_response": {"code": "<str>", "zh
 14 method missing · 15 ``jingdong.pop.order.ship`` refused (the sandbox and jd_assets are read-only) ·
 15 unknown method · 19 app_key missing or unknown (**assumption**) · 4/5 ``v`` missing / not 2.0 ·
 7/8 timestamp missing / unparsable or more than ``jos_timestamp_skew_s`` (default 360 s) from the
-WALL clock in Beijing time (clients sign with the wall clock; they cannot know the simulated now) ·
+WALL clock (clients sign with the wall clock; they cannot know the simulated now); accepted forms are
+the ones JD's SDKs send: ``yyyy-MM-dd HH:mm:ss`` (Beijing time) and ``yyyy-MM-dd HH:mm:ss.SSSZ`` (JD's
+Python SDK ``jd-sdk``: local time with its zone, e.g. ``2026-11-26 20:01:59.000+0800``, the zone
+honoured) ·
 11/12 sign missing / wrong · 401 access_token wrong · 3001 parameter error (bad JSON, bad window,
 window > 31 days live or > 7 days seed dialect, page < 1, page_size outside 1..100, missing
 optional_fields on order.search, dateType other than 1, missing order_id).
@@ -13,8 +16,10 @@ error_response body (code "500"/"503"); other forced codes are passed through as
 
 Dialects: ``jingdong.pop.order.search`` and ``jingdong.pop.order.get`` (live: camelCase, string ids and
 money; ``apiResult`` inner layer, unknown order -> success false, code "402"); ``jingdong.pop.orders.get``
-and ``jingdong.pop.order.track`` (seed 003: snake_case, JSON numbers). ``jingdong.pop.order.get`` answers
-in the seed dialect when ``order_id`` is sent as a JSON number (as in seed 003's example), else live.
+and ``jingdong.pop.order.track`` (seed 003: snake_case, JSON numbers; ``SandboxConfig.jos_seed_shape``
+``documented`` answers exactly seed 003's shapes: a list without items, nested as ``{"order_info": [...]}``,
+and ``order.get`` with ``items`` and ``receiver_info``). ``jingdong.pop.order.get`` answers in the seed
+dialect when ``order_id`` is sent as a JSON number (as in seed 003's example), else live.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from typing import Any
 from . import signing
 from ._gateway import Gateway
 from ._http import Ctx, Response, dumps
-from ._time import parse
+from ._time import parse, parse_router_timestamp
 
 SEARCH = "jingdong.pop.order.search"
 ORDER_GET = "jingdong.pop.order.get"
@@ -138,9 +143,11 @@ class Jos(Gateway):
         if not p.get("timestamp"):
             return self.error("7"), False
         try:
-            stamp = parse(p["timestamp"])
+            stamp = parse_router_timestamp(p["timestamp"])
         except ValueError:
-            return self.error("8", "Invalid timestamp: expected yyyy-MM-dd HH:mm:ss"), False
+            return self.error(
+                "8", "Invalid timestamp: expected yyyy-MM-dd HH:mm:ss or yyyy-MM-dd HH:mm:ss.SSSZ"
+            ), False
         skew = cfg.jos_timestamp_skew_s
         if skew is not None and abs(stamp - _wall_now()) > skew:
             return self.error("8", f"Invalid timestamp: more than {skew:g} s from server time"), False
@@ -209,11 +216,14 @@ class Jos(Gateway):
             return Response.json(
                 {"jingdong_pop_order_search_responce": {"code": "0", "searchorderinfo_result": result}}
             )
+        listed: Any = [book.seed_list(o, ctx.now) for o in chunk]
+        if book.seed_shape == "documented":  # as seed 003 nests it
+            listed = {"order_info": listed}
         return Response.json(
             {
                 "jingdong_pop_orders_get_responce": {
                     "code": "0",
-                    "order_info_list": [book.seed_dialect(o, ctx.now) for o in chunk],
+                    "order_info_list": listed,
                     "order_total": len(found),
                 }
             }
@@ -236,7 +246,7 @@ class Jos(Gateway):
                 {
                     "jingdong_pop_order_get_responce": {
                         "code": "0",
-                        "order_info": book.seed_dialect(order, ctx.now),
+                        "order_info": book.seed_get(order, ctx.now),
                     }
                 }
             ), True

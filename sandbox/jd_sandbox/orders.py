@@ -9,12 +9,18 @@ time T is a pure function of (order, T): the timeline only moves forward
 Order ids are 12 digits ``3DDDDDIIIIII``: the day (days since 2020-01-01) and the index within the
 day, so ``order.get`` decodes them without a lookup; within a day ids grow with creation time.
 Two serializations share one record: the live dialect (camelCase, ids and money as strings) and the
-seed dialect (snake_case, ids and money as JSON numbers).
+seed dialect (snake_case, ids and money as JSON numbers). The seed dialect has two shapes
+(``SandboxConfig.jos_seed_shape``): ``full`` (every live field in snake_case, the same record from the
+list and from ``order.get``) and ``documented`` (exactly what seed 003's examples show: the list record
+``order_id, order_total_price, order_state, consignee_info{name, full_address}`` without items; the
+``order.get`` record ``order_id, freight_price, order_state, items[{sku_id, name, price, num}],
+payment_type, receiver_info{name, address}``; money as two-decimal JSON numbers such as ``8.00``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
@@ -53,8 +59,9 @@ class Order:
 class OrderBook:
     """Orders over the catalog. Days are generated lazily and cached (bounded LRU)."""
 
-    def __init__(self, catalog: Catalog, pii_marker: str | None = None):
+    def __init__(self, catalog: Catalog, pii_marker: str | None = None, seed_shape: str = "full"):
         self.catalog = catalog
+        self.seed_shape = seed_shape
         self.seed = catalog.seed
         self.pii_marker = pii_marker or ""
         self.first_day = day_number(catalog.anchor) - catalog.scale.order_days + 1
@@ -312,3 +319,44 @@ class OrderBook:
             record["waybill"] = order.waybill
             record["logistics_id"] = int(order.logistics_id)
         return record
+
+    # ------------------------------------------------------------------ the seed dialect's two calls
+    def seed_list(self, order: Order, now: int) -> dict[str, Any]:
+        """The record ``jingdong.pop.orders.get`` lists, in the configured seed shape."""
+        if self.seed_shape == "full":
+            return self.seed_dialect(order, now)
+        b = self.buyer(order.buyer)
+        return {
+            "order_id": int(order.order_id),
+            "order_total_price": _decimal(order.total_cents),
+            "order_state": self.state_at(order, now)[0],
+            "consignee_info": {"name": b["fullname"], "full_address": b["fullAddress"]},
+        }
+
+    def seed_get(self, order: Order, now: int) -> dict[str, Any]:
+        """The record ``jingdong.pop.order.get`` answers, in the configured seed shape."""
+        if self.seed_shape == "full":
+            return self.seed_dialect(order, now)
+        cat = self.catalog
+        b = self.buyer(order.buyer)
+        return {
+            "order_id": int(order.order_id),
+            "freight_price": _decimal(order.freight_cents),
+            "order_state": self.state_at(order, now)[0],
+            "items": [
+                {
+                    "sku_id": int(cat.sku_id(i)),
+                    "name": cat.sku_title(i),
+                    "price": _decimal(cat.price_cents(i)),
+                    "num": q,
+                }
+                for i, q in order.items
+            ],
+            "payment_type": "Cash on Delivery" if order.paid is None else "Online Payment",
+            "receiver_info": {"name": b["fullname"], "address": b["fullAddress"]},
+        }
+
+
+def _decimal(cents: int) -> Decimal:
+    """Money as seed 003 writes it: a JSON number with two decimals (``8.00``, ``199.99``)."""
+    return Decimal(cents).scaleb(-2)

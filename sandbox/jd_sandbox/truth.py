@@ -103,8 +103,8 @@ class Truth:
         found = book.in_window(day_start(dn), day_start(dn + 1) - 1, now)
         if dialect == "live":
             return [book.live(o, now) for o in found]
-        if dialect == "seed":
-            return [book.seed_dialect(o, now) for o in found]
+        if dialect == "seed":  # as jingdong.pop.orders.get lists them (in the configured seed shape)
+            return [book.seed_list(o, now) for o in found]
         raise ValueError("dialect must be 'live' or 'seed'")
 
     def order_ids(self, day: date) -> list[str]:
@@ -117,7 +117,8 @@ class Truth:
         order = book.existing(book.find(str(order_id)), now)
         if order is None:
             raise UnknownRecordError(f"order {order_id!r} does not exist at the simulated now")
-        return book.live(order, now) if dialect == "live" else book.seed_dialect(order, now)
+        # as jingdong.pop.order.get answers it (the seed dialect in the configured seed shape)
+        return book.live(order, now) if dialect == "live" else book.seed_get(order, now)
 
     def order_tracks(self, order_id: str) -> list[dict[str, str]]:
         book, now = self._app.orders, self._app.clock.now()

@@ -1,0 +1,136 @@
+"""Gateway JSON as JD sent it: every number keeps its text, non-JSON literals and runaway nesting are named.
+
+Python's ``json`` turns ``899.00`` into the float ``899.0``, ``1e400`` into ``inf``, keeps only ~17
+significant digits, accepts ``NaN`` / ``Infinity`` (not JSON), and meets 200,000 levels of nesting with a
+``RecursionError``. Here, the one parser of every gateway answer (``Reply.json``) and the one serialiser of
+every raw record (``jd_assets.raw.landing.record_json``) agree on:
+
+- a non-integer number is a :class:`JsonNumber` holding its exact text (``899.00``, ``1e400``,
+  ``0.1234567890123456789012``); it compares and hashes like the float Python's ``json`` would have made,
+  and :func:`dumps` writes its text back unchanged. Integers stay Python ints (exact at any size);
+  ``-0`` and integers too long for ``int()`` are JsonNumbers too, so their text also survives;
+- ``NaN``, ``Infinity``, ``-Infinity`` parse as :class:`NotJsonLiteral` so the rest of the answer is
+  usable; :func:`dumps` reports them (``problem``), and the landing rejects that record, naming the literal;
+- an answer nested deeper than Python can parse raises :class:`TooDeepError` with the depth: a
+  malformation that retrying cannot fix.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from itertools import accumulate
+from typing import Any
+
+__all__ = ["JsonNumber", "NotJsonLiteral", "TooDeepError", "dumps", "loads", "nesting_depth"]
+
+
+class JsonNumber:
+    """A JSON number as the text it was received in; equal (and hashed) as Python's float of it."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def __float__(self) -> float:
+        return float(self.text)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, JsonNumber):
+            return float(self) == float(other)
+        if isinstance(other, int | float) and not isinstance(other, bool):
+            return float(self) == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(float(self))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.text!r})"
+
+    def __str__(self) -> str:
+        return self.text
+
+
+class NotJsonLiteral(JsonNumber):
+    """``NaN``, ``Infinity`` or ``-Infinity``: Python's ``json`` accepts them, JSON (RFC 8259) does not."""
+
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, NotJsonLiteral) and other.text == self.text
+
+    def __hash__(self) -> int:
+        return hash(self.text)
+
+
+class TooDeepError(ValueError):
+    """The text nests arrays/objects deeper than the parser's recursion allows."""
+
+    def __init__(self, depth: int):
+        super().__init__(f"JSON nested {depth:,} levels deep")
+        self.depth = depth
+
+
+def _int(text: str) -> int | JsonNumber:
+    if text.startswith("-0"):  # "-0" is a JSON integer whose sign int() would drop
+        return JsonNumber(text)
+    try:
+        return int(text)
+    except ValueError:  # more digits than int() converts (sys.int_info.default_max_str_digits)
+        return JsonNumber(text)
+
+
+def loads(content: bytes | str) -> Any:
+    """Parse JSON keeping every number's text. Raises ValueError (not JSON) or TooDeepError."""
+    try:
+        return json.loads(content, parse_float=JsonNumber, parse_int=_int, parse_constant=NotJsonLiteral)
+    except RecursionError:
+        raise TooDeepError(nesting_depth(content)) from None
+
+
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_DEPTH_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
+
+
+def nesting_depth(content: bytes | str) -> int:
+    """The deepest array/object nesting of a JSON text (strings skipped)."""
+    data = content.encode("utf-8", "replace") if isinstance(content, str) else content
+    brackets = _STRING.sub(b"", data).translate(None, bytes(b for b in range(256) if b not in _DEPTH_STEP))
+    return max(accumulate(_DEPTH_STEP[b] for b in brackets), default=0)
+
+
+_NONCE = secrets.token_hex(8)
+_PLACEHOLDER = re.compile(r'"\\u0000' + _NONCE + r':([^"]*)"')
+
+
+def dumps(value: Any) -> tuple[str, str | None]:
+    """Compact JSON text of ``value`` (raw UTF-8), each JsonNumber written as received, and the problem
+    that makes it not JSON (a NaN or Infinity literal), or None.
+
+    A JsonNumber is first written as a string holding a per-process nonce (a text no real value can
+    hold: it starts with U+0000), then that quoted placeholder is replaced by the number's text, so the
+    C encoder does all the rest.
+    """
+    literals: list[str] = []
+
+    def default(obj: object) -> str:
+        if isinstance(obj, JsonNumber):
+            if isinstance(obj, NotJsonLiteral):
+                literals.append(obj.text)
+            return f"\0{_NONCE}:{obj.text}"
+        raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+
+    try:
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=default, allow_nan=False)
+    except ValueError:  # a Python float nan/inf (a record built in Python, not parsed)
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=default)
+        literals.append("NaN or Infinity")
+    if _NONCE in text:
+        text = _PLACEHOLDER.sub(lambda m: m.group(1), text)
+    problem = None
+    if literals:
+        problem = f"not JSON: the literal {literals[0]} (JSON has no NaN or Infinity)"
+    return text, problem

@@ -1,0 +1,254 @@
+"""The marts of what reviews say: pain points per SKU and aspect, and the reviews that need a look.
+
+Both are rebuilt whole from ``clean.review_signals`` (the costly scoring is incremental there; these are
+SQL aggregations over it), with their checks beside them.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from jd_assets.clean import clean_comments, clean_review_signals
+from jd_assets.clean.checks import no_buyer_pii
+from jd_assets.derived.building import BEIJING, Column, rebuild, row_count, sql_text, table_metadata
+from jd_assets.derived.rules import checks_from_rules, keys_unique, reconciles, rows_satisfy
+from jd_assets.insights.aspects import ASPECT_IDS, ASPECT_NAMES
+from jd_assets.marts.assets import MART_OPTIONS
+from jd_assets.warehouse import DuckDBWarehouse, markdown_preview
+
+#: Example clauses kept per SKU and aspect.
+EXAMPLES_PER_ASPECT = 3
+#: Why a review is an alert, in the order they are tested.
+ALERT_REASONS = ("negative_review", "hidden_complaint", "negative_text")
+
+_ASPECT_NAMES_SQL = (
+    "(VALUES "
+    + ", ".join(f"({sql_text(aspect)}, {sql_text(name)})" for aspect, name in ASPECT_NAMES.items())
+    + ") AS names(aspect, aspect_name)"
+)
+
+SKU_ASPECTS_COLUMNS = (
+    Column("sku_id", "VARCHAR", "The SKU; (sku_id, aspect) is unique."),
+    Column("aspect", "VARCHAR", "Aspect id: " + ", ".join(ASPECT_IDS) + "."),
+    Column("aspect_name", "VARCHAR", "The aspect's Chinese name (物流配送, 包装, ...)."),
+    Column("mentions", "BIGINT", "Reviews of the SKU that name the aspect (a review counts once)."),
+    Column(
+        "negative_mentions", "BIGINT", "Reviews in which the aspect is negative (in at least one clause)."
+    ),
+    Column(
+        "positive_mentions", "BIGINT", "Reviews in which the aspect is positive (in at least one clause)."
+    ),
+    Column("negative_share", "DOUBLE", "negative_mentions / mentions (0..1): the pain-point score."),
+    Column(
+        "examples",
+        "VARCHAR[]",
+        f"Up to {EXAMPLES_PER_ASPECT} distinct clauses about the aspect, quoted from the reviews: negative "
+        "ones first, newest first.",
+    ),
+    Column("last_mentioned_at", "TIMESTAMP", f"Newest review naming the aspect, {BEIJING}."),
+)
+
+SKU_ASPECTS_SQL = f"""
+CREATE OR REPLACE TABLE marts.sku_aspects AS
+WITH clauses AS (
+    SELECT sku_id, comment_id, commented_at, a.aspect, a.polarity, a.clause
+    FROM (SELECT sku_id, comment_id, commented_at, unnest(aspects) AS a FROM clean.review_signals)
+), counts AS (
+    SELECT sku_id, aspect,
+           count(DISTINCT comment_id) AS mentions,
+           count(DISTINCT comment_id) FILTER (WHERE polarity = 'negative') AS negative_mentions,
+           count(DISTINCT comment_id) FILTER (WHERE polarity = 'positive') AS positive_mentions,
+           max(commented_at) AS last_mentioned_at
+    FROM clauses
+    GROUP BY sku_id, aspect
+), quotes AS (
+    SELECT sku_id, aspect,
+           list(clause ORDER BY negative DESC, newest DESC, first_comment) AS ranked
+    FROM (
+        SELECT sku_id, aspect, clause,
+               bool_or(polarity = 'negative') AS negative,
+               max(commented_at) AS newest,
+               min(comment_id) AS first_comment
+        FROM clauses
+        GROUP BY sku_id, aspect, clause
+    )
+    GROUP BY sku_id, aspect
+)
+SELECT c.sku_id, c.aspect, names.aspect_name,
+       c.mentions, c.negative_mentions, c.positive_mentions,
+       c.negative_mentions / c.mentions AS negative_share,
+       q.ranked[1:{EXAMPLES_PER_ASPECT}] AS examples,
+       c.last_mentioned_at
+FROM counts c
+JOIN quotes q USING (sku_id, aspect)
+LEFT JOIN {_ASPECT_NAMES_SQL} USING (aspect)
+ORDER BY c.sku_id, c.aspect
+"""
+
+REVIEW_ALERTS_COLUMNS = (
+    Column("sku_id", "VARCHAR", "The reviewed SKU."),
+    Column("comment_id", "VARCHAR", "JD commentId; unique (a review alerts once, for its first reason)."),
+    Column("commented_at", "TIMESTAMP", f"When the review was posted, {BEIJING}."),
+    Column("score", "TINYINT", "Star rating 1..5."),
+    Column(
+        "reason",
+        "VARCHAR",
+        "negative_review (1-2 stars), hidden_complaint (4-5 stars, negative text or aspect), or "
+        "negative_text (3 stars, negative text).",
+    ),
+    Column("negative_aspects", "VARCHAR[]", "The aspects the text is negative about (distinct, sorted)."),
+    Column("text_positive_prob", "DOUBLE", "Probability that the text is positive."),
+    Column("text", "VARCHAR", "The review text (normalised, as in clean.comments)."),
+    Column("sku_alert_rank", "BIGINT", "1 = the SKU's newest alert, 2 = the one before, ..."),
+)
+
+REVIEW_ALERTS_SQL = """
+CREATE OR REPLACE TABLE marts.review_alerts AS
+SELECT s.sku_id, s.comment_id, s.commented_at, s.score,
+       CASE WHEN s.score <= 2 THEN 'negative_review'
+            WHEN s.is_hidden_complaint THEN 'hidden_complaint'
+            ELSE 'negative_text' END AS reason,
+       list_sort(list_distinct(list_transform(
+           list_filter(s.aspects, a -> a.polarity = 'negative'), a -> a.aspect))) AS negative_aspects,
+       s.text_positive_prob,
+       c.text,
+       row_number() OVER (PARTITION BY s.sku_id ORDER BY s.commented_at DESC, s.comment_id) AS sku_alert_rank
+FROM clean.review_signals s
+JOIN clean.comments c USING (comment_id)
+WHERE s.score <= 2 OR s.is_hidden_complaint OR (s.score = 3 AND s.text_sentiment = 'negative')
+ORDER BY s.commented_at DESC, s.comment_id
+"""
+
+
+@dg.asset(
+    deps=[clean_review_signals],
+    metadata=table_metadata("marts.sku_aspects", SKU_ASPECTS_COLUMNS),
+    **MART_OPTIONS,
+)
+def sku_aspects(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
+    """Pain points: per SKU and aspect, how often reviews name it, how often negatively, with quotes."""
+    with rebuild(warehouse) as con:
+        con.execute(SKU_ASPECTS_SQL)
+        worst = con.execute(
+            """SELECT sku_id || ' ' || aspect || ' ' || round(negative_share, 2)
+               FROM marts.sku_aspects WHERE mentions >= 5
+               ORDER BY negative_share DESC, mentions DESC, sku_id, aspect LIMIT 1"""
+        ).fetchone()
+        metadata = {
+            "dagster/row_count": row_count(con, "marts.sku_aspects"),
+            "worst_pain_point": worst[0] if worst else "none",
+            "preview": markdown_preview(
+                con,
+                """SELECT sku_id, aspect_name, mentions, round(negative_share, 2) AS negative_share,
+                          examples[1] AS example
+                   FROM marts.sku_aspects ORDER BY negative_mentions DESC, sku_id, aspect LIMIT 8""",
+            ),
+        }
+    return dg.MaterializeResult(metadata=metadata)
+
+
+@dg.asset(
+    deps=[clean_review_signals, clean_comments],
+    metadata=table_metadata("marts.review_alerts", REVIEW_ALERTS_COLUMNS),
+    **MART_OPTIONS,
+)
+def review_alerts(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
+    """Reviews that need a look, newest first: negative ones and hidden complaints behind good stars."""
+    with rebuild(warehouse) as con:
+        con.execute(REVIEW_ALERTS_SQL)
+        by_reason = dict(
+            con.execute("SELECT reason, count(*) FROM marts.review_alerts GROUP BY ALL").fetchall()
+        )
+        metadata = {
+            "dagster/row_count": row_count(con, "marts.review_alerts"),
+            **{f"alerts: {reason}": int(by_reason.get(reason, 0)) for reason in ALERT_REASONS},
+            "preview": markdown_preview(
+                con,
+                """SELECT sku_id, commented_at, score, reason, left(text, 40) AS text
+                   FROM marts.review_alerts ORDER BY commented_at DESC, comment_id LIMIT 8""",
+            ),
+        }
+    return dg.MaterializeResult(metadata=metadata)
+
+
+sku_aspects_checks = checks_from_rules(
+    sku_aspects,
+    {
+        "keys_unique": (
+            "(sku_id, aspect) is present and unique.",
+            lambda con: keys_unique(con, "marts.sku_aspects", ["sku_id", "aspect"]),
+        ),
+        "values_valid": (
+            "Aspects from the known set; counts consistent (negative, positive <= mentions); share in 0..1; "
+            f"1 to {EXAMPLES_PER_ASPECT} examples.",
+            lambda con: rows_satisfy(
+                con,
+                "marts.sku_aspects",
+                {
+                    "aspect known": "aspect IN (" + ", ".join(sql_text(a) for a in ASPECT_IDS) + ")",
+                    "counts consistent": (
+                        "mentions > 0 AND negative_mentions BETWEEN 0 AND mentions "
+                        "AND positive_mentions BETWEEN 0 AND mentions"
+                    ),
+                    "negative_share in 0..1": "negative_share BETWEEN 0 AND 1",
+                    "examples": f"len(examples) BETWEEN 1 AND {EXAMPLES_PER_ASPECT}",
+                },
+                "sku_id, aspect, mentions, negative_mentions",
+            ),
+        ),
+        "mentions_reconcile": (
+            "Per SKU and aspect, mentions equal the reviews of clean.review_signals naming it.",
+            lambda con: reconciles(
+                con,
+                "marts.sku_aspects",
+                expected_sql="""SELECT sku_id, a.aspect, count(DISTINCT comment_id)
+                    FROM (SELECT sku_id, comment_id, unnest(aspects) AS a FROM clean.review_signals)
+                    GROUP BY ALL""",
+                actual_sql="SELECT sku_id, aspect, mentions FROM marts.sku_aspects",
+            ),
+        ),
+        "no_buyer_pii": (
+            "No quoted clause equals or contains a buyer's name, phone or address from raw.orders.",
+            lambda con: no_buyer_pii(con, "marts.sku_aspects"),
+        ),
+    },
+)
+
+review_alerts_checks = checks_from_rules(
+    review_alerts,
+    {
+        "keys_unique": (
+            "comment_id is present and unique.",
+            lambda con: keys_unique(con, "marts.review_alerts", ["comment_id"]),
+        ),
+        "every_alert_kept": (
+            "Exactly the reviews rated 1-2, the hidden complaints and the 3-star negative texts.",
+            lambda con: reconciles(
+                con,
+                "marts.review_alerts",
+                expected_sql="""SELECT comment_id, sku_id FROM clean.review_signals
+                    WHERE score <= 2 OR is_hidden_complaint OR (score = 3 AND text_sentiment = 'negative')""",
+                actual_sql="SELECT comment_id, sku_id FROM marts.review_alerts",
+            ),
+        ),
+        "reason_valid": (
+            "reason is one of " + ", ".join(ALERT_REASONS) + " and agrees with the score.",
+            lambda con: rows_satisfy(
+                con,
+                "marts.review_alerts",
+                {
+                    "reason agrees with score": """(reason = 'negative_review' AND score <= 2)
+                        OR (reason = 'hidden_complaint' AND score >= 4)
+                        OR (reason = 'negative_text' AND score = 3)""",
+                },
+                "comment_id, score, reason",
+            ),
+        ),
+        "no_buyer_pii": (
+            "No alert text equals or contains a buyer's name, phone or address from raw.orders.",
+            lambda con: no_buyer_pii(con, "marts.review_alerts"),
+        ),
+    },
+)
+
+REVIEW_INSIGHT_CHECKS = [*sku_aspects_checks, *review_alerts_checks]
