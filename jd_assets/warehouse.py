@@ -355,6 +355,17 @@ def lake_connection(warehouse: DuckDBWarehouse) -> duckdb.DuckDBPyConnection:
     return con
 
 
+def delete_returning(
+    con: duckdb.DuckDBPyConnection, table: str, where: str, returning: str, params: dict | None = None
+) -> pl.DataFrame:
+    """``DELETE FROM table WHERE where RETURNING returning``, on both backends, inside the caller's
+    transaction: DuckLake 1.5.5 has no RETURNING for a delete, so the rows are read first, then deleted.
+    """
+    removed = con.execute(f"SELECT {returning} FROM {table} WHERE {where}", params or {}).pl()
+    con.execute(f"DELETE FROM {table} WHERE {where}", params or {})
+    return removed
+
+
 def ensure_schemas(con: duckdb.DuckDBPyConnection) -> None:
     for schema in SCHEMAS:
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
