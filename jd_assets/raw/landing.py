@@ -48,8 +48,10 @@ class RawTable:
     merge: bool = False
     detail: bool = False
     """The table also keeps a second record per row, ``detail`` (orders: the ``order.get`` answer)."""
-    migrations: tuple[str, ...] = ()
-    """Statements that bring a table created by an earlier version up to date (idempotent)."""
+    migrations: tuple[tuple[str, str], ...] = ()
+    """(``needed``, ``statement``) pairs that bring a table created by an earlier version up to date: the
+    statement runs only when the query ``needed`` answers true, so an up-to-date table is never altered (on
+    DuckLake an ALTER is a schema change that conflicts with every concurrent landing of the table)."""
 
     @property
     def column_names(self) -> str:
@@ -165,8 +167,9 @@ def ensure_table(con: duckdb.DuckDBPyConnection, table: RawTable) -> None:
     )
     if table.detail:  # a file created before the column existed
         con.execute(f"ALTER TABLE {table.name} ADD COLUMN IF NOT EXISTS detail JSON")
-    for statement in table.migrations:
-        con.execute(statement)
+    for needed, statement in table.migrations:
+        if con.execute(needed).fetchone()[0]:
+            con.execute(statement)
 
 
 def land(
