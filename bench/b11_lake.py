@@ -16,6 +16,7 @@ are copied (not timed). Then, each in its own child process, on each backend:
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -57,7 +58,10 @@ def land_new(database: str, data_path: str, first: int, n_skus: int) -> dict:
     wh = _warehouse(database, data_path)
     with wh.read():
         pass  # attach (once per process) before the clock starts
-    batches = [(str(first + k), batch(_records(str(first + k), PER_SKU), page=1)) for k in range(n_skus)]
+    batches = [
+        (str(first + k), batch(_records(str(first + k), PER_SKU), page=1, request_key=str(first + k)))
+        for k in range(n_skus)
+    ]
     conflicts = failures = 0
     t0 = time.perf_counter()
     for sku, records in batches:
@@ -95,11 +99,10 @@ def relanding(database: str, data_path: str, n_skus: int) -> dict:
         }
     work = []
     for sku in skus:
-        known = pa.table({"record": [r for (r,) in stored[sku]], "page": [1] * len(stored[sku]),
-                          "request_key": [None] * len(stored[sku])},
-                         schema=pa.schema([("record", pa.string()), ("page", pa.int32()),
-                                           ("request_key", pa.string())]))  # fmt: skip
-        new = batch([{**r, "commentId": f"9{r['commentId']}"} for r in _records(sku, 5)], page=1)
+        known = batch([json.loads(r) for (r,) in stored[sku]], page=1, request_key=sku)
+        new = batch(
+            [{**r, "commentId": f"9{r['commentId']}"} for r in _records(sku, 5)], page=1, request_key=sku
+        )
         work.append((sku, pa.concat_tables([new, known])))
     rows = sum(t.num_rows for _, t in work)
     t0 = time.perf_counter()
@@ -157,8 +160,6 @@ def copy_into_lake(database: str, data_path: str, source: str) -> dict:
 
 def _at_once(database: str, data_path: str, first: int, n_skus: int, writers: int) -> dict:
     """``writers`` child processes landing disjoint new partitions at the same time."""
-    import os
-
     env = {**os.environ, "PYTHONPATH": f"{BENCH}{os.pathsep}{ROOT}"}
     code = (
         "import json, sys, b11_lake; "
@@ -231,6 +232,8 @@ def run(quick: bool) -> list[Row]:
     from jd_sandbox.postgres import ThrowawayPostgres
 
     sizes = ["quick"] if quick else ["0.5M", "5M"]
+    if os.environ.get("B11_SIZES"):  # e.g. B11_SIZES=0.5M: one size of the full run
+        sizes = os.environ["B11_SIZES"].split(",")
     with ThrowawayPostgres() as pg:
         res = {size: _measure(size, pg) for size in sizes}
     rows: list[Row] = []
