@@ -57,7 +57,7 @@ def query(db: DuckDBWarehouse | Path, sql, params=None) -> list[dict]:
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
-@pytest.fixture(scope="module", params=["file", "lake"])
+@pytest.fixture(scope="module", params=["file", pytest.param("lake", marks=pytest.mark.lake)])
 def landed(request, tmp_path_factory):
     folder = tmp_path_factory.mktemp("e2e")
     if request.param == "lake":
