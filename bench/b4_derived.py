@@ -30,7 +30,7 @@ SIZES = {
 }
 ORDER_DAYS = 30
 FETCHED = datetime(2026, 3, 10, 4, 0, tzinfo=UTC)
-PII_KEY = "bench-pii-key"
+PII_KEY = "bench-pii-key-0123456789"
 
 
 def _config(size: dict):

@@ -1,7 +1,7 @@
 """8. Review aspects: quality on the held-out half of the hand-labelled set, and throughput.
 
 Quality: jd_assets.insights.aspects.evaluate over jd_assets_tests/insights/data/aspect_labels.jsonl (389
-JD-style reviews written and labelled by hand; see jd_assets/insights/README_aspects.md). The lexicon was
+JD-style reviews written and labelled by hand; see docs/ASPECTS.md). The lexicon was
 tuned on the ``dev`` half only; the figures reported are those of the ``test`` half (dev shown beside).
 Per aspect: precision / recall / F1 of detection (aspect named in the review) and of aspect + polarity.
 

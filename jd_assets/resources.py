@@ -15,6 +15,7 @@ from jd_assets.clean.pii import PiiKey
 from jd_assets.gateways.fengchao import FengchaoResource
 from jd_assets.gateways.jos import JosResource
 from jd_assets.gateways.justone import JustOneResource
+from jd_assets.http.resource import CLEAR_TEXT_ENV
 from jd_assets.publish.copy import AnalyticsFile, analytics_path_beside
 from jd_assets.warehouse import DEFAULT_DUCKDB_PATH, DuckDBWarehouse
 
@@ -25,6 +26,10 @@ JOS_DEFAULT_URL = "https://api.jd.com/routerjson"
 def _rate(name: str, default: float) -> float:
     """A gateway's request rate (requests/s) from ``name``: set it to what your plan allows."""
     return float(os.environ.get(name, default))
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes")
 
 
 def warehouse_from_env() -> DuckDBWarehouse:
@@ -48,12 +53,14 @@ def warehouse_from_env() -> DuckDBWarehouse:
 def build_resources() -> dict[str, dg.ConfigurableResource]:
     env = os.environ.get
     warehouse = warehouse_from_env()
+    clear_text = _flag(CLEAR_TEXT_ENV)
     database = env("JD_DUCKDB_PATH", DEFAULT_DUCKDB_PATH)
     return {
         "justone": JustOneResource(
             base_url=env("JD_JUSTONE_BASE_URL", JUSTONE_DEFAULT_URL),
             token=dg.EnvVar("JD_JUSTONE_TOKEN"),
             requests_per_second=_rate("JD_JUSTONE_RPS", 5.0),
+            allow_clear_text=clear_text,
         ),
         "jos": JosResource(
             base_url=env("JD_JOS_BASE_URL", JOS_DEFAULT_URL),
@@ -62,6 +69,7 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
             access_token=dg.EnvVar("JD_JOS_ACCESS_TOKEN"),
             dialect=env("JD_JOS_DIALECT", "live"),
             requests_per_second=_rate("JD_JOS_RPS", 10.0),
+            allow_clear_text=clear_text,
         ),
         "fengchao": FengchaoResource(
             base_url=env("JD_FENGCHAO_BASE_URL", ""),
@@ -69,12 +77,13 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
             app_secret=dg.EnvVar("JD_FENGCHAO_APP_SECRET"),
             seller_nick=dg.EnvVar("JD_FENGCHAO_SELLER_NICK"),
             requests_per_second=_rate("JD_FENGCHAO_RPS", 5.0),
+            allow_clear_text=clear_text,
         ),
         # The warehouse twice: the package's assets take ``warehouse: DuckDBWarehouse``, a user's own asset
         # takes ``duckdb: DuckDBResource`` as Dagster's DuckDB guide shows; both are this one resource.
         "warehouse": warehouse,
         "duckdb": warehouse,
-        "pii_key": PiiKey(key=dg.EnvVar("JD_PII_KEY")),
+        "pii_key": PiiKey(key=dg.EnvVar("JD_PII_KEY"), rotate_from=env("JD_PII_KEY_ROTATE_FROM", "")),
         # The read-only copy analysts open: beside the pipeline's file unless JD_ANALYTICS_PATH says where
         # (never written on a DuckLake warehouse: analysts read the lake itself).
         "analytics": AnalyticsFile(path=env("JD_ANALYTICS_PATH") or analytics_path_beside(database)),

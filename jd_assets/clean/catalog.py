@@ -21,6 +21,7 @@ from jd_assets.derived.building import (
     row_count,
     table_metadata,
 )
+from jd_assets.gateways.fengchao import WARE_STATUS_LABELS
 from jd_assets.raw import tables
 from jd_assets.raw.assets import RAW_ORDERS, raw_item_details, raw_wares
 from jd_assets.raw.discovery import ORDER_ITEMS_SQL, SKU_WARE_LINKS_SQL
@@ -28,19 +29,6 @@ from jd_assets.warehouse import DuckDBWarehouse
 
 GROUP = "clean"
 
-#: wareStatus codes of the seller gateway (seed 004, see docs/GATEWAYS.md §3).
-WARE_STATUS_LABELS = {
-    -1: "删除",
-    1: "从未上架",
-    2: "自主下架",
-    4: "系统下架",
-    8: "上架",
-    513: "从未上架待审",
-    514: "自主下架待审",
-    516: "系统下架待审",
-    520: "上架待审核",
-    1028: "系统下架审核失败",
-}
 
 PRODUCTS_COLUMNS = (
     Column("sku_id", "VARCHAR", "The SKU (details' itemId); unique."),

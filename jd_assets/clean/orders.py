@@ -25,6 +25,7 @@ from jd_assets.derived.building import (
     row_count,
     table_metadata,
 )
+from jd_assets.gateways.jos import ORDER_STATE_LABELS
 from jd_assets.raw import tables
 from jd_assets.raw.assets import RAW_ORDER_TRACKS, RAW_ORDERS
 from jd_assets.raw.discovery import ORDER_ITEMS_SQL
@@ -32,16 +33,6 @@ from jd_assets.warehouse import DuckDBWarehouse
 
 GROUP = "clean"
 
-ORDER_STATE_LABELS = {
-    "WAIT_SELLER_STOCK_OUT": "等待出库",
-    "WAIT_GOODS_RECEIVE_CONFIRM": "等待确认收货",
-    "WAIT_SELLER_DELIVERY": "等待发货",
-    "PAUSE": "暂停",
-    "FINISHED_L": "完成",
-    "TRADE_CANCELED": "取消",
-    "LOCKED": "已锁定",
-    "POP_ORDER_PAUSE": "POP暂停",
-}
 #: Orders in these states did not sell anything (excluded from units sold and revenue in the marts).
 CANCELLED_STATES = ("TRADE_CANCELED",)
 
@@ -254,6 +245,7 @@ def clean_orders(warehouse: DuckDBWarehouse, pii_key: PiiKey) -> dg.MaterializeR
     """Orders, one row per order in its latest state: DECIMAL money, keyed buyer hash, delivery times."""
     params = pii_key.hmac_params()
     with rebuild(warehouse, [tables.ORDERS]) as con:
+        key_metadata = pii_key.hold_to_stored_key(con)
         con.execute(ORDERS_SQL, params)
         rows = row_count(con, "clean.orders")
         live, seed, delivered, revenue = con.execute(
@@ -268,6 +260,7 @@ def clean_orders(warehouse: DuckDBWarehouse, pii_key: PiiKey) -> dg.MaterializeR
             "seed_dialect": int(seed),
             "delivered": int(delivered),
             "payment_not_cancelled": float(revenue),
+            **key_metadata,
         }
     )
 

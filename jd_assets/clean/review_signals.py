@@ -75,7 +75,7 @@ SIGNALS_COLUMNS = (
     Column("negative_aspects", "INTEGER", "How many entries of aspects are negative."),
     Column(
         "tags",
-        "STRUCT(tag VARCHAR, value VARCHAR)[]",
+        'STRUCT(tag VARCHAR, "value" VARCHAR)[]',
         "JD's structured review lines (外观材质:很好 → {tag: 外观材质, value: 很好}).",
     ),
     Column("mentions_repurchase", "BOOLEAN", "Mentions buying again (回购, 多次购买, ...)."),

@@ -81,11 +81,6 @@ def halfwidth(expr: str) -> str:
     return f"translate(nfc_normalize({expr}), {sql_text(FULLWIDTH)}, {sql_text(HALFWIDTH)})"
 
 
-def halfwidth_py(text: str) -> str:
-    """The same mapping as :func:`halfwidth` (without NFC), in Python: for constants and tests."""
-    return text.translate(str.maketrans(FULLWIDTH, HALFWIDTH))
-
-
 def image_url(expr: str) -> str:
     """SQL: an image path made absolute (JD's relative paths get the image-server prefix)."""
     return f"""CASE

@@ -40,6 +40,19 @@ from jd_assets.http.layer import CallStats, GatewayHttp, Reply, error_for_code, 
 from jd_assets.http.resource import GatewayResource
 
 GATEWAY = "fengchao"
+#: wareStatus codes of findWareById (seed 004's field table) with their labels: the one list of them.
+WARE_STATUS_LABELS = {
+    -1: "删除",
+    1: "从未上架",
+    2: "自主下架",
+    4: "系统下架",
+    8: "上架",
+    513: "从未上架待审",
+    514: "自主下架待审",
+    516: "系统下架待审",
+    520: "上架待审核",
+    1028: "系统下架审核失败",
+}
 FIND_WARE_PATH = "/findWareById"
 
 DEFAULT_FIELDS = (

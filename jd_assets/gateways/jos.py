@@ -84,16 +84,18 @@ DIALECTS = jos_fields.DIALECTS
 READ_ONLY_METHODS = frozenset(m for methods in JOS_METHODS.values() for m in methods.values())
 FORBIDDEN_METHODS = frozenset({"jingdong.pop.order.ship"})
 
-ORDER_STATES = (
-    "WAIT_SELLER_STOCK_OUT",
-    "WAIT_GOODS_RECEIVE_CONFIRM",
-    "WAIT_SELLER_DELIVERY",
-    "PAUSE",
-    "FINISHED_L",
-    "TRADE_CANCELED",
-    "LOCKED",
-    "POP_ORDER_PAUSE",
-)
+#: The order states the router documents, with their Chinese labels: the one list of them.
+ORDER_STATE_LABELS = {
+    "WAIT_SELLER_STOCK_OUT": "等待出库",
+    "WAIT_GOODS_RECEIVE_CONFIRM": "等待确认收货",
+    "WAIT_SELLER_DELIVERY": "等待发货",
+    "PAUSE": "暂停",
+    "FINISHED_L": "完成",
+    "TRADE_CANCELED": "取消",
+    "LOCKED": "已锁定",
+    "POP_ORDER_PAUSE": "POP暂停",
+}
+ORDER_STATES = tuple(ORDER_STATE_LABELS)
 # Live dialect: the router returns only the fields asked for (``optional_fields`` is required).
 LIVE_OPTIONAL_FIELDS = ",".join(
     (

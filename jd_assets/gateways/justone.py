@@ -20,9 +20,10 @@ A ``taskStatus`` of FAILED/ERROR is treated like code 301 (collection failed: re
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 from pydantic import Field
@@ -70,6 +71,9 @@ CODES: Mapping[int, tuple[type[GatewayError], str]] = {
     ),
 }
 
+#: JD serves the newest 100 pages of 10 comments; a crawl never asks for more (docs/GATEWAYS.md §1).
+MAX_COMMENT_PAGES = 100
+
 PENDING_STATUSES = frozenset({"PENDING", "RUNNING"})
 FAILED_STATUSES = frozenset({"FAILED", "FAILURE", "ERROR"})
 
@@ -82,6 +86,8 @@ class CommentPage:
     page: int
     max_page: int
     comments: list[dict]
+    stop: str | None = None
+    """Set by ``comment_pages`` on the page after which paging ends: why it ends there."""
 
 
 @dataclass(frozen=True)
@@ -197,17 +203,34 @@ class JustOneClient:
         self.stats.add(pages=1)
         return result
 
-    def comment_pages(self, item_id: str, *, start_page: int = 1) -> Iterator[CommentPage]:
-        """Pages from ``start_page``, newest first, until ``maxPage`` or an empty page.
+    def comment_pages(
+        self, item_id: str, *, start_page: int = 1, max_pages: int = MAX_COMMENT_PAGES
+    ) -> Iterator[CommentPage]:
+        """Pages from ``start_page``, newest first, bounded whatever the gateway answers.
 
-        The caller stops early (at its high-water mark) by breaking out of the loop: no further page
-        is requested then.
+        Paging ends after the page whose ``stop`` says why: ``maxPage`` reached, an empty page, JD's
+        100-page limit (``max_pages``), or a page that brought no comment not seen on an earlier page (a
+        gateway repeating itself would otherwise be crawled, and billed, forever). The caller stops
+        earlier (at its high-water mark) by breaking out of the loop: no further page is requested then.
         """
         page = start_page
+        seen: set[str] = set()
         while True:
             result = self.comment_page(item_id, page)
-            yield result
-            if not result.comments or page >= result.max_page:
+            keys = {_comment_key(c) for c in result.comments}
+            if not result.comments:
+                stop = f"page {page} was empty"
+            elif page >= result.max_page:
+                stop = f"last page (maxPage {result.max_page})"
+            elif not keys - seen:
+                stop = f"page {page} brought no new comment id (the gateway repeats itself)"
+            elif page - start_page + 1 >= max_pages:
+                stop = f"page limit: JD serves at most {max_pages} pages (maxPage said {result.max_page})"
+            else:
+                stop = None
+            seen |= keys
+            yield replace(result, stop=stop)
+            if stop:
                 return
             page += 1
 
@@ -334,6 +357,14 @@ def _comment_page(data: Any, item_id: str, page: int) -> CommentPage:
                 f"maxPage {str(raw)[:40]!r} is not a number for item {item_id} (page {page})", gateway=GATEWAY
             )
     return CommentPage(item_id=item_id, page=page, max_page=max_page, comments=comments)
+
+
+def _comment_key(comment: dict) -> str:
+    """What makes a comment new on this crawl: its commentId, else (an invalid record) its whole text."""
+    comment_id = comment.get("commentId")
+    if isinstance(comment_id, str | int) and not isinstance(comment_id, bool):
+        return f"id:{comment_id}"
+    return "record:" + json.dumps(comment, sort_keys=True, ensure_ascii=False, default=str)
 
 
 def _page_number(raw: object) -> int | None:

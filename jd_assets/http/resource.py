@@ -4,10 +4,16 @@ Each gateway resource (jd_assets.gateways.*) is a Dagster ``ConfigurableResource
 configure with ``dg.EnvVar``; ``ENV_VARS`` maps its fields to the variables, so an empty value is
 reported as the variable to set ("JD_JUSTONE_TOKEN is not set"), never as a field name, and never
 replaced by a default that points somewhere else (no silent fallback to the sandbox).
+
+Clear text: an ``http://`` base URL would carry the token (JustOne: in the query string) and the signed
+requests unencrypted. It is refused unless the host is loopback (the sandbox) or ``allow_clear_text``
+(env ``JD_ALLOW_CLEAR_TEXT_HTTP=1``) is set, and then it is logged as a warning at every client opened.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import logging
 from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -17,6 +23,19 @@ from pydantic import Field
 
 from jd_assets.errors import ConfigError
 from jd_assets.http.layer import DEFAULT_MAX_BODY_BYTES, CallStats, GatewayHttp, RetryPolicy
+
+log = logging.getLogger("jd_assets.http")
+CLEAR_TEXT_ENV = "JD_ALLOW_CLEAR_TEXT_HTTP"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a URL's hostname) is this machine: ``localhost`` or a loopback address."""
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 class GatewayResource(dg.ConfigurableResource):
@@ -38,6 +57,13 @@ class GatewayResource(dg.ConfigurableResource):
     max_body_bytes: int = Field(
         default=DEFAULT_MAX_BODY_BYTES,
         description="Largest response body accepted (bytes); a larger one fails the partition.",
+    )
+    allow_clear_text: bool = Field(
+        default=False,
+        description=(
+            f"Accept an http:// base URL to a host that is not loopback (env {CLEAR_TEXT_ENV}=1): "
+            "credentials then travel unencrypted."
+        ),
     )
 
     @classmethod
@@ -62,6 +88,14 @@ class GatewayResource(dg.ConfigurableResource):
             raise ConfigError(f"{self.env_var(field_name)} must be an http(s) URL, got {url[:80]!r}")
         if parts.query or parts.username or parts.password:
             raise ConfigError(f"{self.env_var(field_name)} must not carry a query string or credentials")
+        if parts.scheme == "http" and not is_loopback(parts.hostname or ""):
+            clear = (
+                f"{self.env_var(field_name)} is http:// to {parts.hostname}: the credentials of every call "
+                "would travel unencrypted"
+            )
+            if not self.allow_clear_text:
+                raise ConfigError(f"{clear}; use https://, or set {CLEAR_TEXT_ENV}=1 to accept that")
+            log.warning(f"{clear} ({CLEAR_TEXT_ENV} is set)")
         return url
 
     def retry_policy(self) -> RetryPolicy:

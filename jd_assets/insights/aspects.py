@@ -36,6 +36,9 @@ class Aspect(NamedTuple):
     exclude: str | None = None  # regex: a piece holding one of these does not name the aspect
 
 
+#: The seller's listing (卖家描述, 商家图片): the words name the shop but judge the listing, so they are one
+#: unit for the clause cut (no cut before its 图片) and never name service.
+_LISTING = r"(?:卖家|商家|店家|店铺|掌柜)的?(?:描述|宣传|介绍|详情|图片|主图|页面|说明)"
 _D = "(?:很|非常|特别|超级|超|挺|蛮|比较|有点|有些|太|也|都|又|还|真的|真|好|更|偏|略|稍微)*"
 
 #: The aspect set (stable English ids; the Chinese display name second). Order is the output order of ids.
@@ -86,8 +89,9 @@ ASPECTS: tuple[Aspect, ...] = (
         r"客服|售后|商家|卖家|店家|掌柜|店铺|退款|退换|换货|保价|安装|补发|上门取件",
         r"发错|退货(?:很|也|非常|挺)?(?:方便|麻烦|顺利|快|慢|及时)|"
         r"态度|服务|师傅|处理|回复|回消息|理人|没人理|不理|没人接",
-        # a courier's attitude is logistics, not the shop's service
-        r"物流|快递|送货|配送|小哥|骑手|快递员",
+        # a courier's attitude is logistics, not the shop's service; the seller's description (JD's 描述相符
+        # rating: does the item match the listing) judges the listing, not the shop's service
+        rf"物流|快递|送货|配送|派送|派件|小哥|骑手|快递员|送餐|{_LISTING}",
     ),
     Aspect(
         "appearance",
@@ -107,7 +111,7 @@ ASPECTS: tuple[Aspect, ...] = (
         "taste_smell",
         "味道/气味",
         r"味道|口感|口味|气味|香味|香气|奶香|奶味|焦味|胶味|怪味|异味|塑料味|甲醛",
-        r"味|香|好吃|难吃|好喝|难喝|臭|腥|刺鼻|甜|咸|酸|苦|辣|腻|嚼劲|脆|酥|爱吃|爱喝|喜欢吃|喜欢喝|"
+        r"味|香|好吃|难吃|好喝|难喝|臭|腥|刺鼻|甜|咸|酸|苦|辣|(?:^|[^油黏粘细])腻|嚼劲|脆|酥|爱吃|爱喝|喜欢吃|喜欢喝|"
         r"好闻|难闻",
         r"手酸|腰酸|酸痛|香港|黏腻|粘腻|细腻",
     ),
@@ -117,7 +121,7 @@ ASPECTS: tuple[Aspect, ...] = (
         r"吸收|保湿|补水|滋润|美白|去屑|控油|止痒|祛痘|抗皱|紧致|提拉|过敏|皮肤|毛孔|吸力|雾量|风力|制冷|"
         r"制热|保温|降噪|洗完|用完|烧水",
         r"效果|功效|作用|变白|淡斑|祛斑|头屑|痒|闭口|爆痘|闷痘|长痘|痘|刺痛|泛红|红肿|烂脸|起皮|干燥|拔干|"
-        r"油腻|黏腻|粘腻|黏|清爽|卡粉|搓泥|服帖|水水|脸|上火|便秘|便便|拉肚子|风很大|蓬松|暖和|保暖|凉快|"
+        r"黏腻|粘腻|黏|清爽|卡粉|搓泥|服帖|水水|脸|上火|便秘|便便|拉肚子|风很大|蓬松|暖和|保暖|凉快|"
         r"洗得|刷得|刮得|吹得|打得|费水|省水",
         r"拍照效果|屏幕效果|显示效果|静音效果|虚化效果",
     ),
@@ -183,6 +187,21 @@ ASPECTS: tuple[Aspect, ...] = (
         rf"量{_D}足|量{_D}少|量大|吃不饱|吃不完|缺斤少两",
     ),
 )
+#: Greasiness is a texture: of a cream, a shampoo or hair (efficacy) unless the review is about something
+#: eaten, then of the food (taste_smell). Without product context the review's own words decide: a greasy
+#: word names taste_smell when the review holds a FOOD word anywhere, else efficacy ("吸收很快,不油腻" is
+#: skincare, "烤鸭皮很脆,但是有点油腻" is food). 味道/香 are not food words: creams smell too.
+GREASY = "油腻|油油的"
+FOOD = (
+    "吃|喝|口感|口味|嚼|菜|肉|汤|饭|粥|面条|炸|烤|煎|炒|卤|零食|饼干|点心|蛋糕|糕点|坚果|薯片|外卖|餐|"
+    "鸭|鸡|鱼|虾|排骨|酥脆"
+)
+#: Whose manner a bare 态度/服务 judges (no party named in its piece): the party named last, in the same
+#: or the previous clause. A courier's manner is delivery experience (JD rates it under 物流服务), so
+#: "京东小哥送货上门,服务态度非常好" is logistics; after the shop or with no party at all it is service.
+COURIER = "物流|快递|送货|配送|派送|派件|小哥|骑手|快递员|送餐"
+SHOP = "客服|售后|商家|卖家|店家|掌柜|店铺"
+MANNER = "态度|服务"
 ASPECT_IDS: tuple[str, ...] = tuple(a.id for a in ASPECTS)
 #: id -> Chinese display name.
 ASPECT_NAMES: dict[str, str] = {a.id: a.zh for a in ASPECTS}
@@ -211,14 +230,21 @@ POSITIVE_PHRASES = (
     r"不油腻|不黏腻|不粘腻|不油|甜而不腻|不腻|(?:还是|都是)热的|热乎|就凉了|淡淡的|没毛病|不影响|"
     r"没(?:有)?(?:任何)?问题|很值|值了|超值|再好不过|送货上门|送上门|颜色\S?正|(?:还|又|多)送了|有赠品|"
     rf"赠品{_D}多|小样{_D}多|"
+    # cheaper than another shop is praise; another shop being cheaper (below) is a complaint
+    r"比(?:别家|别人家|其他家|其他店|别的店|隔壁|外面|超市|实体店|专柜|官网)\S{0,3}(?:便宜|实惠|划算)|"
     r"(?:当天|次日|隔天|第二天|一天|半天|上午|下午|早上|晚上|今天|昨天|马上)就(?:到了|到|送到|收到|到货|送达)"
 )
 NEGATIVE_PHRASES = (
     rf"(?:价格|价钱|价位|售价){_D}高|偏高|性价比{_D}低|性价比不(?:太|是很|怎么)?高|"
     rf"(?:噪音|噪声|声音){_D}大|个头{_D}小|(?:色差|差距){_D}大|"
-    rf"(?:掉电|耗电|没电){_D}快|快过期|就快|"
-    r"(?:有点|有些|太|偏|过于|特别|超级)(?:大|小|紧|松|薄|短|甜|咸|辣|酸|苦|淡|冲|浓|重|油|硬|干|黏|粘|透)|"
+    rf"(?:掉电|耗电|没电){_D}快|快过期|就快|(?:续航|待机){_D}短|(?:屏幕|画面|亮度){_D}(?:暗|低)|"
+    # a size judged big or small with a degree word is a misfit ("尺码比较小"; "尺码大小合适" has none)
+    rf"(?:尺码|码数|鞋码|尺寸){_D}(?:比较|很|非常|特别)(?:大|小)|"
+    r"(?:有点|有些|太|偏|过于|特别|超级)(?:大|小|紧|松|薄|短|长|窄|甜|咸|辣|酸|苦|淡|冲|浓|重|油|硬|干|黏|粘|透|暗|深|浅)|"
     r"(?:量|分量|份量)" + _D + r"少|太少|大了|小了|"
+    r"(?:别家|别人家|其他家|其他店|别的店|隔壁|外面)\S{0,3}(?:便宜|实惠|划算)|"
+    # size advice: the size runs off ("要买大一码", "建议拍小半码")
+    r"(?:买|拍|选|换|要|建议)(?:大|小)(?:一|半)码|"
     r"油油的|(?:饭|菜|汤|餐)\S{0,3}凉了|"
     r"等了?(?:好久|很久|好几天)|好久才|要等好久|"
     r"没(?:感觉|看到|看出)?(?:有)?(?:什么|啥|任何)?(?:效果|作用|用处)|白花钱|"
@@ -237,9 +263,9 @@ POSITIVE_WORDS = (
     "靠谱|放心|安心|信得过|有保障|没得说|严实|仔细|用心|完好|完整|无损|耐心|热情|周到|专业|贴心|负责|辛苦|"
     "规范|有问必答|清爽|滋润|保湿|柔软|透气|合身|合脚|合适|标准|正码|正好|刚好|满分|可爱|静音|安静|"
     "容易吸收|好吸收|易吸收|顺滑|有效|明显|神器|干净|整洁|齐全|好用|顺手|方便|轻便|轻盈|省电|持久|耐穿|百搭|"
-    "显瘦|服帖|水水的|亮了|变白|蓬松|暖和|凉快|酥脆|脆|嚼劲|Q弹|饱满|好冲|浓|纯|足|够|强|响亮|震撼|"
+    "显瘦|服帖|水水的|亮了|变白|蓬松|暖和|保暖|凉快|酥脆|脆|嚼劲|Q弹|饱满|好冲|浓|纯|足|够|强|响亮|震撼|"
     "一样|一模一样|一致|相符|正常|体面|有面子|过瘾|爽|厉害|牛|绝了|杠杠的|无敌|省心|舒心|很轻|甜|美|满足|理想|好|"
-    "yyds|nice|good|great|perfect|👍|❤|😊|😄|💯|🌹|👌|😍|🥰"
+    "yyds|nice|good|great|perfect"
 )
 NEGATIVE_WORDS = (
     "差评|很差|太差|差|坏|烂|破损|破了|破洞|摔破|拆过|被拆|湿了|湿透|歪|烧了|烧坏|吓|咸|酸|漏液|漏水|漏|洒|碎|压扁|压坏|压碎|压凹|凹痕|变形|裂痕|裂|划痕|瑕疵|"
@@ -248,10 +274,14 @@ NEGATIVE_WORDS = (
     "郁闷|上当|骗|麻烦|难用|难吃|难喝|难闻|难看|丑|臭|腥|刺鼻|刺激|异味|怪味|胶味|焦味|甲醛|腻|黏|油腻|"
     "黏腻|粘腻|搓泥|卡粉|闷痘|爆痘|长痘|闭口|过敏|刺痛|痒|泛红|红肿|烂脸|干燥|拔干|起皮|干|便秘|上火|"
     "拉肚子|头屑|卡顿|卡死|卡|发热|发烫|烫手|烫|断|掉线|延迟|漏光|绿线|色差|两样|不符|偏黄|吵|响|震|"
-    "推脱|敷衍|恶劣|摆设|吓人|稀|费水|费电|毛病|问题|严重|遗憾|可惜|怀疑|磨脚|闷脚|脚疼|耳朵疼|手酸|累|"
-    "硬|重|臃肿|勒|少|过期|临期|发霉|变质|哈喇|受潮|连击|吃不饱|"
-    "👎|😡|😤|💢|😠"
+    "推脱|敷衍|恶劣|摆设|吓人|稀|费水|费电|毛病|问题|严重|遗憾|可惜|怀疑|磨脚|闷脚|脚疼|耳朵疼|疼|疙瘩|手酸|累|"
+    "硬|重|臃肿|勒|少|过期|临期|发霉|变质|哈喇|受潮|连击|吃不饱"
 )
+#: Emoji are a mood, not an opinion on the aspect next to them: buyers append them to the whole review
+#: ("质量很好,就是价格比较贵😊🎉"). A piece's emoji count only when it holds no opinion word, so they
+#: never outvote one ("价格比较贵😊" is negative) but still carry "包装👍".
+POSITIVE_EMOJI = "👍|❤|😊|😄|💯|🌹|👌|😍|🥰"
+NEGATIVE_EMOJI = "👎|😡|😤|💢|😠"
 NEUTRAL_WORDS = "一般般|一般|还行|凑合|中规中矩|马马虎虎|还好|将就|普通|还可以|尚可|差不多|还没看出|还没用"
 #: Consumed without an opinion so that their characters are not read as one (快递 is not 快, 好几天 not 好).
 STOP_WORDS = (
@@ -262,6 +292,9 @@ STOP_WORDS = (
 )
 #: Words after which a clause starts afresh ("质量很好,就是价格比较贵").
 CONTRAST = "但是|不过|可是|只是|就是|然而|可惜|遗憾的是|美中不足的是|唯一的缺点是|唯一不足|但"
+#: 就是 right after an aspect noun is a copula or an emphasis, not a contrast ("客服就是个摆设",
+#: "质量真的就是好"): the clause is not cut there.
+_COPULA = "(" + "|".join(a.nouns for a in ASPECTS) + ")((?:真的|简直|也|都|根本|完全)?)\x1f就是"
 #: A wish holding a positive word is a complaint: "希望物流快一点".
 WISH = "希望|要是能|能不能|可不可以|如果能|建议"
 
@@ -289,8 +322,8 @@ _IS = {
 }
 #: Where a clause splits (punctuation, whitespace, line breaks; the contrast words are marked before).
 CLAUSE = r"[^\x1f\n\t ,，。.!?;；~～…|/\\()（）【】\[\]\"“”'‘’「」]+"
-_ANY_ASPECT = "|".join(f"{a.nouns}|{a.words}" if a.words else a.nouns for a in ASPECTS)
-_BOUNDARY = f"(?:{NEGATORS})?(?:{DEGREES}){{0,2}}(?:" + "|".join(a.nouns for a in ASPECTS) + ")"
+_ANY_ASPECT = "|".join([*(f"{a.nouns}|{a.words}" if a.words else a.nouns for a in ASPECTS), GREASY])
+_BOUNDARY = f"(?:{NEGATORS})?(?:{DEGREES}){{0,2}}(?:{_LISTING}|" + "|".join(a.nouns for a in ASPECTS) + ")"
 
 ASPECT_STRUCT = pl.Struct({"aspect": pl.String, "polarity": pl.String, "clause": pl.String})
 
@@ -329,10 +362,15 @@ def aspect_clauses(frame: pl.DataFrame, text: str = "text", *, normalise: bool =
         frame.lazy()
         .select(
             "comment_id",
-            (normalised_text(pl.col(text)) if normalise else pl.col(text).fill_null(""))
+            (normalised_text(pl.col(text)) if normalise else pl.col(text).fill_null("")).alias("clause"),
+        )
+        .select(
+            "comment_id",
+            pl.col("clause").str.contains(FOOD).alias("food"),
+            pl.col("clause")
             .str.replace_all(f"({CONTRAST})", "\x1f${1}")
-            .str.extract_all(CLAUSE)
-            .alias("clause"),
+            .str.replace_all(_COPULA, "${1}${2}就是")
+            .str.extract_all(CLAUSE),
         )
         .explode("clause")
         .filter(pl.col("clause").is_not_null())
@@ -342,10 +380,34 @@ def aspect_clauses(frame: pl.DataFrame, text: str = "text", *, normalise: bool =
         .filter(pl.col("piece") != "")
         .with_row_index("piece_id")
     )
+    party = (
+        pl.when(pl.col("piece").str.contains(COURIER))
+        .then(pl.lit(True))
+        .when(pl.col("piece").str.contains(SHOP))
+        .then(pl.lit(False))
+    )
+    courier_before = (
+        pl.col("party").forward_fill().fill_null(False)
+        & (pl.col("party_comment").forward_fill() == pl.col("comment_id"))
+        & (pl.col("party_clause").forward_fill() >= pl.col("clause_id") - 1)
+    )
+    courier_manner = pl.col("party").is_null() & pl.col("piece").str.contains(MANNER) & courier_before
+    greasy = pl.col("piece").str.contains(GREASY)
+    # context decided outside the piece: greasiness by the review's food words, a bare manner by its party
+    also = {
+        "taste_smell": greasy & pl.col("food"),
+        "efficacy": greasy & ~pl.col("food"),
+        "logistics": pl.col("courier_manner"),
+    }
+    veto = {"service": pl.col("courier_manner")}
     flags = [
         pl.when(
-            pl.col("piece").str.contains(a.nouns + (f"|{a.words}" if a.words else ""))
-            & (~pl.col("piece").str.contains(a.exclude) if a.exclude else pl.lit(True))
+            (
+                pl.col("piece").str.contains(a.nouns + (f"|{a.words}" if a.words else ""))
+                & (~pl.col("piece").str.contains(a.exclude) if a.exclude else pl.lit(True))
+                & (~veto[a.id] if a.id in veto else pl.lit(True))
+            )
+            | also.get(a.id, pl.lit(False))
         ).then(pl.lit(a.id))
         for a in ASPECTS
     ]
@@ -356,7 +418,16 @@ def aspect_clauses(frame: pl.DataFrame, text: str = "text", *, normalise: bool =
     with_aspect = pl.col("piece").str.contains(_ANY_ASPECT)
     pieces = pl.concat(
         [
-            clauses.filter(with_aspect).with_columns(aspects=named),
+            # every piece naming a party names an aspect, so the forward fills see all parties
+            clauses.filter(with_aspect)
+            .with_columns(party=party)
+            .with_columns(
+                party_comment=pl.when(pl.col("party").is_not_null()).then(pl.col("comment_id")),
+                party_clause=pl.when(pl.col("party").is_not_null()).then(pl.col("clause_id")),
+            )
+            .with_columns(courier_manner=courier_manner)
+            .with_columns(aspects=named)
+            .drop("party", "party_comment", "party_clause", "courier_manner"),
             clauses.filter(~with_aspect).with_columns(aspects=pl.lit([], dtype=pl.List(pl.String))),
         ]
     ).sort("piece_id")
@@ -375,10 +446,21 @@ def aspect_clauses(frame: pl.DataFrame, text: str = "text", *, normalise: bool =
         .otherwise(pl.lit("neutral"))
     )
     return (
-        pieces.with_columns(values=values)
+        pieces.with_columns(
+            values=values,
+            pos_emoji=pl.col("piece").str.count_matches(POSITIVE_EMOJI).cast(pl.Int32),
+            neg_emoji=pl.col("piece").str.count_matches(NEGATIVE_EMOJI).cast(pl.Int32),
+        )
         .with_columns(
             score=pl.col("values").list.sum().fill_null(0).cast(pl.Int32),
             opinions=pl.col("values").list.drop_nulls().list.len().cast(pl.UInt32),
+        )
+        # emoji decide only a piece without opinion words
+        .with_columns(
+            score=pl.when(pl.col("opinions") > 0)
+            .then(pl.col("score"))
+            .otherwise(pl.col("pos_emoji") - pl.col("neg_emoji")),
+            opinions=pl.col("opinions") + (pl.col("pos_emoji") + pl.col("neg_emoji")).cast(pl.UInt32),
         )
         .with_columns(own=own)
         # fill from the next (then the previous) piece of the same clause: rows are in text order, so a
@@ -395,7 +477,7 @@ def aspect_clauses(frame: pl.DataFrame, text: str = "text", *, normalise: bool =
                 ),
             )
         )
-        .drop("own", "src", "piece_id", "values")
+        .drop("own", "src", "piece_id", "values", "pos_emoji", "neg_emoji", "food")
         .collect()
     )
 

@@ -57,6 +57,7 @@ def _land(
     warehouse: DuckDBWarehouse, table: RawTable, records: pa.Table, key: str, run_id: str
 ) -> LandingCounts:
     """Land one partition (keyed by its id) in its own write transaction."""
+    asked = time.monotonic()
     started = 0.0
 
     def work(con):
@@ -73,7 +74,7 @@ def _land(
         )
 
     counts, conflicts = warehouse.transact(work)
-    return counts.held_for(time.monotonic() - started, conflicts)
+    return counts.held_for(time.monotonic() - started, waited=started - asked, conflicts=conflicts)
 
 
 def _land_record(
@@ -147,11 +148,14 @@ def refresh_comments(
     """
     watermark = None if full_refresh else _comments_watermark(warehouse, sku)
     pages: list[pa.Table] = []
+    stopped = "no page fetched"
     with justone.open() as client:
         try:
             for page in client.comment_pages(sku):
                 pages.append(batch(page.comments, page=page.page, request_key=sku))
+                stopped = page.stop or stopped
                 if watermark and _reaches(page.comments, watermark):
+                    stopped = f"page {page.page} reached the stored high-water mark {watermark}"
                     break
         except GatewayError as err:
             raise _gateway_failure(err, f"comments of item {sku}", client.stats) from None
@@ -161,6 +165,7 @@ def refresh_comments(
         **counts.as_metadata(),
         **stats.as_metadata(),
         "pages_fetched": len(pages),
+        "paging_stopped": stopped,
         "full_refresh": full_refresh,
         "watermark_before": watermark or "",
         "watermark": _comments_watermark(warehouse, sku) or "",
@@ -274,6 +279,7 @@ def raw_orders(context: dg.AssetExecutionContext, jos: JosResource, warehouse: D
         except GatewayError as err:
             raise _gateway_failure(err, f"orders of {day} (window {start} .. {end})", client.stats) from None
         stats = client.stats
+    asked = time.monotonic()
     started = 0.0
 
     def work(con):  # the day's orders and their tracks in one transaction
@@ -289,7 +295,7 @@ def raw_orders(context: dg.AssetExecutionContext, jos: JosResource, warehouse: D
         return orders, land(con, tables.ORDER_TRACKS, pa.concat_tables(track_batches), **common)
 
     (orders, tracks), conflicts = warehouse.transact(work)
-    orders = orders.held_for(time.monotonic() - started, conflicts)
+    orders = orders.held_for(time.monotonic() - started, waited=started - asked, conflicts=conflicts)
     yield dg.MaterializeResult(
         asset_key="raw_orders",
         metadata={

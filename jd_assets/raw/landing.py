@@ -91,16 +91,19 @@ class LandingCounts:
     """A markdown table of a few landed rows (typed columns only: no buyer data)."""
     write_seconds: float = 0.0
     """How long the write transaction held the DuckDB file (a reader waits at most this long)."""
+    wait_seconds: float = 0.0
+    """How long the landing waited for the file first (another landing, or an analyst holding it)."""
     write_conflicts: int = 0
     """DuckLake only: commits refused by another writer's conflicting change, and run again."""
 
-    def held_for(self, seconds: float, conflicts: int = 0) -> LandingCounts:
-        return replace(self, write_seconds=seconds, write_conflicts=conflicts)
+    def held_for(self, seconds: float, *, waited: float = 0.0, conflicts: int = 0) -> LandingCounts:
+        return replace(self, write_seconds=seconds, wait_seconds=waited, write_conflicts=conflicts)
 
     def as_metadata(self) -> dict[str, object]:
         return {
             "preview": self.preview or dg.MetadataValue.md(""),
             "write_seconds": round(self.write_seconds, 4),
+            "wait_seconds": round(self.wait_seconds, 4),
             "write_conflicts_retried": self.write_conflicts,
             "records_received": self.received,
             "rows_new": self.new,

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from jd_assets import jos_fields
 from jd_assets.conventions import JD_ID_RE, TIME_FORMAT_SQL
+from jd_assets.gateways.fengchao import WARE_STATUS_LABELS
 from jd_assets.gateways.jos import ORDER_STATES
 from jd_assets.raw.landing import RawTable
 
-WARE_STATUSES = (-1, 1, 2, 4, 8, 513, 514, 516, 520, 1028)
+WARE_STATUSES = tuple(WARE_STATUS_LABELS)
 
 
 def _sql_list(values: tuple) -> str:

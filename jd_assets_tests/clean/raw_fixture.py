@@ -18,6 +18,7 @@ import pyarrow as pa
 from jd_assets.clean import CLEAN_ASSETS
 from jd_assets.clean.definitions import CHECKS as CLEAN_DEFINITION_CHECKS
 from jd_assets.clean.pii import PiiKey
+from jd_assets.derived.building import FULLWIDTH, HALFWIDTH
 from jd_assets.marts import MART_ASSETS
 from jd_assets.marts.definitions import CHECKS as MART_DEFINITION_CHECKS
 from jd_assets.raw import tables
@@ -379,3 +380,8 @@ def table_rows(path: Path | DuckDBWarehouse, table: str) -> list[tuple]:
         return con.execute(f"SELECT * FROM {table}").fetchall()
     finally:
         con.close()
+
+
+def halfwidth_py(text: str) -> str:
+    """The same mapping as :func:`halfwidth` (without NFC), in Python, for the tests' expected values."""
+    return text.translate(str.maketrans(FULLWIDTH, HALFWIDTH))

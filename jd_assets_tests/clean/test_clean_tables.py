@@ -15,7 +15,7 @@ import pytest
 
 from jd_assets.clean import CLEAN_ASSETS
 from jd_assets.clean.pii import PiiKey
-from jd_assets.derived.building import halfwidth, halfwidth_py
+from jd_assets.derived.building import halfwidth
 from jd_assets.errors import ConfigError
 from jd_assets.marts import MART_ASSETS
 from jd_assets_tests.clean.raw_fixture import (
@@ -26,6 +26,7 @@ from jd_assets_tests.clean.raw_fixture import (
     build_derived,
     build_raw,
     derived_resources,
+    halfwidth_py,
     live_order,
     seed_order,
     table_rows,
@@ -343,6 +344,73 @@ def test_a_missing_pii_key_is_an_error_that_names_it(tmp_path):
 
     with pytest.raises(ConfigError, match="JD_PII_KEY"):
         dg.materialize([clean_tracks, clean_orders], resources=resources)
+
+
+# -- the PII key (issue 15, item 7) ---------------------------------------------------------------------
+
+
+def build_clean_orders(path, key: str, rotate_from: str = ""):
+    resources = {**derived_resources(path), "pii_key": PiiKey(key=key, rotate_from=rotate_from)}
+    clean_orders = next(a for a in CLEAN_ASSETS if a.key == dg.AssetKey("clean_orders"))
+    clean_tracks = next(a for a in CLEAN_ASSETS if a.key == dg.AssetKey("clean_order_tracks"))
+    return dg.materialize([clean_tracks, clean_orders], resources=resources, raise_on_error=False)
+
+
+def buyer_keys(path) -> dict[str, str]:
+    return {
+        r["order_id"]: r["buyer_key"] for r in query(path, "SELECT order_id, buyer_key FROM clean.orders")
+    }
+
+
+def build_error(result) -> str:
+    return "\n".join(str(e.step_failure_data.error) for e in result.all_events if e.is_step_failure)
+
+
+def test_a_changed_pii_key_fails_the_build_unless_a_rotation_from_the_stored_key_is_asked(scratch_db):
+    before = buyer_keys(scratch_db)
+    stored = PiiKey(key=PII_KEY).fingerprint()
+
+    changed = build_clean_orders(scratch_db, PII_KEY + " ")  # a trailing space from a copy and paste
+
+    assert not changed.success
+    message = build_error(changed)
+    assert "JD_PII_KEY is not the key clean.orders was built with" in message
+    assert f"stored {stored}" in message and "leading or trailing white space" in message
+    assert f"set JD_PII_KEY_ROTATE_FROM={stored} for one build" in message
+    assert buyer_keys(scratch_db) == before, "the pseudonyms stay as they were"
+
+    rotated = build_clean_orders(scratch_db, PII_KEY + " ", rotate_from=stored)
+
+    assert rotated.success, build_error(rotated)
+    after = buyer_keys(scratch_db)
+    assert after.keys() == before.keys() and all(after[o] != before[o] for o in before if before[o])
+    metadata = rotated.asset_materializations_for_node("clean_orders")[0].metadata
+    assert metadata["pii_key"].value == "rotated"
+    # the same request left set lets no further change through: it names a key no longer stored
+    again = build_clean_orders(scratch_db, "yet-another-key-0123456789", rotate_from=stored)
+    assert not again.success and "is not the key clean.orders was built with" in build_error(again)
+
+
+def test_the_stored_fingerprint_never_reveals_the_key(scratch_db):
+    (row,) = query(scratch_db, "SELECT * FROM meta.pii_key_fingerprint")
+    assert row["fingerprint"] == PiiKey(key=PII_KEY).fingerprint() and len(row["fingerprint"]) == 16
+    assert PII_KEY.encode() not in scratch_db.read_bytes()
+    assert row["fingerprint"] not in (hashlib.sha256(PII_KEY.encode()).hexdigest(), PII_KEY)
+
+
+@pytest.mark.parametrize(
+    ("key", "says"),
+    [
+        ("k", "JD_PII_KEY is 1 bytes: use at least 16"),
+        ("fifteen-bytes!!", "JD_PII_KEY is 15 bytes: use at least 16"),
+        ("choose-a-secret", "JD_PII_KEY is the documentation's placeholder"),
+    ],
+)
+def test_short_and_placeholder_pii_keys_are_refused(tmp_path, key, says):
+    path = build_raw(tmp_path / "jd.duckdb")
+    result = build_clean_orders(path, key)
+    assert not result.success and says in build_error(result)
+    assert f"'{key}'" not in build_error(result) and f"={key}" not in build_error(result)
 
 
 def test_a_failed_rebuild_leaves_the_previous_table(scratch_db, monkeypatch):

@@ -3,6 +3,8 @@ the env-var mapping of every secret field, and the documented defaults."""
 
 from __future__ import annotations
 
+import logging
+
 import dagster as dg
 import pytest
 
@@ -10,6 +12,8 @@ from jd_assets.errors import ConfigError
 from jd_assets.gateways.fengchao import FengchaoResource
 from jd_assets.gateways.jos import JosResource
 from jd_assets.gateways.justone import JustOneResource
+from jd_assets.http.resource import CLEAR_TEXT_ENV
+from jd_assets.resources import build_resources
 
 
 def run_with(resource: dg.ConfigurableResource) -> dg.ExecuteInProcessResult:
@@ -87,3 +91,60 @@ def test_defaults_are_the_documented_ones():
 def test_a_non_positive_rate_is_a_config_error():
     with pytest.raises(ConfigError, match="requests_per_second"):
         JustOneResource(token="t", requests_per_second=0).open()
+
+
+# -- clear text (issue 15, item 8): one rule in the shared resource, for all three gateways -------------
+
+CREDENTIALS = {
+    "JD_JUSTONE_TOKEN": "token-clear-text-Zq81",
+    "JD_JOS_APP_KEY": "key",
+    "JD_JOS_APP_SECRET": "secret-clear-text-Zq82",
+    "JD_JOS_ACCESS_TOKEN": "access-clear-text-Zq83",
+    "JD_FENGCHAO_BASE_URL": "https://fengchao.test/api",
+    "JD_FENGCHAO_APP_ID": "app",
+    "JD_FENGCHAO_APP_SECRET": "secret-clear-text-Zq84",
+    "JD_FENGCHAO_SELLER_NICK": "seller",
+}
+GATEWAY_URLS = [
+    ("justone", "JD_JUSTONE_BASE_URL", "/"),
+    ("jos", "JD_JOS_BASE_URL", "/routerjson"),
+    ("fengchao", "JD_FENGCHAO_BASE_URL", "/api"),
+]
+
+
+def configured(monkeypatch, variable: str, url: str, **extra: str):
+    """The definitions' resources (build_resources) with ``variable`` = ``url``."""
+    for name, value in {**CREDENTIALS, variable: url, **extra}.items():
+        monkeypatch.setenv(name, value)
+    return build_resources()
+
+
+@pytest.mark.parametrize(("gateway", "variable", "path"), GATEWAY_URLS)
+def test_clear_text_http_to_a_remote_gateway_is_refused_naming_the_variable_and_the_opt_in(
+    monkeypatch, gateway, variable, path
+):
+    monkeypatch.delenv(CLEAR_TEXT_ENV, raising=False)
+    result = run_with(configured(monkeypatch, variable, "http://api.example.com" + path)[gateway])
+
+    assert not result.success
+    text = failure_text(result)
+    assert f"{variable} is http:// to api.example.com" in text and "unencrypted" in text
+    assert f"use https://, or set {CLEAR_TEXT_ENV}=1" in text
+    assert not any(secret in text for secret in CREDENTIALS.values() if "clear-text" in secret)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.8.9.10", "localhost", "[::1]"])
+@pytest.mark.parametrize(("gateway", "variable", "path"), GATEWAY_URLS)
+def test_clear_text_http_to_loopback_is_accepted_silently(monkeypatch, caplog, gateway, variable, path, host):
+    monkeypatch.delenv(CLEAR_TEXT_ENV, raising=False)
+    resource = configured(monkeypatch, variable, f"http://{host}:8765{path}")[gateway]
+    resource.open().close()
+    assert "unencrypted" not in caplog.text
+
+
+@pytest.mark.parametrize(("gateway", "variable", "path"), GATEWAY_URLS)
+def test_clear_text_http_with_the_opt_in_opens_and_warns(monkeypatch, caplog, gateway, variable, path):
+    resource = configured(monkeypatch, variable, "http://api.example.com" + path, **{CLEAR_TEXT_ENV: "1"})
+    with caplog.at_level(logging.WARNING, logger="jd_assets.http"):
+        resource[gateway].open().close()
+    assert f"{variable} is http:// to api.example.com" in caplog.text and CLEAR_TEXT_ENV in caplog.text

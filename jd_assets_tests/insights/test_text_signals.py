@@ -41,6 +41,44 @@ def test_price_complaint_inside_praise_is_negative_price():
     assert pairs("质量很好，就是价格比较贵") == {("quality", "positive"), ("price", "negative")}
 
 
+#: One complaint after praise per contrast word; a trailing emoji run (as buyers append to the whole review)
+#: and either comma must not change the complaint's polarity.
+CONTRAST_CASES = [
+    ("质量很好,就是价格比较贵", {("quality", "positive"), ("price", "negative")}),
+    ("屏幕很清晰,但是电池不太耐用", {("screen", "positive"), ("battery", "negative")}),
+    ("鞋子很好看,不过鞋码偏大", {("appearance", "positive"), ("size_fit", "negative")}),
+    ("款式很好看,可是做工有点粗糙", {("appearance", "positive"), ("quality", "negative")}),
+    ("味道不错,只是包装太简陋了", {("taste_smell", "positive"), ("packaging", "negative")}),
+    ("价格实惠,然而物流太慢了", {("price", "positive"), ("logistics", "negative")}),
+    ("颜值很高,可惜分量偏少", {("appearance", "positive"), ("portion", "negative")}),
+    ("性价比很高,遗憾的是客服回复有点慢", {("price", "positive"), ("service", "negative")}),
+    ("做工精细,美中不足的是尺码偏小", {("quality", "positive"), ("size_fit", "negative")}),
+    ("手感很好,唯一的缺点是价格偏贵", {("comfort", "positive"), ("price", "negative")}),
+    ("物流很快,但包装有点破损", {("logistics", "positive"), ("packaging", "negative")}),
+]
+
+
+@pytest.mark.parametrize("text,expected", CONTRAST_CASES, ids=[t for t, _ in CONTRAST_CASES])
+@pytest.mark.parametrize("comma", [",", "，"])
+@pytest.mark.parametrize("emoji", ["", "👍", "😊🎉😄", "💯🌹💯", "❤️"])
+def test_complaint_after_a_contrast_word_survives_trailing_emoji(text, expected, comma, emoji):
+    assert pairs(text.replace(",", comma) + emoji) == expected
+
+
+def test_jiushi_after_an_aspect_noun_is_a_copula_not_a_contrast():
+    assert pairs("客服就是个摆设") == {("service", "negative")}
+    assert pairs("做工真的就是好") == {("quality", "positive")}
+    assert pairs("质量很好就是价格比较贵") == {("quality", "positive"), ("price", "negative")}
+
+
+def test_emoji_carry_a_piece_only_without_opinion_words():
+    assert pairs("包装👍") == {("packaging", "positive")}
+    assert pairs("物流😡😡") == {("logistics", "negative")}
+    assert pairs("价格比较贵😊😊😊") == {("price", "negative")}
+    assert pairs("物流一般👍") == {("logistics", "neutral")}
+    assert pairs("客服态度太差了🌹") == {("service", "negative")}
+
+
 def test_negated_praise_is_negative():
     clauses = aspect_clauses(pl.DataFrame({"comment_id": ["1"], "text": ["不太好用"]}))
     assert clauses["polarity"].to_list() == ["negative"]
@@ -65,6 +103,12 @@ def test_degree_words_keep_the_sign_and_slow_is_negative():
     assert pairs("性价比很高") == {("price", "positive")}
 
 
+def test_cheaper_elsewhere_is_a_price_complaint_cheaper_than_elsewhere_is_praise():
+    assert pairs("隔壁店更便宜") == {("price", "negative")}
+    assert pairs("比别家便宜多了") == {("price", "positive")}
+    assert pairs("价格比超市实惠") == {("price", "positive")}
+
+
 def test_one_clause_with_two_aspects_is_cut_at_the_second():
     assert pairs("质量好价格贵") == {("quality", "positive"), ("price", "negative")}
 
@@ -76,12 +120,72 @@ def test_coordinated_aspects_share_the_opinion():
 def test_courier_attitude_is_logistics_not_service():
     assert pairs("快递员态度恶劣,不送上门") == {("logistics", "negative")}
     assert pairs("客服态度很好") == {("service", "positive")}
+    assert pairs("物流公司服务态度很好") == {("logistics", "positive")}
+
+
+def test_a_bare_attitude_belongs_to_the_party_named_just_before_it():
+    # the courier in the same or the previous clause: logistics
+    assert pairs("派送的小哥很准时,态度也特别好") == {("logistics", "positive")}
+    assert pairs("快递送到楼下,服务态度一般") == {("logistics", "neutral")}
+    # the shop named last, no party at all, or a courier two clauses back: service
+    assert pairs("快递很快,客服回复及时,服务态度很好") == {("logistics", "positive"), ("service", "positive")}
+    assert pairs("服务态度很差") == {("service", "negative")}
+    assert pairs("快递很快,东西不错,服务态度很好") == {("logistics", "positive"), ("service", "positive")}
+
+
+def test_the_sellers_description_judges_the_listing_not_the_service():
+    assert pairs("与卖家描述的完全一致") == set()
+    assert pairs("实物和商家的描述相符") == set()
+    assert pairs("跟商家宣传的一模一样,客服也很耐心") == {("service", "positive")}
+    assert pairs("和店家图片上的不一样,卖家态度还很差") == {
+        ("appearance", "negative"),
+        ("service", "negative"),
+    }
+    assert pairs("卖家很负责") == {("service", "positive")}
+
+
+def test_greasy_is_taste_in_a_food_review_and_texture_otherwise():
+    # no food word in the review: a cream's, a shampoo's or hair's texture (efficacy), never taste
+    assert pairs("吸收很快,不油腻") == {("efficacy", "positive")}
+    assert pairs("护手霜有点油腻,抹完手上黏黏的") == {("efficacy", "negative")}
+    assert pairs("面霜味道很好闻,一点也不油腻") == {("taste_smell", "positive"), ("efficacy", "positive")}
+    # a food word anywhere in the review: the food's greasiness (taste), not efficacy
+    assert pairs("炸鸡外皮很香,就是有点油腻") == {("taste_smell", "positive"), ("taste_smell", "negative")}
+    assert pairs("红烧肉做得很好,一点都不油腻") == {("taste_smell", "positive")}
+    # 腻 without 油 stays taste; 细腻 and 黏腻 are not taste
+    assert pairs("甜而不腻") == {("taste_smell", "positive")}
+    assert pairs("屏幕显示很细腻") == {("screen", "positive")}
 
 
 def test_noise_and_size_words_depend_on_what_is_big_or_small():
     assert pairs("声音很小") == {("noise", "positive")}
     assert pairs("噪音有点大") == {("noise", "negative")}
     assert pairs("尺码偏大一点") == {("size_fit", "negative")}
+    assert pairs("尺码比较小") == {("size_fit", "negative")}
+    assert pairs("尺码大小合适") == {("size_fit", "positive")}
+    assert pairs("屏幕很大") == {("screen", "positive")}
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("分量有点少", ("portion", "negative")),
+        ("鞋码偏小", ("size_fit", "negative")),
+        ("发货太慢", ("logistics", "negative")),
+        ("价格比较贵", ("price", "negative")),
+        ("包装有点简陋", ("packaging", "negative")),
+        ("续航比较短", ("battery", "negative")),
+        ("屏幕有点暗", ("screen", "negative")),
+        ("亮度比较低", ("screen", "negative")),
+        ("颜色有点深", ("appearance", "negative")),
+        ("客服回复很慢", ("service", "negative")),
+        ("鞋码偏小,建议拍大一码", ("size_fit", "negative")),
+        ("戴久了耳朵有点疼", ("comfort", "negative")),
+        ("羽绒服不保暖", ("efficacy", "negative")),
+    ],
+)
+def test_degree_word_and_negative_adjective_is_a_complaint(text, expected):
+    assert pairs(text) == {expected}
 
 
 def test_each_aspect_entry_keeps_its_clause():
@@ -108,6 +212,30 @@ def test_aspect_ids_come_from_the_declared_set():
     found = out.select(pl.col("aspects").explode().struct.unnest()).drop_nulls()
     assert set(found["aspect"]) <= set(ASPECT_IDS)
     assert set(found["polarity"]) <= set(POLARITIES)
+
+
+def test_agrees_with_the_sandbox_hand_labels():
+    """Every labelled sandbox text, bare and with an emoji run appended (as the sandbox appends them to
+    whole reviews), gives exactly its hand-labelled (aspect, polarity) pairs."""
+    from jd_sandbox import texts as t
+
+    labelled = {
+        **t.POSITIVE_FRAGMENTS,
+        **t.NEUTRAL_FRAGMENTS,
+        **t.NEGATIVE_TEXTS,
+        **t.MIXED_TEXTS,
+        **t.TEMPLATE_TEXTS,
+    }
+    cases = [(text + tail, truth) for text, truth in labelled.items() for tail in ("", "😊🎉💯", "🌹👌")]
+    out = text_signals(
+        pl.DataFrame({"comment_id": [str(i) for i in range(len(cases))], "text": [c[0] for c in cases]})
+    )
+    wrong = [
+        (text, sorted(truth), sorted(got))
+        for (text, truth), row in zip(cases, out["aspects"].to_list(), strict=True)
+        if (got := {(a["aspect"], a["polarity"]) for a in row}) != set(truth)
+    ]
+    assert wrong == []
 
 
 # ------------------------------------------------------------------------------------------ tags

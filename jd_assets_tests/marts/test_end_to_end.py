@@ -27,10 +27,9 @@ import pytest
 
 from jd_assets import jos_fields
 from jd_assets.clean.comments import DEFAULT_TEXTS
-from jd_assets.derived.building import halfwidth_py
 from jd_assets.raw.assets import raw_comments, raw_item_details, raw_orders, raw_wares
 from jd_assets.warehouse import DuckDBWarehouse
-from jd_assets_tests.clean.raw_fixture import PII_KEY, build_derived, table_rows
+from jd_assets_tests.clean.raw_fixture import PII_KEY, build_derived, halfwidth_py, table_rows
 from jd_assets_tests.conftest import as_warehouse, gateway_resources, new_lake
 from jd_sandbox import Sandbox, SandboxConfig
 

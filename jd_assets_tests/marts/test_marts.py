@@ -314,9 +314,12 @@ def test_a_raw_materialization_brings_clean_then_marts_up_to_date(tmp_path):
         # the clean table and the marts that read it, in one run (its checks passed last time)
         assert requested(tick) == {
             "clean_comments",
+            "clean_review_signals",
             "product_reviews",
             "product_review_summary",
             "review_daily",
+            "sku_aspects",
+            "review_alerts",
         }
 
         tick = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=tick.cursor)

@@ -169,7 +169,7 @@ def test_an_analyst_session_on_the_copy_never_stalls_a_full_refresh_and_rebuild(
     # the session answered all along, from the copy it opened, and the cookbook still runs on it
     assert session["errors"] == [] and session["asked"] >= 10
     assert session["answers"] == [json.dumps([reviews_before, published_before])]
-    assert len(session["cookbook_rows"]) == 5
+    assert len(session["cookbook_rows"]) == len(cookbook())
     # a new session sees the new copy: the rebuild's rows, published by the rebuild's run
     ((reviews, published_at, run_id),) = query(
         published,

@@ -17,7 +17,7 @@ from jd_assets_tests.conftest import gateway_resources
 
 pytestmark = pytest.mark.reliability
 
-BASE = "http://gateway.test"
+BASE = "https://gateway.test"
 ENV = {
     "JD_JUSTONE_BASE_URL": BASE,
     "JD_JUSTONE_TOKEN": "token-bad-input",
@@ -247,3 +247,85 @@ def test_a_50_mb_body_is_refused_at_the_size_cap(resources, instance):
         result = materialize(raw_comments, SKU, resources, instance)
 
     assert "exceeds the 20 MiB limit" in failure(result)
+
+
+# -- a gateway that never stops answering pages (issue 15, item 4) -------------------------------------
+
+
+def endless_pages(*, repeat: bool):
+    """maxPage 1,000,000 on every page: the same 10 comments each time, or 10 new ones each time."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        page = int(request.url.params["page"])
+        first = 1 if repeat else 10 * page
+        comments = [
+            comment(
+                str(first + i), commentDate=f"2026-03-08 {(23 - page // 60) % 24:02d}:{59 - page % 60:02d}:00"
+            )
+            for i in range(10)
+        ]
+        body = page_body(",".join(json.dumps(c) for c in comments), max_page="1000000")
+        return httpx.Response(200, content=body)
+
+    return answer
+
+
+def crawl(resources, instance, *, full_refresh: bool):
+    instance.add_dynamic_partitions("jd_item", [SKU])
+    return dg.materialize(
+        [raw_comments],
+        partition_key=SKU,
+        resources=resources,
+        instance=instance,
+        raise_on_error=False,
+        run_config={"ops": {"raw_comments": {"config": {"full_refresh": full_refresh}}}},
+    )
+
+
+def land_one_comment_first(resources, instance):
+    """A crawl before, so that a high-water mark exists (which ``full_refresh`` then ignores)."""
+    with respx.mock() as mock:
+        mock.get(COMMENTS_URL).mock(
+            return_value=httpx.Response(200, content=page_body(json.dumps(comment("1"))))
+        )
+        assert crawl(resources, instance, full_refresh=False).success
+
+
+@pytest.mark.parametrize("full_refresh", [False, True], ids=["first crawl", "full refresh"])
+def test_a_gateway_repeating_the_same_page_is_crawled_twice_not_forever(
+    resources, instance, db_path, full_refresh
+):
+    if full_refresh:
+        land_one_comment_first(resources, instance)
+    with respx.mock() as mock:
+        route = mock.get(COMMENTS_URL).mock(side_effect=endless_pages(repeat=True))
+        result = crawl(resources, instance, full_refresh=full_refresh)
+
+    assert result.success, failure(result)
+    assert route.call_count == 2, "page 2 brought no new comment id: paging stops there"
+    (event,) = result.get_asset_materialization_events()
+    assert event.materialization.metadata["paging_stopped"].value == (
+        "page 2 brought no new comment id (the gateway repeats itself)"
+    )
+    assert query(db_path, "SELECT count(*) FROM raw.comments") == [(10,)]
+
+
+@pytest.mark.parametrize("full_refresh", [False, True], ids=["first crawl", "full refresh"])
+def test_a_gateway_serving_new_pages_forever_is_crawled_to_jds_100_pages(
+    resources, instance, db_path, full_refresh
+):
+    if full_refresh:
+        land_one_comment_first(resources, instance)
+    with respx.mock() as mock:
+        route = mock.get(COMMENTS_URL).mock(side_effect=endless_pages(repeat=False))
+        result = crawl(resources, instance, full_refresh=full_refresh)
+
+    assert result.success, failure(result)
+    assert route.call_count == 100
+    (event,) = result.get_asset_materialization_events()
+    metadata = event.materialization.metadata
+    assert metadata["paging_stopped"].value == (
+        "page limit: JD serves at most 100 pages (maxPage said 1000000)"
+    )
+    assert metadata["pages_fetched"].value == 100
+    assert query(db_path, "SELECT count(*) FROM raw.comments") == [(1000 + full_refresh,)]  # + the first one

@@ -122,6 +122,59 @@ def test_tracked_items_file_refuses_keys_that_are_not_ids_naming_the_line(tracke
     assert instance.get_dynamic_partitions("jd_item") == ["100001"]
 
 
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16"], ids=["CSV UTF-8 (BOM)", "Unicode text"])
+def test_a_tracked_items_file_saved_by_excel_with_a_byte_order_mark_is_read(
+    tracked_file, instance, warehouse, encoding
+):
+    separator = "\t" if encoding == "utf-16" else ","
+    lines = [f"sku_id{separator}名称", f"100001{separator}手机", f"100002{separator}耳机"]
+    tracked_file.write_bytes("\r\n".join(lines).encode(encoding))
+
+    evaluate(sensors.tracked_items_sensor, instance, warehouse)
+
+    assert sorted(instance.get_dynamic_partitions("jd_item")) == ["100001", "100002"]
+
+
+def test_a_gbk_tracked_items_file_fails_naming_the_file_the_line_and_what_to_do(
+    tracked_file, instance, warehouse
+):
+    tracked_file.write_bytes("sku_id,名称\r\n100001,phone\r\n100002,手机\r\n".encode("gbk"))
+
+    with pytest.raises(sensors.TrackedItemsError) as raised:
+        evaluate(sensors.tracked_items_sensor, instance, warehouse)
+
+    assert str(raised.value).startswith(f"{tracked_file} line 1: not UTF-8 text")
+    assert "save it as UTF-8" in str(raised.value)
+    tracked_file.write_bytes("sku_id,name\r\n100001,phone\r\n100002,手机\r\n".encode("gbk"))
+    with pytest.raises(sensors.TrackedItemsError, match=f"^{tracked_file} line 3: not UTF-8 text"):
+        evaluate(sensors.tracked_items_sensor, instance, warehouse)
+    assert instance.get_dynamic_partitions("jd_item") == []
+
+
+def test_a_sensor_adding_more_partitions_than_the_limit_adds_none_until_the_limit_is_raised(
+    tracked_file, instance, warehouse, monkeypatch
+):
+    monkeypatch.delenv(sensors.MAX_NEW_ENV, raising=False)
+    write_tracked(tracked_file, *(str(100_000_000 + n) for n in range(100_000)))
+
+    with pytest.raises(sensors.TooManyNewPartitions) as raised:
+        evaluate(sensors.tracked_items_sensor, instance, warehouse)
+
+    message = str(raised.value)
+    assert "tracked_items_sensor would add 100000 jd_item partitions at once" in message
+    assert f"more than {sensors.MAX_NEW_ENV}=1000: nothing was added" in message
+    assert instance.get_dynamic_partitions("jd_item") == []
+    write_tracked(tracked_file, *(str(100_000_000 + n) for n in range(5)))
+    monkeypatch.setenv(sensors.MAX_NEW_ENV, "4")
+    with pytest.raises(
+        sensors.TooManyNewPartitions, match="raise JD_SENSOR_MAX_NEW_PARTITIONS to at least 5"
+    ):
+        evaluate(sensors.tracked_items_sensor, instance, warehouse)
+    monkeypatch.setenv(sensors.MAX_NEW_ENV, "5")  # the confirmation
+    assert len(evaluate(sensors.tracked_items_sensor, instance, warehouse).run_requests) == 5
+    assert len(instance.get_dynamic_partitions("jd_item")) == 5
+
+
 def test_a_key_removed_from_the_file_is_removed_unless_an_order_brought_it(tracked_file, instance, warehouse):
     write_tracked(tracked_file, "100001", "100002", "100003")
     first = evaluate(sensors.tracked_items_sensor, instance, warehouse)
