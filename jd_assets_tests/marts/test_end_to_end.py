@@ -309,6 +309,45 @@ def _without_scored_at(rows: list[tuple]) -> list[tuple]:
     )
 
 
+def test_review_signals_match_the_hand_labelled_truth(landed):
+    """Each review's aspects (with polarity), JD tag lines and hidden-complaint flag are exactly what the
+    sandbox's hand-made labels say; its templates are flagged and its one-off texts are not."""
+    labels = {cid: lab for sku in landed["skus"] for cid, lab in landed["truth"].comment_texts(sku).items()}
+    got = {
+        r["comment_id"]: r
+        for r in query(
+            landed["db"],
+            """SELECT s.comment_id, c.text, s.is_templated, s.is_hidden_complaint, s.text_sentiment,
+                      list_distinct(list_transform(s.aspects, a -> [a.aspect, a.polarity])) AS aspects,
+                      list_transform(s.tags, t -> [t.tag, t.value]) AS tags,
+                      CASE WHEN s.template_key IS NULL THEN 1
+                           ELSE count(*) OVER (PARTITION BY s.template_key) END AS copies
+               FROM clean.review_signals s JOIN clean.comments c USING (comment_id)""",
+        )
+    }
+    assert set(got) == set(labels)
+    wrong = []
+    for cid, label in labels.items():
+        row = got[cid]
+        expected = {
+            "aspects": sorted(map(tuple, label["aspects"])),
+            "tags": [tuple(t) for t in label["tags"]],
+            "hidden": label["score"] >= 4 and any(p == "negative" for _, p in label["aspects"]),
+        }
+        actual = {
+            "aspects": sorted(map(tuple, row["aspects"])),
+            "tags": [tuple(t) for t in row["tags"]],
+            "hidden": row["is_hidden_complaint"],
+        }
+        if actual != expected:
+            wrong.append((row["text"], row["text_sentiment"], expected, actual))
+        if label["filler"] or (label["template"] and row["copies"] >= 3):
+            assert row["is_templated"], row["text"]
+        elif row["copies"] == 1:
+            assert not row["is_templated"], row["text"]
+    assert wrong == [], f"{len(wrong)} of {len(labels)} reviews differ, e.g. {wrong[:5]}"
+
+
 def test_review_marts_count_what_the_signals_say(landed):
     db = landed["db"]
     aspects = query(
