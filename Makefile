@@ -2,12 +2,13 @@
 #   make demo   - set up .venv, then run the main job against the embedded sandbox into data/jd.duckdb
 #                 (and publish the analysts' read-only copy, data/jd_analytics.duckdb)
 #   make test   - set up .venv, then lint and run the whole test suite
+#   make demo-lake - the same main job into a DuckLake (throwaway PostgreSQL catalog + Parquet), runs at once
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup fonts browser demo test bench dev clean train-sentiment screenshots
+.PHONY: setup fonts browser demo demo-lake test bench dev clean train-sentiment screenshots
 
 $(STAMP): pyproject.toml sandbox/pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +35,10 @@ fonts:
 
 demo: setup
 	$(BIN)/python -m jd_sandbox.demo
+
+# Starts a throwaway PostgreSQL (Debian's postgresql package: apt-get install -y postgresql), stops it after.
+demo-lake: setup
+	$(BIN)/python -m jd_sandbox.demo_lake
 
 # JD's own Python SDK (jd-sdk), for the test that calls the sandbox through it, in a venv of its own
 # (.venv/jd-sdk, pinned by its lock): it pulls packages jd_assets never needs. Built once, again only when

@@ -209,7 +209,7 @@ def generate(name: str) -> tuple:
         {fetched}, {common} FROM read_parquet('{parts}/wares_*.parquet')""")
     con.execute(f"""INSERT INTO raw.orders SELECT CAST(order_date AS DATE), order_id,
         strptime(created_at, '%Y-%m-%d %H:%M:%S'), strptime(modified_at, '%Y-%m-%d %H:%M:%S'), order_state, 'live',
-        record, 1, order_date, {fetched}, {common} FROM read_parquet('{parts}/orders_*.parquet')""")
+        record, 1, order_date, {fetched}, {common}, NULL AS detail FROM read_parquet('{parts}/orders_*.parquet')""")
     con.execute(f"""INSERT INTO raw.order_tracks SELECT CAST(order_date AS DATE), order_id, record, NULL, order_date,
         {fetched}, {common} FROM read_parquet('{parts}/tracks_*.parquet')""")
     con.execute("CHECKPOINT")

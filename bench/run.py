@@ -33,6 +33,7 @@ BENCHES = {
     8: ("b8_aspects", "Review aspects"),
     9: ("b9_publish", "Publishing the analysts' copy"),
     10: ("b10_signals", "Review signals refresh"),
+    11: ("b11_lake", "DuckLake against the file"),
 }
 
 

@@ -32,11 +32,29 @@ def _flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in ("1", "true", "yes")
 
 
+def warehouse_from_env() -> DuckDBWarehouse:
+    """The DuckDB file of ``JD_DUCKDB_PATH`` (the default), or the DuckLake of ``JD_DUCKLAKE_CATALOG``.
+
+    ``JD_DUCKLAKE_CATALOG`` is DuckLake's catalog (``postgres:dbname=jd host=...``; a ``ducklake:`` prefix
+    is optional) and ``JD_DUCKLAKE_DATA_PATH`` the folder or ``s3://`` path of its Parquet files.
+    """
+    env = os.environ.get
+    memory_limit = env("JD_DUCKDB_MEMORY_LIMIT", "3GB")
+    catalog = env("JD_DUCKLAKE_CATALOG", "").strip()
+    if catalog:
+        return DuckDBWarehouse(
+            database=catalog if catalog.startswith("ducklake:") else f"ducklake:{catalog}",
+            data_path=env("JD_DUCKLAKE_DATA_PATH", ""),
+            memory_limit=memory_limit,
+        )
+    return DuckDBWarehouse(database=env("JD_DUCKDB_PATH", DEFAULT_DUCKDB_PATH), memory_limit=memory_limit)
+
+
 def build_resources() -> dict[str, dg.ConfigurableResource]:
     env = os.environ.get
+    warehouse = warehouse_from_env()
     clear_text = _flag(CLEAR_TEXT_ENV)
     database = env("JD_DUCKDB_PATH", DEFAULT_DUCKDB_PATH)
-    warehouse = DuckDBWarehouse(database=database, memory_limit=env("JD_DUCKDB_MEMORY_LIMIT", "3GB"))
     return {
         "justone": JustOneResource(
             base_url=env("JD_JUSTONE_BASE_URL", JUSTONE_DEFAULT_URL),
@@ -66,6 +84,7 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
         "warehouse": warehouse,
         "duckdb": warehouse,
         "pii_key": PiiKey(key=dg.EnvVar("JD_PII_KEY"), rotate_from=env("JD_PII_KEY_ROTATE_FROM", "")),
-        # The read-only copy analysts open: beside the pipeline's file unless JD_ANALYTICS_PATH says where.
+        # The read-only copy analysts open: beside the pipeline's file unless JD_ANALYTICS_PATH says where
+        # (never written on a DuckLake warehouse: analysts read the lake itself).
         "analytics": AnalyticsFile(path=env("JD_ANALYTICS_PATH") or analytics_path_beside(database)),
     }

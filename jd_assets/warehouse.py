@@ -1,4 +1,6 @@
-"""The DuckDB file: one writer at a time, short write transactions, readers never starved.
+"""The warehouse: one DuckDB file (the default) or a DuckLake catalog, behind one resource.
+
+**One file** (``JD_DUCKDB_PATH``, the default).
 
 DuckDB lets a single process write a database file. Dagster runs steps in separate processes, so every
 write goes through ``DuckDBWarehouse.write()``: an exclusive ``flock`` on a lock file beside the database,
@@ -16,12 +18,24 @@ file ... Conflicting lock is held in <process> (PID n)") is waited for, with a l
 starts and every ``wait_log_every_s`` after, naming the holder; any other DuckDB IO error (a damaged
 file, a path that is not a database) fails at once naming the file and what to do. The path itself is
 checked when a run starts (``setup_for_execution``), before any gateway call, naming ``JD_DUCKDB_PATH``.
+
+**A DuckLake catalog** (``JD_DUCKLAKE_CATALOG`` + ``JD_DUCKLAKE_DATA_PATH``): the catalog in a database
+(PostgreSQL for many machines), the data as Parquet files in a folder or object store. Every connection
+is an in-memory DuckDB that attaches the lake as ``lake`` and makes it the default (``USE``), so the same
+SQL reads and writes ``raw.*``, ``clean.*`` and ``marts.*`` there. There is no flock: each ``write()`` is
+one DuckLake transaction (one snapshot), concurrent writers from any process or host commit side by side
+(DuckLake retries a commit that raced another one without a logical conflict), and a reader sees the last
+snapshot committed when its transaction began. The two extensions come from PyPI wheels (the ``lake``
+extra) and are loaded from their files: nothing is downloaded at run time.
 """
 
 from __future__ import annotations
 
 import fcntl
+import importlib
 import os
+import random
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -39,6 +53,10 @@ from jd_assets.errors import ConfigError
 T = TypeVar("T")
 SCHEMAS = ("raw", "clean", "marts")
 DEFAULT_DUCKDB_PATH = "data/jd.duckdb"
+#: The catalog name a DuckLake warehouse is attached under (and made the default with ``USE``).
+LAKE_ALIAS = "lake"
+#: The DuckDB extensions a DuckLake warehouse loads (PyPI wheels ``duckdb-extension-<name>``, extra ``lake``).
+LAKE_EXTENSIONS = ("ducklake", "postgres_scanner")
 
 
 PATH_ENV = "JD_DUCKDB_PATH"
@@ -54,6 +72,15 @@ log = dg.get_dagster_logger("jd_assets.warehouse")
 
 class WarehouseLockTimeout(RuntimeError):
     """Another writer held the DuckDB file longer than the configured timeout."""
+
+
+def is_lake_conflict(err: BaseException) -> bool:
+    """A DuckLake commit refused because another writer committed a conflicting change meanwhile.
+
+    (For example, in DuckLake 1.5.5, an insert into a table that another transaction deleted from: two
+    re-landings of different partitions of one table.) Nothing of the refused transaction was written.
+    """
+    return isinstance(err, duckdb.TransactionException) and "conflict" in str(err).lower()
 
 
 class WarehouseFileError(ConfigError):
@@ -106,12 +133,32 @@ def _flock_holders(lock_file: Path) -> str:
 
 
 class DuckDBWarehouse(DuckDBResource):
-    """The analytics DuckDB file (``JD_DUCKDB_PATH``), with serialized, short write transactions."""
+    """The analytics DuckDB file (``JD_DUCKDB_PATH``), with serialized, short write transactions; or a
+    DuckLake catalog (``JD_DUCKLAKE_CATALOG``), where writers commit side by side."""
 
-    database: str = Field(description="DuckDB file path (env JD_DUCKDB_PATH); its folder is created.")
+    database: str = Field(
+        description=(
+            "DuckDB file path (env JD_DUCKDB_PATH; its folder is created), or a DuckLake catalog "
+            "``ducklake:<catalog>`` (env JD_DUCKLAKE_CATALOG, e.g. ``ducklake:postgres:dbname=jd host=...``)."
+        )
+    )
+    data_path: str = Field(
+        default="",
+        description=(
+            "DuckLake only: where the Parquet data files go (env JD_DUCKLAKE_DATA_PATH), a folder "
+            "(created) or an object-store URL such as ``s3://bucket/jd/``."
+        ),
+    )
     lock_timeout_s: float = Field(default=900.0, description="How long a writer waits for the file lock.")
     wait_log_every_s: float = Field(
         default=5.0, description="While waiting for the file, log who holds it this often (seconds)."
+    )
+    conflict_retries: int = Field(
+        default=50,
+        description=(
+            "DuckLake only: how often transact() runs a write again after a conflicting commit of another "
+            "writer (with a growing, jittered wait; the HTTP fetch is never repeated)."
+        ),
     )
     memory_limit: str = Field(
         default="3GB",
@@ -121,11 +168,21 @@ class DuckDBWarehouse(DuckDBResource):
         ),
     )
 
+    @property
+    def is_lake(self) -> bool:
+        """True when the warehouse is a DuckLake catalog (no file lock: DuckLake's transactions)."""
+        return self.database.startswith("ducklake:")
+
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         """At run start, before any asset fetches (and bills) anything: the path must be usable."""
-        self.check_path()
+        if self.is_lake:
+            require_data_path(self)
+        else:
+            self.check_path()
 
     def _file(self) -> Path:
+        if self.is_lake:
+            raise ConfigError("a DuckLake warehouse has no single DuckDB file")
         if not self.database or self.database == ":memory:":
             raise WarehouseFileError(f"{PATH_ENV} is empty: set it to the DuckDB file to write")
         return Path(self.database)
@@ -259,48 +316,212 @@ class DuckDBWarehouse(DuckDBResource):
             raise
 
     @contextmanager
-    def write(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """One write transaction under the exclusive lock: committed on success, rolled back on error."""
-        with self._lock(fcntl.LOCK_EX), self._damage_named():
-            con = self._connect(read_only=False)
+    def _session(self, *, read_only: bool, lock: int) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection for one unit of work: the lake's (no lock), or the file's under ``lock``."""
+        if self.is_lake:
+            con = lake_connection(self)
             try:
-                con.execute("BEGIN TRANSACTION")
-                try:
-                    yield con
-                    con.execute("COMMIT")
-                except BaseException:
-                    con.execute("ROLLBACK")
-                    raise
+                yield con
             finally:
                 con.close()
+            return
+        with self._lock(lock), self._damage_named():
+            con = self._connect(read_only=read_only)
+            try:
+                yield con
+            finally:
+                con.close()
+
+    @contextmanager
+    def write(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One write transaction: committed on success, rolled back on error.
+
+        On the file, under the exclusive lock; on a DuckLake catalog, one snapshot, beside other writers.
+        """
+        with self._session(read_only=False, lock=fcntl.LOCK_EX) as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                yield con
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            # A COMMIT that fails (a DuckLake conflict) has rolled the transaction back itself.
+            con.execute("COMMIT")
+
+    def transact(self, work: Callable[[duckdb.DuckDBPyConnection], T]) -> tuple[T, int]:
+        """Run ``work`` in one write transaction; returns its result and how many conflicts were retried.
+
+        On the file there is never a conflict (writers take turns). On a DuckLake catalog a commit can be
+        refused because another writer committed a conflicting change meanwhile: nothing was written, and
+        ``work`` runs again in a new transaction on the newer snapshot. This is optimistic concurrency as
+        DuckLake defines it, not a lock: writers never wait for each other, only a refused one repeats.
+        """
+        retried = 0
+        while True:
+            try:
+                with self.write() as con:
+                    return work(con), retried
+            except duckdb.TransactionException as err:
+                if not (self.is_lake and is_lake_conflict(err)) or retried >= self.conflict_retries:
+                    raise
+                retried += 1
+                time.sleep(random.uniform(0.0, min(2.0, 0.05 * 1.5**retried)))
 
     @contextmanager
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """Dagster's ``DuckDBResource`` connection (read-write, autocommit), under the exclusive lock.
 
         For a user's own asset: it waits for the package's writers, and they wait for it, so neither
-        fails on DuckDB's single-writer lock. Keep what runs inside it short.
+        fails on DuckDB's single-writer lock. Keep what runs inside it short. On a DuckLake catalog there
+        is no lock: each statement is its own transaction, beside the package's writers.
         """
-        with self._lock(fcntl.LOCK_EX), self._damage_named():
-            con = self._connect(read_only=False)
-            try:
-                ensure_schemas(con)
-                yield con
-            finally:
-                con.close()
+        with self._session(read_only=False, lock=fcntl.LOCK_EX) as con:
+            ensure_schemas(con)
+            yield con
 
     @contextmanager
     def read(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A read-only connection, taken while no package writer holds the file."""
+        """A read-only view of one state: the file while no package writer holds it, or one lake snapshot.
+
+        On a DuckLake catalog every query inside sees the snapshot committed when the read began.
+        """
+        if self.is_lake:
+            with self._session(read_only=True, lock=fcntl.LOCK_SH) as con:
+                con.execute("BEGIN TRANSACTION")
+                try:
+                    yield con
+                finally:
+                    con.execute("ROLLBACK")
+            return
         if not self._file().exists():
             with self.write() as con:
                 ensure_schemas(con)
-        with self._lock(fcntl.LOCK_SH), self._damage_named():
-            con = self._connect(read_only=True)
+        with self._session(read_only=True, lock=fcntl.LOCK_SH) as con:
+            yield con
+
+
+def lake_extension_file(name: str) -> Path | None:
+    """The extension file that the PyPI wheel ``duckdb-extension-<name>`` ships for this DuckDB, if any."""
+    try:
+        module = importlib.import_module(f"duckdb_extension_{name}")
+    except ImportError:
+        return None
+    path = Path(module.__file__).parent / "extensions" / f"v{duckdb.__version__}" / f"{name}.duckdb_extension"
+    return path if path.exists() else None
+
+
+def load_lake_extensions(con: duckdb.DuckDBPyConnection) -> None:
+    """Load DuckLake and the Postgres scanner offline: from the wheels' files, signature check on.
+
+    Without the wheels (the ``lake`` extra), an extension already installed in DuckDB's own folder is
+    loaded by name; anything else fails naming the extra to install. Nothing is downloaded.
+    """
+    for name in LAKE_EXTENSIONS:
+        path = lake_extension_file(name)
+        try:
+            con.execute(f"LOAD '{path}'" if path else f"LOAD {name}")
+        except duckdb.Error as err:
+            raise ConfigError(
+                f"the DuckDB extension {name} for duckdb {duckdb.__version__} is not available ({err}); "
+                f"install the lake extra: pip install 'jd_assets[lake]' (its wheels need duckdb==1.5.5)"
+            ) from None
+
+
+class _LakeDatabases:
+    """One in-memory DuckDB per process and lake, with the lake attached; connections are its cursors.
+
+    Loading the two extensions and attaching the catalog costs a few hundred milliseconds: done once per
+    process, not per write. A forked child (a new pid) opens its own.
+    """
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._open: dict[tuple[int, str, str, str], duckdb.DuckDBPyConnection] = {}
+
+    def cursor(self, warehouse: DuckDBWarehouse) -> duckdb.DuckDBPyConnection:
+        key = (os.getpid(), warehouse.database, warehouse.data_path, warehouse.memory_limit)
+        with self._guard:
+            root = self._open.get(key)
+            if root is None:
+                root = self._open[key] = _attach_lake(warehouse)
+            return root.cursor()
+
+
+def require_data_path(warehouse: DuckDBWarehouse) -> str:
+    if not warehouse.data_path:
+        raise ConfigError(
+            "JD_DUCKLAKE_DATA_PATH is empty: set it to the folder (or s3:// path) of the lake's Parquet files"
+        )
+    return warehouse.data_path
+
+
+def _attach_lake(warehouse: DuckDBWarehouse) -> duckdb.DuckDBPyConnection:
+    data_path = require_data_path(warehouse)
+    if "://" not in data_path:
+        Path(data_path).mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(
+        ":memory:",
+        config={
+            **warehouse.connection_config,
+            "memory_limit": warehouse.memory_limit,
+            # Offline: never reach for DuckDB's extension site; what is needed is loaded from files.
+            "autoinstall_known_extensions": False,
+            "autoload_known_extensions": False,
+        },
+    )
+    try:
+        load_lake_extensions(con)
+        attach = f"ATTACH {_sql_text(warehouse.database)} AS {LAKE_ALIAS} (DATA_PATH {_sql_text(data_path)})"
+        for attempt in range(1, 11):
+            # The first processes to open a new catalog all create DuckLake's tables in it: all but one
+            # fail on the catalog's unique keys, and find the catalog made when they try again.
             try:
-                yield con
-            finally:
-                con.close()
+                con.execute(attach)
+                break
+            except duckdb.Error as err:
+                if "initialize ducklake" not in str(err).lower() or attempt == 10:
+                    raise
+                time.sleep(random.uniform(0.05, 0.3))
+        con.execute(f"USE {LAKE_ALIAS}")
+        for attempt in range(1, 11):  # so is the creation of the schemas, once
+            try:
+                con.execute("BEGIN TRANSACTION")
+                ensure_schemas(con)
+                con.execute("COMMIT")
+                break
+            except duckdb.Error as err:
+                if not is_lake_conflict(err) or attempt == 10:
+                    raise
+                time.sleep(random.uniform(0.05, 0.3))
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+LAKES = _LakeDatabases()
+
+
+def lake_connection(warehouse: DuckDBWarehouse) -> duckdb.DuckDBPyConnection:
+    """A new connection (its own transactions) to the warehouse's lake, with ``lake`` as the default."""
+    con = LAKES.cursor(warehouse)
+    con.execute(f"USE {LAKE_ALIAS}")
+    return con
+
+
+def delete_returning(
+    con: duckdb.DuckDBPyConnection, table: str, where: str, returning: str, params: dict | None = None
+) -> pl.DataFrame:
+    """``DELETE FROM table WHERE where RETURNING returning``, on both backends, inside the caller's
+    transaction: DuckLake 1.5.5 has no RETURNING for a delete, so the rows are read first, then deleted.
+    """
+    removed = con.execute(f"SELECT {returning} FROM {table} WHERE {where}", params or {}).pl()
+    con.execute(f"DELETE FROM {table} WHERE {where}", params or {})
+    return removed
 
 
 def ensure_schemas(con: duckdb.DuckDBPyConnection) -> None:

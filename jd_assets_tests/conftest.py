@@ -1,7 +1,14 @@
-"""Shared fixtures: a sandbox on loopback, resources pointed at it, a DuckDB file in a tmp dir."""
+"""Shared fixtures: a sandbox on loopback, resources pointed at it, a DuckDB file in a tmp dir.
+
+The DuckLake tests share one throwaway PostgreSQL per session (``lake_server``, started on first use and
+stopped at the end); each test gets a new catalog database and data folder in it (``new_lake``).
+"""
 
 from __future__ import annotations
 
+import itertools
+import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,8 +18,9 @@ import pytest
 from jd_assets.gateways.fengchao import FengchaoResource
 from jd_assets.gateways.jos import JosResource
 from jd_assets.gateways.justone import JustOneResource
-from jd_assets.warehouse import DuckDBWarehouse
+from jd_assets.warehouse import LAKE_EXTENSIONS, DuckDBWarehouse, lake_extension_file
 from jd_sandbox import Sandbox, SandboxConfig
+from jd_sandbox.postgres import ThrowawayPostgres, find_binaries
 
 #: Retry and polling waits shrunk so fault tests take milliseconds, not minutes.
 FAST = {"backoff_base_s": 0.01, "backoff_max_s": 0.05, "requests_per_second": 1000.0}
@@ -20,7 +28,7 @@ FAST = {"backoff_base_s": 0.01, "backoff_max_s": 0.05, "requests_per_second": 10
 
 def gateway_resources(
     env: dict[str, str],
-    db_path: Path,
+    db_path: Path | str | DuckDBWarehouse,
     *,
     justone: dict | None = None,
     jos: dict | None = None,
@@ -54,8 +62,56 @@ def gateway_resources(
             seller_nick=env["JD_FENGCHAO_SELLER_NICK"],
             **common | (fengchao or {}),
         ),
-        "warehouse": DuckDBWarehouse(database=str(db_path)),
+        "warehouse": as_warehouse(db_path),
     }
+
+
+def as_warehouse(db: Path | str | DuckDBWarehouse) -> DuckDBWarehouse:
+    """A DuckDB file's path, or a warehouse (a DuckLake one) as it is."""
+    return db if isinstance(db, DuckDBWarehouse) else DuckDBWarehouse(database=str(db))
+
+
+_lake_names = itertools.count(1)
+
+
+def new_lake(server: ThrowawayPostgres, folder: Path) -> DuckDBWarehouse:
+    """A new, empty DuckLake: its catalog a new database on ``server``, its data files in ``folder``."""
+    name = f"lake{os.getpid()}_{next(_lake_names)}"
+    return DuckDBWarehouse(
+        database=f"ducklake:postgres:{server.create_database(name)}", data_path=str(folder / "lake_data")
+    )
+
+
+def _lake_missing() -> str | None:
+    try:
+        find_binaries()
+    except FileNotFoundError as err:
+        return str(err)
+    missing = [name for name in LAKE_EXTENSIONS if lake_extension_file(name) is None]
+    if missing or not shutil.which("setpriv"):
+        return f"the lake extra's extension wheels for this duckdb are not installed: {missing}"
+    return None
+
+
+@pytest.fixture(scope="session")
+def lake_server() -> Iterator[ThrowawayPostgres]:
+    """One PostgreSQL for the session's lake tests, on a free loopback port; stopped and removed after.
+
+    Without PostgreSQL or the lake extra the lake tests are skipped, except in CI (``CI`` set), where
+    that is a failure: ``.ci/run`` installs both.
+    """
+    missing = _lake_missing()
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail(f"the DuckLake tests cannot run in CI: {missing}")
+        pytest.skip(missing)
+    with ThrowawayPostgres() as server:
+        yield server
+
+
+@pytest.fixture
+def lake(lake_server: ThrowawayPostgres, tmp_path: Path) -> DuckDBWarehouse:
+    return new_lake(lake_server, tmp_path)
 
 
 @pytest.fixture

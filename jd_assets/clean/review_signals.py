@@ -37,7 +37,7 @@ from jd_assets.insights.sentiment import (
     score_texts,
     sentiment_label_expr,
 )
-from jd_assets.warehouse import DuckDBWarehouse, ensure_schemas, markdown_preview
+from jd_assets.warehouse import DuckDBWarehouse, delete_returning, ensure_schemas, markdown_preview
 
 GROUP = "clean"
 #: Reviews scored per write transaction: bounds the memory of one polars pass and the lock hold time.
@@ -232,11 +232,12 @@ def clean_review_signals(
     keys = pl.concat(touched).unique().to_arrow()
     with warehouse.write() as con:
         con.register("run_keys", keys)
-        removed = con.execute(
-            """DELETE FROM clean.review_signals s
-               WHERE NOT EXISTS (SELECT 1 FROM clean.comments c WHERE c.comment_id = s.comment_id)
-               RETURNING template_key"""
-        ).pl()
+        removed = delete_returning(
+            con,
+            "clean.review_signals s",
+            "NOT EXISTS (SELECT 1 FROM clean.comments c WHERE c.comment_id = s.comment_id)",
+            "template_key",
+        )
         con.register("removed_keys", removed.to_arrow())
         con.execute(
             "CREATE TEMP TABLE touched_keys AS SELECT template_key FROM run_keys UNION "
@@ -258,10 +259,9 @@ def clean_review_signals(
 def _replace_rows(con: duckdb.DuckDBPyConnection, batch) -> pl.DataFrame:
     """Replace the batch's rows (delete by id, insert); return the template keys it touched, old and new."""
     con.register("batch", batch)
-    old_keys = con.execute(
-        """DELETE FROM clean.review_signals
-           WHERE comment_id IN (SELECT comment_id FROM batch) RETURNING template_key"""
-    ).pl()
+    old_keys = delete_returning(
+        con, "clean.review_signals", "comment_id IN (SELECT comment_id FROM batch)", "template_key"
+    )
     columns = ", ".join(c.name for c in SIGNALS_COLUMNS if c.name != "scored_at")
     con.execute(f"INSERT INTO clean.review_signals ({columns}, scored_at) SELECT {columns}, now() FROM batch")
     new_keys = con.execute("SELECT template_key FROM batch").pl()

@@ -51,7 +51,28 @@ SHOP_NEG = [
     "牛奶快过期了", "房间很脏", "隔音太差", "前台态度冷淡", "书是盗版的", "印刷模糊", "不值这个价",
     "后悔买了", "要退货", "很失望", "没有想象中好", "不太好用", "不怎么样", "不推荐购买", "用了两天就坏了",
     "上当了", "太坑了", "再也不买了", "浪费钱", "不好用", "一点也不好",
+    # second batch (JD shopping complaints)
+    "表面有划痕", "鞋底开胶了", "穿了两次就起球", "开机有异响", "收到就是坏的", "箱子被压扁了",
+    "一个星期了还没收到", "实物和图片不符", "客服一直不回复", "用了不到一周就坏了", "瓶子漏液了",
+    "晚上噪音很大", "洗一次就掉色", "线头特别多", "甲醛味很重", "果子烂了一半", "日期是半年前的",
+    "说好的赠品没有", "降价了不给保价", "外壳松松垮垮的",
 ]
+# Negated complaints are praise in JD reviews (没有划痕 = the item is fine). Written for this repo; the
+# words of the issue's examples (异味 色差 瑕疵 破损) are left out on purpose, so that those phrases are
+# scored by the general mechanism (negation features and the lexicon) and not from seeing them in training.
+SHOP_POS_NEGATED = [
+    "没有划痕", "无划痕", "表面没有刮花", "没有开胶", "没有线头", "洗了没有起球", "没有异响", "运行没有卡顿",
+    "没有漏液", "一个都没有压坏", "没有坏果", "没有破洞", "洗了也没掉色", "没有缩水", "没有刺鼻的气味",
+    "安装没有任何麻烦", "充电没有发热", "无磕碰", "屏幕无坏点", "一点毛病都没有", "没有任何质量问题",
+    "没发现什么问题", "毫无违和感", "没有甲醛味", "不卡不顿", "不起球不掉色", "不磨脚", "不闷热",
+]
+SHOP_POS += [
+    "第二天就送到了", "上午下单下午就到", "噪音很轻", "运行声音很轻", "码数正合适", "大小合适",
+    "实物和图片一样", "跟商品描述相符", "是正品放心", "老公很满意", "家里人都说好", "回购很多次了",
+    "比超市便宜", "颜色很正", "很结实", "做工扎实", "送货上门", "日期很新鲜",
+]
+FOOD_POS += ["一点都不腥", "肉不柴", "不油不腻", "汤一点没洒", "没有凉", "菜一点也不咸", "没等多久就到了"]
+FOOD_NEG += ["菜不新鲜了", "送到都不热了", "根本不够吃", "一点也不入味", "炸鸡一点也不脆", "米饭没熟"]
 
 
 def generate(seed: int, n_per_class: int) -> tuple[list[str], list[int]]:
@@ -61,7 +82,7 @@ def generate(seed: int, n_per_class: int) -> tuple[list[str], list[int]]:
     labels: list[int] = []
     for label, pools in ((1, (FOOD_POS, SHOP_POS)), (0, (FOOD_NEG, SHOP_NEG))):
         for i in range(n_per_class):
-            pool = pools[i % 2]
+            pool = pools[i % 2] if label == 0 or i % 4 != 3 else SHOP_POS_NEGATED
             clauses = rng.sample(pool, rng.choice((1, 1, 2, 2, 3)))
             opener = rng.choice(OPENERS)
             sep = rng.choice(("，", "，", ",", " ", "。", "！"))
@@ -87,10 +108,28 @@ DEGREE = ["很", "太", "非常", "特别", "超级", "挺", "真", "好"]
 NEGATE = ["不", "不太", "不是很", "一点也不", "一点都不", "没那么", "并不", "不怎么"]
 
 
+# Defects and nuisances (nouns): "有X" is a complaint, "没有X" / "无X" / "毫无X" praise (same exclusions
+# as above).
+DEFECTS = [
+    "划痕", "刮痕", "破洞", "线头", "毛刺", "异响", "杂音", "卡顿", "漏液", "坏果", "磕碰", "压痕", "污渍",
+    "霉点", "怪味", "甲醛味", "毛病", "质量问题", "虫子", "头发", "异物", "噪音", "死机", "起球", "掉色",
+]
+DEFECT_NEGATE = ["没有", "无", "没有任何", "毫无", "没", "没发现", "没有一点", "完全没有", "也没有"]
+DEFECT_HAVE = ["有", "有点", "有很多", "好多", "发现有", "还有", "居然有"]
+
+
 def lexicon() -> tuple[list[str], list[int]]:
-    """Bare, intensified and negated forms of the lexicon words; negation flips the label."""
+    """Bare, intensified and negated forms of the lexicon words; negation flips the label. Defect nouns:
+    present is negative, negated positive."""
     texts: list[str] = []
     labels: list[int] = []
+    for d in DEFECTS:
+        for n in DEFECT_NEGATE:
+            texts.append(n + d)
+            labels.append(1)
+        for h in DEFECT_HAVE:
+            texts.append(h + d)
+            labels.append(0)
     for words, label in ((LEX_POS, 1), (LEX_NEG, 0)):
         for w in words:
             for d in DEGREE:
@@ -104,7 +143,7 @@ def lexicon() -> tuple[list[str], list[int]]:
 
 # Single phrases are also added as they are, so that a one-clause review like "难吃" is seen on its own.
 def phrases() -> tuple[list[str], list[int]]:
-    pos = FOOD_POS + SHOP_POS
+    pos = FOOD_POS + SHOP_POS + SHOP_POS_NEGATED
     neg = FOOD_NEG + SHOP_NEG
     lx, ly = lexicon()
     return pos + neg + lx, [1] * len(pos) + [0] * len(neg) + ly

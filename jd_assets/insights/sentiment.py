@@ -1,11 +1,15 @@
 """Text polarity of Chinese review text: the probability that a review is positive, scored on columns.
 
 The model (``models/sentiment.parquet``, made by ``python -m jd_assets.insights.train``) is a logistic
-regression on character 1-3-grams (sublinear tf x idf, L2-normalised rows) plus negation-scope features,
-with Platt calibration. Scoring is columnar polars work with no Python loop over rows:
+regression on character 1-3-grams, negation-scope features (``¬X`` and ``¬XY``: the first one and two
+characters of the word after a negator and its degree words) and opinion-lexicon counts (LEX_TOKENS: the
+hand-written lexicon of :mod:`jd_assets.insights.aspects` read with its negators, frozen into the model
+file), all in one sublinear tf x idf vector with L2-normalised rows, with Platt calibration. Scoring is
+columnar polars work with no Python loop over rows:
 
     texts -> normalise (NFKC, lower case, digits -> 0, traditional -> simplified by a character map)
           -> chars (list) -> explode -> 1/2/3-grams by shifting the exploded column
+          + negation matches (regex) + lexicon counts (a few regex passes over the texts)
           -> inner join to the weight table -> group_by(row) sums -> calibrated sigmoid.
 
 The only Python step per row is ``html.unescape`` on the rare rows that contain an HTML entity.
@@ -42,11 +46,13 @@ CHUNK_ROWS = 100_000  # < 2**23 (see ROW_SHIFT)
 POSITIVE_AT = 0.6
 NEGATIVE_AT = 0.4
 
-# A negator, then up to three degree/filler characters, then the word it negates (first character kept):
-# 不好 / 不太好 / 一点也不贵 / 没有想象中好 (没有 ... 好 is caught by the 2-3-grams, 没有想 by this rule).
+# A negator, then up to three degree/filler words, then the word it negates: its first character (``¬X``)
+# and its first two (``¬XY``): 不好 / 不太好 / 一点也不贵 / 没有任何异味 / 毫无瑕疵 / 并不是很好吃.
 NEGATION = (
-    r"(?:不|没|沒|无|別|别|未|非)(?:是|太|很|怎么|大|那么|够|算|特别|非常|有|再|会|能|可能){0,2}(\p{Han})"
+    r"(?:不|没|沒|无|無|別|别|未|非)(?:是|太|很|怎么|大|那么|这么|够|算|特别|非常|有|再|会|能|可能|任何|什么|啥|"
+    r"一点|一丝|丝毫|过){0,3}(\p{Han})"
 )
+NEGATION2 = NEGATION[:-len(r"(\p{Han})")] + r"(\p{Han}\p{Han})"
 NEG_PREFIX = "¬"
 # Integer n-gram keys (see Model._key_tables): c1 + K*c2 + K*K*c3 < 2**39 with K = 2**13 (at most 8191
 # distinct characters in a model); negation features 2**39 + cid. With the row index in the high bits
@@ -54,6 +60,7 @@ NEG_PREFIX = "¬"
 # several times faster than group_by over two columns.
 KEY_BASE = 1 << 13
 NEG_KEY = 1 << 39
+LEX_KEY = NEG_KEY + (1 << 30)  # + index in LEX_TOKENS
 ROW_SHIFT = 40
 _ENTITY = r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[a-zA-Z][a-zA-Z0-9]{1,31});"
 
@@ -73,6 +80,8 @@ class Model:
         self.t2s_from: list[str] = meta["t2s_from"]
         self.t2s_to: list[str] = meta["t2s_to"]
         self.meta = meta
+        # format 2: the opinion lexicon (regexes, frozen in the file) whose counts are features (LEX_TOKENS)
+        self.lexicon: dict[str, str] | None = meta.get("lexicon")
         self.weights = pl.from_arrow(table).select(
             pl.col("ngram").cast(pl.String), pl.col("idf").cast(pl.Float64), pl.col("coef").cast(pl.Float64)
         )
@@ -82,9 +91,15 @@ class Model:
         """Integer keys for the n-grams, so that scoring joins and groups integers, not strings.
 
         Every character of the model gets an id 1..n (``chars``); an n-gram's key is
-        ``c1 + K*c2 + K*K*c3`` (missing positions 0); a negation feature ``¬X`` has key
-        ``NEG_KEY + cid(X)``."""
+        ``c1 + K*c2 + K*K*c3`` (missing positions 0); a negation feature ``¬X`` / ``¬XY`` has key
+        ``NEG_KEY + cid(X) (+ K*cid(Y))``."""
         w = self.weights.with_row_index("wid")
+        is_lex = pl.col("ngram").str.starts_with(LEX_PREFIX)
+        lex_keys = pl.DataFrame({"ngram": LEX_TOKENS, "key": [LEX_KEY + i for i in range(len(LEX_TOKENS))]})
+        lex = w.filter(is_lex).join(lex_keys, on="ngram")
+        if lex.height != w.filter(is_lex).height:
+            raise ValueError("model has lexicon features this scorer does not know")
+        w = w.filter(~is_lex)
         is_neg = pl.col("ngram").str.starts_with(NEG_PREFIX)
         letters = (
             w.select(pl.when(is_neg).then(pl.col("ngram").str.slice(1)).otherwise(pl.col("ngram")).str.split(""))
@@ -97,19 +112,19 @@ class Model:
         )
         if self.chars.height >= KEY_BASE:
             raise ValueError(f"model has {self.chars.height} characters; integer keys allow {KEY_BASE - 1}")
-        parts = (
-            w.filter(~is_neg)
-            .select("wid", pl.col("ngram").str.split("").alias("ch"))
+        body = pl.when(is_neg).then(pl.col("ngram").str.slice(1)).otherwise(pl.col("ngram"))
+        keys = (
+            w.select("wid", is_neg.alias("neg"), body.str.split("").alias("ch"))
             .with_columns(pl.int_ranges(0, pl.col("ch").list.len()).alias("pos"))
             .explode("ch", "pos")
             .join(self.chars, on="ch")
-            .group_by("wid")
+            .group_by("wid", "neg")
             .agg((pl.col("cid") * (pl.lit(KEY_BASE, dtype=pl.Int64) ** pl.col("pos"))).sum().alias("key"))
+            .select("wid", pl.col("key") + pl.when(pl.col("neg")).then(NEG_KEY).otherwise(0))
         )
-        negs = w.filter(is_neg).with_columns(pl.col("ngram").str.slice(1).alias("ch"))
-        negs = negs.join(self.chars, on="ch")
-        keys = pl.concat([parts, negs.select("wid", (NEG_KEY + pl.col("cid")).alias("key"))])
-        self.keyed = w.join(keys, on="wid").select("key", "idf", "coef").sort("key")
+        self.keyed = pl.concat(
+            [w.join(keys, on="wid").select("key", "idf", "coef"), lex.select("key", "idf", "coef")]
+        ).sort("key")
         assert self.keyed.height == self.weights.height and self.keyed["key"].n_unique() == self.keyed.height
 
 
@@ -163,10 +178,11 @@ def normalise(texts: pl.Series, t2s_from: list[str], t2s_to: list[str]) -> pl.Da
     )
 
 
-def ngram_frame(norm: pl.DataFrame, ngram_max: int) -> pl.DataFrame:
+def ngram_frame(norm: pl.DataFrame, ngram_max: int, lex: dict[str, str] | None = None) -> pl.DataFrame:
     """Long frame ``rid`` (u32 row index), ``ngram`` (str), ``tf`` (count) of a normalised ``text`` column.
 
-    Features: character n-grams of length 1..ngram_max, and ``¬X`` for each negated word (see NEGATION)."""
+    Features: character n-grams of length 1..ngram_max, and ``¬X`` / ``¬XY`` for each negated word (the first
+    one or two characters after a negator and its degree words, see NEGATION)."""
     base = norm.select(pl.col("text")).with_row_index("rid").filter(pl.col("text").is_not_null())
     chars = base.select("rid", pl.col("text").str.split("").alias("ch")).explode("ch")
     chars = chars.filter(pl.col("ch").is_not_null() & (pl.col("ch") != ""))
@@ -177,14 +193,92 @@ def ngram_frame(norm: pl.DataFrame, ngram_max: int) -> pl.DataFrame:
         same = same & (pl.col("rid").shift(-k) == pl.col("rid"))
         gram = gram + pl.col("ch").shift(-k)
         parts.append(chars.select("rid", pl.when(same).then(gram).alias("ngram")).drop_nulls("ngram"))
-    neg = (
-        base.select("rid", pl.col("text").str.extract_all(NEGATION).alias("m"))
-        .explode("m")
-        .drop_nulls("m")
-        .select("rid", (pl.lit(NEG_PREFIX) + pl.col("m").str.slice(-1, 1)).alias("ngram"))
-    )
-    parts.append(neg)
+    for pattern, n in ((NEGATION, 1), (NEGATION2, 2)):
+        parts.append(
+            base.select("rid", pl.col("text").str.extract_all(pattern).alias("m"))
+            .explode("m")
+            .drop_nulls("m")
+            .select("rid", (pl.lit(NEG_PREFIX) + pl.col("m").str.slice(-n, n)).alias("ngram"))
+        )
+    if lex:
+        toks = pl.Series("t", LEX_TOKENS, dtype=pl.String)
+        names = pl.col("tok").map_batches(lambda s: toks.gather(s), return_dtype=pl.String)
+        parts.append(lexicon_long(norm, lex).select("rid", names.alias("ngram")))
     return pl.concat(parts).group_by("rid", "ngram").agg(pl.len().alias("tf"))
+
+
+#: Lexicon features: the hand-written opinion lexicon of :mod:`jd_assets.insights.aspects` read with its
+#: negators, counted per text, as pseudo n-grams (term frequency = count) in the same tf x idf vector as
+#: the character n-grams; plus the sign of the text's opinion sum. The LR weighs them like any n-gram.
+LEX_PREFIX = "§"
+LEX_TOKENS = (
+    "§pos_word", "§neg_word", "§pos_phrase", "§neg_phrase", "§not_pos", "§not_neg", "§neutral",
+    "§sum+", "§sum-",
+)
+_MARK = "\x01"
+
+
+def lexicon_from_aspects() -> dict[str, str]:
+    """The opinion lexicon of aspects.py as regex strings. Training freezes them into the model file, so
+    a later edit of aspects.py cannot silently change the features of a shipped model."""
+    from jd_assets.insights import aspects as a
+
+    return {
+        "stop": a.STOP_WORDS, "pos_phrase": a.POSITIVE_PHRASES, "neg_phrase": a.NEGATIVE_PHRASES,
+        "neutral": a.NEUTRAL_WORDS, "negators": a.NEGATORS, "degrees": a.DEGREES,
+        "pos_word": "|".join(w for w in (a.POSITIVE_WORDS, getattr(a, "POSITIVE_EMOJI", "")) if w),
+        "neg_word": "|".join(w for w in (a.NEGATIVE_WORDS, getattr(a, "NEGATIVE_EMOJI", "")) if w),
+    }
+
+
+def lexicon_frame(norm: pl.DataFrame, lex: dict[str, str]) -> pl.DataFrame:
+    """One row per row of ``norm`` (normalised ``text``): the count (UInt32) of each LEX_TOKENS feature.
+
+    The units are matched in passes, each replacing what it matched by a mark so that later passes do not
+    read it again: stop words (快递 is not 快), aspect-bound phrases (声音很小 +, 价格高 -), neutral words,
+    negated words (a negator, up to three degree words, an opinion word: 没有任何异味 +, 不太好用 -), then
+    bare opinion words. (aspects.py runs the same lexicon as one leftmost-first regex, which is ~100x slower
+    in polars; the passes give the same hits on all but rare overlaps.)"""
+    t = pl.col("t")
+    df = norm.select(pl.col("text").fill_null("").str.replace_all(lex["stop"], _MARK).alias("t"))
+    for name, key in (
+        ("lx_pos_phrase", "pos_phrase"), ("lx_neg_phrase", "neg_phrase"), ("lx_neutral", "neutral")
+    ):  # each pass materialised: one expression chain would be evaluated again for every column
+        df = df.with_columns(t.str.count_matches(lex[key]).alias(name), t.str.replace_all(lex[key], _MARK))
+    words = f"(?:{lex['pos_word']})|(?:{lex['neg_word']})"
+    negated = f"(?:{lex['negators']})(?:{lex['degrees']}){{0,3}}(?:{words})"
+    not_pos = f"^(?:{lex['negators']})(?:{lex['degrees']}){{0,3}}(?:{lex['pos_word']})$"
+    df = df.with_columns(t.str.extract_all(negated).alias("neg_hits"), t.str.replace_all(negated, _MARK))
+    df = df.with_columns(
+        pl.col("neg_hits").list.eval(pl.element().str.contains(not_pos)).list.sum().alias("lx_not_pos"),
+        t.str.extract_all(words).alias("hits"),
+    )
+    df = df.with_columns(
+        (pl.col("neg_hits").list.len() - pl.col("lx_not_pos")).alias("lx_not_neg"),
+        pl.col("hits").list.eval(pl.element().str.contains(f"^(?:{lex['pos_word']})$")).list.sum().alias("lx_pos_word"),
+    ).with_columns((pl.col("hits").list.len() - pl.col("lx_pos_word")).alias("lx_neg_word"))
+    counts = df.select(pl.col(c.replace(LEX_PREFIX, "lx_")).cast(pl.Int64) for c in LEX_TOKENS[:-2])
+    total = (
+        pl.col("lx_pos_word") + pl.col("lx_pos_phrase") + pl.col("lx_not_neg")
+        - pl.col("lx_neg_word") - pl.col("lx_neg_phrase") - pl.col("lx_not_pos")
+    )
+    signs = ((total > 0).alias("lx_sum+"), (total < 0).alias("lx_sum-"))
+    return counts.fill_null(0).with_columns(*signs).select(pl.all().cast(pl.UInt32))
+
+
+def lexicon_long(norm: pl.DataFrame, lex: dict[str, str]) -> pl.DataFrame:
+    """:func:`lexicon_frame` as long rows ``rid`` (u32), ``tok`` (index in LEX_TOKENS, Int64), one row per
+    hit (a count of 3 gives 3 rows), rows with text only."""
+    f = lexicon_frame(norm, lex).with_row_index("rid").filter(norm["text"].is_not_null())
+    return (
+        f.select(
+            "rid",
+            pl.concat_list([pl.lit(i, pl.Int64).repeat_by(pl.col(c)) for i, c in enumerate(f.columns[1:])])
+            .alias("tok"),
+        )
+        .explode("tok")
+        .drop_nulls("tok")
+    )
 
 
 def key_frame(norm: pl.DataFrame, model: Model) -> pl.DataFrame:
@@ -206,15 +300,25 @@ def key_frame(norm: pl.DataFrame, model: Model) -> pl.DataFrame:
         ok = ok & (pl.col("rid").shift(-k) == pl.col("rid")) & (nxt > 0)
         key = key + nxt * (KEY_BASE**k)
         parts.append(chars.select("rid", pl.when(ok).then(key).alias("key")).drop_nulls("key"))
-    neg = (
-        base.select("rid", pl.col("text").str.extract_all(NEGATION).alias("m"))
-        .explode("m")
-        .drop_nulls("m")
-        .select("rid", pl.col("m").str.slice(-1, 1).alias("ch"))
-        .join(model.chars, on="ch", how="inner")
-        .select("rid", (NEG_KEY + pl.col("cid")).alias("key"))
-    )
-    parts.append(neg)
+    for pattern, n in ((NEGATION, 1), (NEGATION2, 2)):
+        m = (
+            base.select("rid", pl.col("text").str.extract_all(pattern).alias("m"))
+            .explode("m")
+            .drop_nulls("m")
+            .select("rid", pl.col("m").str.slice(-n, n).str.split("").alias("ch"))
+            .with_row_index("nid")
+            .explode("ch")
+            .join(model.chars, on="ch", how="left", maintain_order="left")
+        )
+        key = pl.col("cid").first() + (pl.col("cid").last() * KEY_BASE if n == 2 else 0)
+        parts.append(
+            m.group_by("nid")
+            .agg(pl.col("rid").first(), (NEG_KEY + key).alias("key"), pl.col("cid").null_count().alias("nm"))
+            .filter(pl.col("nm") == 0)
+            .select("rid", "key")
+        )
+    if model.lexicon:
+        parts.append(lexicon_long(norm, model.lexicon).select("rid", (LEX_KEY + pl.col("tok")).alias("key")))
     known_keys = model.keyed["key"].implode()
     both = (
         pl.concat(parts)
@@ -273,7 +377,7 @@ def sentiment_label(prob: float | None) -> str | None:
     """``positive`` if prob >= 0.6, ``negative`` if prob <= 0.4, ``neutral`` between, None when unscored.
 
     The probabilities are Platt-calibrated, so the band 0.4-0.6 is where the model is right barely more
-    often than a coin; on the held-out split about 10% of reviews fall there (see README_sentiment.md)."""
+    often than a coin; on the held-out split about 10% of reviews fall there (see docs/SENTIMENT.md)."""
     if prob is None or (isinstance(prob, float) and math.isnan(prob)):
         return None
     if prob >= POSITIVE_AT:

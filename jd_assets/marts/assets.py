@@ -102,6 +102,11 @@ PRODUCT_REVIEWS_COLUMNS = (
     ),
     Column("is_hidden_complaint", "BOOLEAN", "Rated 4-5 stars, but the text or an aspect is negative."),
     Column("is_templated", "BOOLEAN", "A copy-paste text shared by several reviews, or JD's default filler."),
+    Column(
+        "mentions_repurchase",
+        "BOOLEAN",
+        "The text mentions buying again (回购, 多次购买); see buy_count beside it.",
+    ),
 )
 
 PRODUCT_REVIEWS_SQL = f"""
@@ -130,10 +135,12 @@ SELECT
     g.text_sentiment,
     g.aspects,
     g.is_hidden_complaint,
-    g.is_templated
+    g.is_templated,
+    g.mentions_repurchase
 FROM clean.comments c
 LEFT JOIN (
-    SELECT comment_id, text_positive_prob, text_sentiment, aspects, is_hidden_complaint, is_templated
+    SELECT comment_id, text_positive_prob, text_sentiment, aspects, is_hidden_complaint, is_templated,
+           mentions_repurchase
     FROM clean.review_signals
 ) g USING (comment_id)
 LEFT JOIN clean.products p USING (sku_id)

@@ -63,7 +63,7 @@ WITH clauses AS (
     GROUP BY sku_id, aspect
 ), quotes AS (
     SELECT sku_id, aspect,
-           list(clause ORDER BY negative DESC, newest DESC, first_comment) AS ranked
+           list(clause ORDER BY negative DESC, newest DESC, first_comment, clause) AS ranked
     FROM (
         SELECT sku_id, aspect, clause,
                bool_or(polarity = 'negative') AS negative,

@@ -120,9 +120,12 @@ def _land(
 ) -> LandingCounts:
     """Land one partition (keyed by its id) in its own write transaction."""
     asked = time.monotonic()
-    with warehouse.write() as con:
+    started = 0.0
+
+    def work(con):
+        nonlocal started
         started = time.monotonic()
-        counts = land(
+        return land(
             con,
             table,
             records,
@@ -131,7 +134,9 @@ def _land(
             run_id=run_id,
             fetched_at=datetime.now(UTC),
         )
-    return counts.held_for(time.monotonic() - started, waited=started - asked)
+
+    counts, conflicts = warehouse.transact(work)
+    return counts.held_for(time.monotonic() - started, waited=started - asked, conflicts=conflicts)
 
 
 def _land_record(
@@ -390,7 +395,10 @@ def raw_orders(context: dg.AssetExecutionContext, jos: JosResource, warehouse: D
             raise failure from None
         stats = client.stats
     asked = time.monotonic()
-    with warehouse.write() as con:
+    started = 0.0
+
+    def work(con):  # the day's orders and their tracks in one transaction
+        nonlocal started
         started = time.monotonic()
         common = {
             "partition_key": context.partition_key,
@@ -399,8 +407,10 @@ def raw_orders(context: dg.AssetExecutionContext, jos: JosResource, warehouse: D
             "fetched_at": datetime.now(UTC),
         }
         orders = land(con, tables.ORDERS, pa.concat_tables([batch([]), *order_pages]), **common)
-        tracks = land(con, tables.ORDER_TRACKS, pa.concat_tables(track_batches), **common)
-    orders = orders.held_for(time.monotonic() - started, waited=started - asked)
+        return orders, land(con, tables.ORDER_TRACKS, pa.concat_tables(track_batches), **common)
+
+    (orders, tracks), conflicts = warehouse.transact(work)
+    orders = orders.held_for(time.monotonic() - started, waited=started - asked, conflicts=conflicts)
     if orders.received == 0:
         context.log.warning(f"JD lists no orders created on {day}: the partition is empty (not an error)")
     yield dg.MaterializeResult(

@@ -48,8 +48,10 @@ class RawTable:
     merge: bool = False
     detail: bool = False
     """The table also keeps a second record per row, ``detail`` (orders: the ``order.get`` answer)."""
-    migrations: tuple[str, ...] = ()
-    """Statements that bring a table created by an earlier version up to date (idempotent)."""
+    migrations: tuple[tuple[str, str], ...] = ()
+    """(``needed``, ``statement``) pairs that bring a table created by an earlier version up to date: the
+    statement runs only when the query ``needed`` answers true, so an up-to-date table is never altered (on
+    DuckLake an ALTER is a schema change that conflicts with every concurrent landing of the table)."""
 
     @property
     def column_names(self) -> str:
@@ -87,8 +89,7 @@ CREATE TABLE IF NOT EXISTS raw.refusals (
     code VARCHAR NOT NULL,
     reason VARCHAR NOT NULL,
     refused_at TIMESTAMPTZ NOT NULL,
-    run_id VARCHAR NOT NULL,
-    PRIMARY KEY (source, partition_key)
+    run_id VARCHAR NOT NULL
 )
 """
 
@@ -106,8 +107,10 @@ def record_refusal(
     """Remember that JD refused this partition; returns how many partitions of the source it refuses."""
     ensure_schemas(con)
     con.execute(REFUSALS_DDL)
+    # one row per source and partition (delete, then insert: DuckLake has no keys to upsert on)
+    con.execute("DELETE FROM raw.refusals WHERE source = ? AND partition_key = ?", [source, partition_key])
     con.execute(
-        "INSERT OR REPLACE INTO raw.refusals VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO raw.refusals VALUES (?, ?, ?, ?, ?, ?)",
         [source, partition_key, code, reason, refused_at, run_id],
     )
     return refused_partitions(con, source)
@@ -134,15 +137,18 @@ class LandingCounts:
     """How long the write transaction held the DuckDB file (a reader waits at most this long)."""
     wait_seconds: float = 0.0
     """How long the landing waited for the file first (another landing, or an analyst holding it)."""
+    write_conflicts: int = 0
+    """DuckLake only: commits refused by another writer's conflicting change, and run again."""
 
-    def held_for(self, seconds: float, *, waited: float = 0.0) -> LandingCounts:
-        return replace(self, write_seconds=seconds, wait_seconds=waited)
+    def held_for(self, seconds: float, *, waited: float = 0.0, conflicts: int = 0) -> LandingCounts:
+        return replace(self, write_seconds=seconds, wait_seconds=waited, write_conflicts=conflicts)
 
     def as_metadata(self) -> dict[str, object]:
         return {
             "preview": self.preview or dg.MetadataValue.md(""),
             "write_seconds": round(self.write_seconds, 4),
             "wait_seconds": round(self.wait_seconds, 4),
+            "write_conflicts_retried": self.write_conflicts,
             "records_received": self.received,
             "rows_new": self.new,
             "rows_already_known": self.already_known,
@@ -211,8 +217,9 @@ def ensure_table(con: duckdb.DuckDBPyConnection, table: RawTable) -> None:
     )
     if table.detail:  # a file created before the column existed
         con.execute(f"ALTER TABLE {table.name} ADD COLUMN IF NOT EXISTS detail JSON")
-    for statement in table.migrations:
-        con.execute(statement)
+    for needed, statement in table.migrations:
+        if con.execute(needed).fetchone()[0]:
+            con.execute(statement)
 
 
 def land(

@@ -120,7 +120,12 @@ ORDERS = RawTable(
     detail=True,
     migrations=(
         # files created before seed 003's records (no creation time) and order.get details were kept
-        "ALTER TABLE raw.orders ALTER COLUMN created_at DROP NOT NULL",
+        (
+            "SELECT count(*) > 0 FROM duckdb_columns() WHERE database_name = current_database() "
+            "AND schema_name = 'raw' AND table_name = 'orders' AND column_name = 'created_at' "
+            "AND NOT is_nullable",
+            "ALTER TABLE raw.orders ALTER COLUMN created_at DROP NOT NULL",
+        ),
     ),
     # Both router dialects, every documented spelling (jd_assets.jos_fields); the list record first,
     # then its order.get record (``detail``, fetched when the list record carries no items).

@@ -357,17 +357,24 @@ def build_raw(path: Path, **kwargs) -> Path:
 PII_KEY = "test-pii-key-0123456789"
 
 
-def derived_resources(path: Path, key: str = PII_KEY) -> dict[str, object]:
-    return {"warehouse": DuckDBWarehouse(database=str(path)), "pii_key": PiiKey(key=key)}
+def derived_resources(path: Path | DuckDBWarehouse, key: str = PII_KEY) -> dict[str, object]:
+    warehouse = path if isinstance(path, DuckDBWarehouse) else DuckDBWarehouse(database=str(path))
+    return {"warehouse": warehouse, "pii_key": PiiKey(key=key)}
 
 
-def build_derived(path: Path, *, with_checks: bool = True, **kwargs):
-    """Materialize every clean and mart asset (and their checks) over the raw tables in ``path``."""
+def build_derived(path: Path | DuckDBWarehouse, *, with_checks: bool = True, **kwargs):
+    """Materialize every clean and mart asset (and their checks) over the raw tables in ``path``.
+
+    ``path`` is a DuckDB file, or a warehouse (a DuckLake one).
+    """
     checks = [*CLEAN_DEFINITION_CHECKS, *MART_DEFINITION_CHECKS] if with_checks else []
     return dg.materialize([*CLEAN_ASSETS, *MART_ASSETS, *checks], resources=derived_resources(path), **kwargs)
 
 
-def table_rows(path: Path, table: str) -> list[tuple]:
+def table_rows(path: Path | DuckDBWarehouse, table: str) -> list[tuple]:
+    if isinstance(path, DuckDBWarehouse):
+        with path.read() as con:
+            return con.execute(f"SELECT * FROM {table}").fetchall()
     con = duckdb.connect(str(path), read_only=True)
     try:
         return con.execute(f"SELECT * FROM {table}").fetchall()

@@ -20,15 +20,15 @@ from jd_assets.raw.assets import raw_orders
 from jd_assets_tests.clean.raw_fixture import build_derived, table_rows
 from jd_assets_tests.conftest import gateway_resources
 
-ROUTER = "http://router.test/routerjson"
+ROUTER = "https://router.test/routerjson"
 ENV = {
-    "JD_JUSTONE_BASE_URL": "http://unused.test",
+    "JD_JUSTONE_BASE_URL": "https://unused.test",
     "JD_JUSTONE_TOKEN": "t",
     "JD_JOS_BASE_URL": ROUTER,
     "JD_JOS_APP_KEY": "key",
     "JD_JOS_APP_SECRET": "secret",
     "JD_JOS_ACCESS_TOKEN": "access",
-    "JD_FENGCHAO_BASE_URL": "http://unused.test/fengchao",
+    "JD_FENGCHAO_BASE_URL": "https://unused.test/fengchao",
     "JD_FENGCHAO_APP_ID": "a",
     "JD_FENGCHAO_APP_SECRET": "s",
     "JD_FENGCHAO_SELLER_NICK": "n",

@@ -1,0 +1,286 @@
+"""11. DuckLake against the single file: landing, full rebuild, incremental update, 4 writers at once.
+
+The raw tables of benchmark 4 (0.5M and 5M comments, cached in ``bench/.work/b4``) are the starting point
+of both backends: the file is a copy of benchmark 4's raw file; the lake is a new DuckLake (catalog in a
+throwaway PostgreSQL started here, Parquet files in ``bench/.work/b11``) into which the same raw tables
+are copied (not timed). Then, each in its own child process, on each backend:
+
+- landing: 100 new SKU partitions of 100 comments, one ``transact()`` + ``land()`` each (as raw_comments);
+- incremental update: 50 SKUs already there re-landed with their comments plus 5 new ones (the merge:
+  known comments get ``last_seen_at``, new ones are added);
+- full rebuild: every clean and mart asset in one ``dg.materialize`` (as ``derived_tables_job``);
+- 4 writers: 4 processes landing disjoint new partitions at once (50 SKUs of 100 comments each), against
+  one process landing 50: rows/s together over rows/s alone; lock failures and conflicts counted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from common import BENCH, ROOT, Row, run_child, workdir
+
+PER_SKU = 100
+
+
+def _warehouse(database: str, data_path: str = ""):
+    from jd_assets.warehouse import DuckDBWarehouse
+
+    return DuckDBWarehouse(database=database, data_path=data_path)
+
+
+def _records(sku: str, n: int, start: int = 0) -> list[dict]:
+    return [
+        {
+            "commentId": f"{sku}{i:05d}",
+            "productId": sku,
+            "commentScore": str(1 + i % 5),
+            "commentDate": f"2026-03-{1 + i % 9:02d} 10:{i % 60:02d}:00",
+            "commentData": "质量很好，物流很快，包装完好，价格实惠" * 2,
+            "userNickName": "b***1",
+        }
+        for i in range(start, start + n)
+    ]
+
+
+def land_new(database: str, data_path: str, first: int, n_skus: int) -> dict:
+    """Land ``n_skus`` new SKU partitions of PER_SKU comments each, one transaction per partition."""
+    from datetime import UTC, datetime
+
+    from jd_assets.raw import tables
+    from jd_assets.raw.landing import batch, land
+
+    wh = _warehouse(database, data_path)
+    with wh.read():
+        pass  # attach (once per process) before the clock starts
+    batches = [
+        (str(first + k), batch(_records(str(first + k), PER_SKU), page=1, request_key=str(first + k)))
+        for k in range(n_skus)
+    ]
+    conflicts = failures = 0
+    t0 = time.perf_counter()
+    for sku, records in batches:
+        try:
+            _, retried = wh.transact(
+                lambda con, sku=sku, records=records: land(
+                    con, tables.COMMENTS, records, partition_key=sku, partition_value=sku,
+                    run_id="bench", fetched_at=datetime.now(UTC),
+                )
+            )  # fmt: skip
+            conflicts += retried
+        except Exception:
+            failures += 1
+    wall = time.perf_counter() - t0
+    return {"rows": n_skus * PER_SKU, "wall_s": wall, "conflicts": conflicts, "failures": failures}
+
+
+def relanding(database: str, data_path: str, n_skus: int) -> dict:
+    """Re-land the first ``n_skus`` SKUs with their stored comments plus 5 new ones each (the merge)."""
+    from datetime import UTC, datetime
+
+    import pyarrow as pa
+
+    from jd_assets.raw import tables
+    from jd_assets.raw.landing import batch, land
+
+    wh = _warehouse(database, data_path)
+    with wh.read() as con:
+        skus = [s for (s,) in con.execute(
+            "SELECT sku_id FROM raw.comments GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT ?", [n_skus]
+        ).fetchall()]  # fmt: skip
+        stored = {
+            s: con.execute("SELECT record::VARCHAR FROM raw.comments WHERE sku_id = ?", [s]).fetchall()
+            for s in skus
+        }
+    work = []
+    for sku in skus:
+        known = batch([json.loads(r) for (r,) in stored[sku]], page=1, request_key=sku)
+        new = batch(
+            [{**r, "commentId": f"9{r['commentId']}"} for r in _records(sku, 5)], page=1, request_key=sku
+        )
+        work.append((sku, pa.concat_tables([new, known])))
+    rows = sum(t.num_rows for _, t in work)
+    t0 = time.perf_counter()
+    for sku, records in work:
+        wh.transact(
+            lambda con, sku=sku, records=records: land(
+                con, tables.COMMENTS, records, partition_key=sku, partition_value=sku,
+                run_id="bench", fetched_at=datetime.now(UTC),
+            )
+        )  # fmt: skip
+    return {"rows": rows, "partitions": len(work), "wall_s": time.perf_counter() - t0}
+
+
+def rebuild(database: str, data_path: str) -> dict:
+    import logging
+
+    import dagster as dg
+
+    from jd_assets.clean import CLEAN_ASSETS
+    from jd_assets.clean.pii import PiiKey
+    from jd_assets.marts import MART_ASSETS
+
+    logging.getLogger("dagster").setLevel(logging.ERROR)
+    wh = _warehouse(database, data_path)
+    with wh.read():
+        pass
+    t0 = time.perf_counter()
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            [*CLEAN_ASSETS, *MART_ASSETS],
+            resources={"warehouse": wh, "pii_key": PiiKey(key="bench-pii-key")},
+            instance=instance,
+        )
+        assert result.success
+    wall = time.perf_counter() - t0
+    with wh.read() as con:
+        (reviews,) = con.execute("SELECT count(*) FROM marts.product_reviews").fetchone()
+    return {"wall_s": wall, "product_reviews": reviews}
+
+
+def copy_into_lake(database: str, data_path: str, source: str) -> dict:
+    """The raw tables of a DuckDB file copied into a new lake (setup, not a contender)."""
+    from jd_assets.raw import tables
+    from jd_assets.raw.landing import ensure_table
+
+    wh = _warehouse(database, data_path)
+    t0 = time.perf_counter()
+    with wh.write() as con:
+        con.execute(f"ATTACH '{source}' AS src (READ_ONLY)")
+        for table in (tables.COMMENTS, tables.ITEM_DETAILS, tables.WARES, tables.ORDERS, tables.ORDER_TRACKS):
+            ensure_table(con, table)
+            con.execute(f"INSERT INTO {table.name} SELECT * FROM src.{table.name}")
+    return {"wall_s": time.perf_counter() - t0}
+
+
+def _at_once(database: str, data_path: str, first: int, n_skus: int, writers: int) -> dict:
+    """``writers`` child processes landing disjoint new partitions at the same time."""
+    env = {**os.environ, "PYTHONPATH": f"{BENCH}{os.pathsep}{ROOT}"}
+    code = (
+        "import json, sys, b11_lake; "
+        "print(json.dumps(b11_lake.land_new(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))))"
+    )
+    t0 = time.perf_counter()
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, database, data_path, str(first + w * 10_000), str(n_skus)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            text=True,
+        )
+        for w in range(writers)
+    ]
+    outs = [p.communicate(timeout=3600) for p in procs]
+    spread = time.perf_counter() - t0
+    results = []
+    crashed = 0
+    for p, (out, err) in zip(procs, outs, strict=True):
+        if p.returncode != 0:
+            crashed += 1
+            print(err[-2000:], file=sys.stderr)
+        else:
+            results.append(json.loads(out.strip().splitlines()[-1]))
+    rows = sum(r["rows"] for r in results)
+    # rows/s of the group: all rows over the longest landing loop (process start and attach excluded)
+    wall = max(r["wall_s"] for r in results) if results else spread
+    return {
+        "rows": rows,
+        "wall_s": wall,
+        "rows_per_s": rows / wall,
+        "conflicts": sum(r["conflicts"] for r in results),
+        "failures": sum(r["failures"] for r in results) + crashed,
+    }
+
+
+def _measure(size: str, pg) -> dict:
+    from b4_derived import generate
+
+    source, counts, _ = generate(size)
+    base = workdir(f"b11/{size}")
+    file_db = str(base / "jd.duckdb")
+    shutil.copy(source, file_db)
+    name = f"b11_{size.replace('.', '_').lower()}"
+    lake = f"ducklake:postgres:{pg.create_database(name)}"
+    lake_data = str(base / "lake_data")
+    setup = run_child(
+        "b11_lake:copy_into_lake", {"database": lake, "data_path": lake_data, "source": str(source)}
+    )
+    out: dict = {"counts": counts, "copy_s": setup["wall_s"]}
+    backends = {"file": (file_db, ""), "lake": (lake, lake_data)}
+    n_new = 100
+    for who, (database, data_path) in backends.items():
+        args = {"database": database, "data_path": data_path}
+        out[who] = {
+            "landing": run_child("b11_lake:land_new", {**args, "first": 8_000_000, "n_skus": n_new}),
+            "incremental": run_child("b11_lake:relanding", {**args, "n_skus": 50}),
+            "rebuild": run_child("b11_lake:rebuild", args),
+            "one_writer": _at_once(database, data_path, 8_100_000, 50, 1),
+            "four_writers": _at_once(database, data_path, 8_200_000, 50, 4),
+        }
+    shutil.rmtree(base, ignore_errors=True)
+    return out
+
+
+def run(quick: bool) -> list[Row]:
+    sys.path.insert(0, str(ROOT / "sandbox"))
+    from jd_sandbox.postgres import ThrowawayPostgres
+
+    sizes = ["quick"] if quick else ["0.5M", "5M"]
+    if os.environ.get("B11_SIZES"):  # e.g. B11_SIZES=0.5M: one size of the full run
+        sizes = os.environ["B11_SIZES"].split(",")
+    with ThrowawayPostgres() as pg:
+        res = {size: _measure(size, pg) for size in sizes}
+    rows: list[Row] = []
+    for size, r in res.items():
+        f, lk = r["file"], r["lake"]
+        land_f = f["landing"]["rows"] / f["landing"]["wall_s"]
+        land_l = lk["landing"]["rows"] / lk["landing"]["wall_s"]
+        inc_f, inc_l = f["incremental"]["wall_s"], lk["incremental"]["wall_s"]
+        reb_f, reb_l = f["rebuild"]["wall_s"], lk["rebuild"]["wall_s"]
+        scale = {
+            b: r[b]["four_writers"]["rows_per_s"] / r[b]["one_writer"]["rows_per_s"] for b in ("file", "lake")
+        }
+        c = r["counts"]
+        details = [
+            f"{size}: raw {c['comments']:,} comments, {c['orders']:,} orders, {c['order_tracks']:,} tracks, "
+            f"{c['item_details']:,} details, {c['wares']:,} wares; copied into the lake in {r['copy_s']:.1f} s "
+            "(not timed).",
+            f"landing {lk['landing']['rows']:,} rows as 100 new partitions: file {f['landing']['wall_s']:.1f} s "
+            f"({land_f:,.0f} rows/s), lake {lk['landing']['wall_s']:.1f} s ({land_l:,.0f} rows/s).",
+            f"incremental: {lk['incremental']['partitions']} SKUs re-landed ({lk['incremental']['rows']:,} "
+            f"records, 5 new each): file {inc_f:.1f} s, lake {inc_l:.1f} s.",
+            f"full rebuild (7 clean + 3 mart tables): file {reb_f:.1f} s, lake {reb_l:.1f} s; product_reviews "
+            f"{f['rebuild']['product_reviews']:,} / {lk['rebuild']['product_reviews']:,} rows.",
+        ]
+        for b in ("file", "lake"):
+            one, four = r[b]["one_writer"], r[b]["four_writers"]
+            details.append(
+                f"{b}, 4 writers x 50 partitions: {four['rows_per_s']:,.0f} rows/s together "
+                f"({four['wall_s']:.1f} s), one writer x 50: {one['rows_per_s']:,.0f} rows/s ({one['wall_s']:.1f} s)"
+                f" -> {scale[b]:.2f}x; failures {four['failures'] + one['failures']}, conflicts retried "
+                f"{four['conflicts']} (none lost: a failure would count above)."
+            )
+        lost = r["lake"]["four_writers"]["failures"]
+        rows += [
+            Row(11, f"DuckLake: landing, {size} (rows/s)", f"{land_l:,.0f}", f"{land_f:,.0f} (file)",
+                f"{land_l / land_f:.2f}", "report", "n/a", details),
+            Row(11, f"DuckLake: incremental update, {size}", f"{inc_l:.1f} s", f"{inc_f:.1f} s (file)",
+                f"{inc_l / inc_f:.2f}", "report", "n/a"),
+            Row(11, f"DuckLake: full rebuild, {size}", f"{reb_l:.1f} s", f"{reb_f:.1f} s (file)",
+                f"{reb_l / reb_f:.2f}", "<= 1.5", "yes" if reb_l / reb_f <= 1.5 else "no"),
+            Row(11, f"DuckLake: 4 writers / 1 writer, {size} (rows/s)",
+                f"{scale['lake']:.2f}x, {lost} failures", f"{scale['file']:.2f}x (file)",
+                f"{scale['lake']:.2f}", ">= 1.6, 0 failures", "yes" if scale["lake"] >= 1.6 and not lost else "no"),
+        ]  # fmt: skip
+    return rows
+
+
+if __name__ == "__main__":
+    print(json.dumps([r.__dict__ for r in run("--quick" in sys.argv)], indent=1, default=str))
+    Path(BENCH / ".work" / "b11").mkdir(parents=True, exist_ok=True)
