@@ -247,7 +247,9 @@ def test_the_publish_follows_every_clean_and_mart_table_in_the_lineage_job_and_s
     assert node.parent_keys == {asset.key for asset in DERIVED}
     assert node.automation_condition == FOLLOW_UPSTREAM
     job = defs.resolve_job_def("derived_tables_job")
-    assert job.asset_layer.selected_asset_keys == {published_copy.key, *(a.key for a in DERIVED)}
+    # the job also draws the review report, after the marts (jd_assets/reports/)
+    report = dg.AssetKey("review_report")
+    assert job.asset_layer.selected_asset_keys == {published_copy.key, report, *(a.key for a in DERIVED)}
     assert published_copy.key in derived_tables_automation_sensor.asset_selection.resolve(graph)
     assert isinstance(defs.resources["analytics"], AnalyticsFile)
 
