@@ -217,7 +217,9 @@ def test_the_pii_check_reads_the_published_copy_itself(built_db, published, tmp_
 
 
 def test_a_warehouse_that_is_not_one_file_skips_the_publish_saying_why(tmp_path):
-    lake = DuckDBWarehouse(database=f"ducklake:{tmp_path / 'catalog.ducklake'}")
+    lake = DuckDBWarehouse(
+        database=f"ducklake:{tmp_path / 'catalog.ducklake'}", data_path=str(tmp_path / "lake_files")
+    )
     target = tmp_path / "jd_analytics.duckdb"
 
     with dg.instance_for_test() as instance:
