@@ -385,3 +385,18 @@ def table_rows(path: Path | DuckDBWarehouse, table: str) -> list[tuple]:
 def halfwidth_py(text: str) -> str:
     """The same mapping as :func:`halfwidth` (without NFC), in Python, for the tests' expected values."""
     return text.translate(str.maketrans(FULLWIDTH, HALFWIDTH))
+
+
+def failed_blocking_checks(result) -> tuple[int, list[str]]:
+    """How many checks a run evaluated, and the keys of those that failed at ERROR severity."""
+    evaluations = [
+        e.asset_check_evaluation_data
+        for e in result.all_events
+        if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
+    ]
+    failed = [
+        e.asset_check_key.to_user_string()
+        for e in evaluations
+        if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR
+    ]
+    return len(evaluations), failed

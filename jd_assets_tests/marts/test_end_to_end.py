@@ -29,7 +29,13 @@ from jd_assets import jos_fields
 from jd_assets.clean.comments import DEFAULT_TEXTS
 from jd_assets.raw.assets import raw_comments, raw_item_details, raw_orders, raw_wares
 from jd_assets.warehouse import DuckDBWarehouse
-from jd_assets_tests.clean.raw_fixture import PII_KEY, build_derived, halfwidth_py, table_rows
+from jd_assets_tests.clean.raw_fixture import (
+    PII_KEY,
+    build_derived,
+    failed_blocking_checks,
+    halfwidth_py,
+    table_rows,
+)
 from jd_assets_tests.conftest import as_warehouse, gateway_resources, new_lake
 from jd_sandbox import Sandbox, SandboxConfig
 
@@ -106,17 +112,8 @@ def landed(request, tmp_path_factory):
 
 
 def test_every_check_passes_on_sandbox_data(landed):
-    evaluations = [
-        e.asset_check_evaluation_data
-        for e in landed["result"].all_events
-        if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
-    ]
-    failed = [
-        e.asset_check_key.to_user_string()
-        for e in evaluations
-        if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR
-    ]
-    assert evaluations and failed == []
+    evaluated, failed = failed_blocking_checks(landed["result"])
+    assert evaluated and failed == []
 
 
 def test_clean_comments_match_the_truth(landed):

@@ -17,7 +17,7 @@ import pytest
 import respx
 
 from jd_assets.raw.assets import raw_orders
-from jd_assets_tests.clean.raw_fixture import build_derived, table_rows
+from jd_assets_tests.clean.raw_fixture import build_derived, failed_blocking_checks, table_rows
 from jd_assets_tests.conftest import gateway_resources
 
 ROUTER = "https://router.test/routerjson"
@@ -174,17 +174,8 @@ def test_the_order_lands_whole_with_the_seeds_money_exact(landed):
 
 
 def test_every_blocking_check_passes(landed):
-    evaluations = [
-        e.asset_check_evaluation_data
-        for e in landed["derived"].all_events
-        if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
-    ]
-    failed = [
-        e.asset_check_key.to_user_string()
-        for e in evaluations
-        if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR
-    ]
-    assert evaluations and failed == []
+    evaluated, failed = failed_blocking_checks(landed["derived"])
+    assert evaluated and failed == []
 
 
 def test_the_buyers_name_and_address_stay_in_raw(landed):
