@@ -10,7 +10,9 @@ are copied (not timed). Then, each in its own child process, on each backend:
   known comments get ``last_seen_at``, new ones are added);
 - full rebuild: every clean and mart asset in one ``dg.materialize`` (as ``derived_tables_job``);
 - 4 writers: 4 processes landing disjoint new partitions at once (50 SKUs of 100 comments each), against
-  one process landing 50: rows/s together over rows/s alone; lock failures and conflicts counted.
+  one process landing 50: rows/s together over rows/s alone; lock failures and conflicts counted. One and
+  four writers alternate (``B11_REPS`` rounds, default 2), so both see the same machine load and the same
+  number of files in the lake; the CPU seconds the writers used per partition are reported beside.
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ def land_new(database: str, data_path: str, first: int, n_skus: int) -> dict:
         for k in range(n_skus)
     ]
     conflicts = failures = 0
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     for sku, records in batches:
         try:
             _, retried = wh.transact(
@@ -75,8 +77,14 @@ def land_new(database: str, data_path: str, first: int, n_skus: int) -> dict:
             conflicts += retried
         except Exception:
             failures += 1
-    wall = time.perf_counter() - t0
-    return {"rows": n_skus * PER_SKU, "wall_s": wall, "conflicts": conflicts, "failures": failures}
+    wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    return {
+        "rows": n_skus * PER_SKU,
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "conflicts": conflicts,
+        "failures": failures,
+    }
 
 
 def relanding(database: str, data_path: str, n_skus: int) -> dict:
@@ -192,6 +200,7 @@ def _at_once(database: str, data_path: str, first: int, n_skus: int, writers: in
     return {
         "rows": rows,
         "wall_s": wall,
+        "cpu_per_partition_s": sum(r["cpu_s"] for r in results) / max(1, writers * n_skus),
         "rows_per_s": rows / wall,
         "conflicts": sum(r["conflicts"] for r in results),
         "failures": sum(r["failures"] for r in results) + crashed,
@@ -220,11 +229,21 @@ def _measure(size: str, pg) -> dict:
             "landing": run_child("b11_lake:land_new", {**args, "first": 8_000_000, "n_skus": n_new}),
             "incremental": run_child("b11_lake:relanding", {**args, "n_skus": 50}),
             "rebuild": run_child("b11_lake:rebuild", args),
-            "one_writer": _at_once(database, data_path, 8_100_000, 50, 1),
-            "four_writers": _at_once(database, data_path, 8_200_000, 50, 4),
-        }
+            "writers": [
+                (_at_once(database, data_path, 8_100_000 + rep * 200_000, 50, 1),
+                 _at_once(database, data_path, 8_200_000 + rep * 200_000, 50, 4))
+                for rep in range(int(os.environ.get("B11_REPS", "2")))
+            ],
+        }  # fmt: skip
     shutil.rmtree(base, ignore_errors=True)
     return out
+
+
+def _writers_ratio(rounds: list[tuple[dict, dict]]) -> float:
+    """Rows/s of the four-writer runs over those of the one-writer runs, each summed over the rounds."""
+    one = sum(o["rows"] for o, _ in rounds) / sum(o["wall_s"] for o, _ in rounds)
+    four = sum(f["rows"] for _, f in rounds) / sum(f["wall_s"] for _, f in rounds)
+    return four / one
 
 
 def run(quick: bool) -> list[Row]:
@@ -243,9 +262,7 @@ def run(quick: bool) -> list[Row]:
         land_l = lk["landing"]["rows"] / lk["landing"]["wall_s"]
         inc_f, inc_l = f["incremental"]["wall_s"], lk["incremental"]["wall_s"]
         reb_f, reb_l = f["rebuild"]["wall_s"], lk["rebuild"]["wall_s"]
-        scale = {
-            b: r[b]["four_writers"]["rows_per_s"] / r[b]["one_writer"]["rows_per_s"] for b in ("file", "lake")
-        }
+        scale = {b: _writers_ratio(r[b]["writers"]) for b in ("file", "lake")}
         c = r["counts"]
         details = [
             f"{size}: raw {c['comments']:,} comments, {c['orders']:,} orders, {c['order_tracks']:,} tracks, "
@@ -259,14 +276,17 @@ def run(quick: bool) -> list[Row]:
             f"{f['rebuild']['product_reviews']:,} / {lk['rebuild']['product_reviews']:,} rows.",
         ]
         for b in ("file", "lake"):
-            one, four = r[b]["one_writer"], r[b]["four_writers"]
-            details.append(
-                f"{b}, 4 writers x 50 partitions: {four['rows_per_s']:,.0f} rows/s together "
-                f"({four['wall_s']:.1f} s), one writer x 50: {one['rows_per_s']:,.0f} rows/s ({one['wall_s']:.1f} s)"
-                f" -> {scale[b]:.2f}x; failures {four['failures'] + one['failures']}, conflicts retried "
-                f"{four['conflicts']} (none lost: a failure would count above)."
-            )
-        lost = r["lake"]["four_writers"]["failures"]
+            for rep, (one, four) in enumerate(r[b]["writers"], start=1):
+                details.append(
+                    f"{b}, round {rep}: one writer x 50 partitions {one['rows_per_s']:,.0f} rows/s "
+                    f"({one['wall_s']:.1f} s, {one['cpu_per_partition_s'] * 1000:.0f} ms CPU per partition), "
+                    f"then 4 writers x 50: {four['rows_per_s']:,.0f} rows/s together ({four['wall_s']:.1f} s, "
+                    f"{four['cpu_per_partition_s'] * 1000:.0f} ms CPU per partition) -> "
+                    f"{four['rows_per_s'] / one['rows_per_s']:.2f}x; failures {four['failures'] + one['failures']}, "
+                    f"conflicts retried {four['conflicts']} (none lost: a failure would count above)."
+                )
+            details.append(f"{b}: all rounds, 4 writers' rows/s over one writer's -> {scale[b]:.2f}x.")
+        lost = sum(one["failures"] + four["failures"] for one, four in r["lake"]["writers"])
         rows += [
             Row(11, f"DuckLake: landing, {size} (rows/s)", f"{land_l:,.0f}", f"{land_f:,.0f} (file)",
                 f"{land_l / land_f:.2f}", "report", "n/a", details),

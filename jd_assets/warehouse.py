@@ -316,10 +316,16 @@ class DuckDBWarehouse(DuckDBResource):
             raise
 
     @contextmanager
-    def _session(self, *, read_only: bool, lock: int) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A connection for one unit of work: the lake's (no lock), or the file's under ``lock``."""
+    def _session(
+        self, *, read_only: bool, lock: int, landing: bool = False
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection for one unit of work: the lake's (no lock), or the file's under ``lock``.
+
+        ``landing``: a small write of one partition; on the lake it runs on one DuckDB thread (see
+        ``LANDING_THREADS``).
+        """
         if self.is_lake:
-            con = lake_connection(self)
+            con = lake_connection(self, landing=landing)
             try:
                 yield con
             finally:
@@ -338,7 +344,12 @@ class DuckDBWarehouse(DuckDBResource):
 
         On the file, under the exclusive lock; on a DuckLake catalog, one snapshot, beside other writers.
         """
-        with self._session(read_only=False, lock=fcntl.LOCK_EX) as con:
+        with self._write() as con:
+            yield con
+
+    @contextmanager
+    def _write(self, *, landing: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        with self._session(read_only=False, lock=fcntl.LOCK_EX, landing=landing) as con:
             con.execute("BEGIN TRANSACTION")
             try:
                 yield con
@@ -355,11 +366,12 @@ class DuckDBWarehouse(DuckDBResource):
         refused because another writer committed a conflicting change meanwhile: nothing was written, and
         ``work`` runs again in a new transaction on the newer snapshot. This is optimistic concurrency as
         DuckLake defines it, not a lock: writers never wait for each other, only a refused one repeats.
+        ``work`` is one partition's landing: on the lake it runs on one DuckDB thread.
         """
         retried = 0
         while True:
             try:
-                with self.write() as con:
+                with self._write(landing=True) as con:
                     return work(con), retried
             except duckdb.TransactionException as err:
                 if not (self.is_lake and is_lake_conflict(err)) or retried >= self.conflict_retries:
@@ -427,23 +439,32 @@ def load_lake_extensions(con: duckdb.DuckDBPyConnection) -> None:
             ) from None
 
 
+#: DuckDB threads of the lake connection that lands partitions. A landing is a few small statements, each
+#: dominated by DuckLake reading its catalog; more threads only add scheduling (bench 11: about 20% more
+#: CPU per landing with 2), and the parallelism of landings is across runs and processes anyway.
+LANDING_THREADS = 1
+
+
 class _LakeDatabases:
-    """One in-memory DuckDB per process and lake, with the lake attached; connections are its cursors.
+    """One in-memory DuckDB per process, lake and kind of work, with the lake attached; connections are
+    its cursors.
 
     Loading the two extensions and attaching the catalog costs a few hundred milliseconds: done once per
-    process, not per write. A forked child (a new pid) opens its own.
+    process, not per write. A forked child (a new pid) opens its own. Landings get a database of their own
+    because DuckDB's thread count is per database, not per connection: one thread for a landing, all of
+    them for a rebuild.
     """
 
     def __init__(self) -> None:
         self._guard = threading.Lock()
-        self._open: dict[tuple[int, str, str, str], duckdb.DuckDBPyConnection] = {}
+        self._open: dict[tuple[int, str, str, str, bool], duckdb.DuckDBPyConnection] = {}
 
-    def cursor(self, warehouse: DuckDBWarehouse) -> duckdb.DuckDBPyConnection:
-        key = (os.getpid(), warehouse.database, warehouse.data_path, warehouse.memory_limit)
+    def cursor(self, warehouse: DuckDBWarehouse, *, landing: bool = False) -> duckdb.DuckDBPyConnection:
+        key = (os.getpid(), warehouse.database, warehouse.data_path, warehouse.memory_limit, landing)
         with self._guard:
             root = self._open.get(key)
             if root is None:
-                root = self._open[key] = _attach_lake(warehouse)
+                root = self._open[key] = _attach_lake(warehouse, threads=LANDING_THREADS if landing else None)
             return root.cursor()
 
 
@@ -455,7 +476,7 @@ def require_data_path(warehouse: DuckDBWarehouse) -> str:
     return warehouse.data_path
 
 
-def _attach_lake(warehouse: DuckDBWarehouse) -> duckdb.DuckDBPyConnection:
+def _attach_lake(warehouse: DuckDBWarehouse, *, threads: int | None = None) -> duckdb.DuckDBPyConnection:
     data_path = require_data_path(warehouse)
     if "://" not in data_path:
         Path(data_path).mkdir(parents=True, exist_ok=True)
@@ -463,6 +484,7 @@ def _attach_lake(warehouse: DuckDBWarehouse) -> duckdb.DuckDBPyConnection:
         ":memory:",
         config={
             **warehouse.connection_config,
+            **({"threads": threads} if threads else {}),
             "memory_limit": warehouse.memory_limit,
             # Offline: never reach for DuckDB's extension site; what is needed is loaded from files.
             "autoinstall_known_extensions": False,
@@ -506,9 +528,9 @@ def _sql_text(value: str) -> str:
 LAKES = _LakeDatabases()
 
 
-def lake_connection(warehouse: DuckDBWarehouse) -> duckdb.DuckDBPyConnection:
+def lake_connection(warehouse: DuckDBWarehouse, *, landing: bool = False) -> duckdb.DuckDBPyConnection:
     """A new connection (its own transactions) to the warehouse's lake, with ``lake`` as the default."""
-    con = LAKES.cursor(warehouse)
+    con = LAKES.cursor(warehouse, landing=landing)
     con.execute(f"USE {LAKE_ALIAS}")
     return con
 
