@@ -129,6 +129,7 @@ def rebuild(database: str, data_path: str) -> dict:
 
     import dagster as dg
 
+    from b4_derived import PII_KEY
     from jd_assets.clean import CLEAN_ASSETS
     from jd_assets.clean.pii import PiiKey
     from jd_assets.marts import MART_ASSETS
@@ -141,7 +142,7 @@ def rebuild(database: str, data_path: str) -> dict:
     with dg.instance_for_test() as instance:
         result = dg.materialize(
             [*CLEAN_ASSETS, *MART_ASSETS],
-            resources={"warehouse": wh, "pii_key": PiiKey(key="bench-pii-key")},
+            resources={"warehouse": wh, "pii_key": PiiKey(key=PII_KEY)},
             instance=instance,
         )
         assert result.success

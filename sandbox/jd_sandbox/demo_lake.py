@@ -3,13 +3,14 @@
 Starts a throwaway PostgreSQL (``jd_sandbox.postgres``) holding both the DuckLake catalog and Dagster's
 instance (``deploy/dagster.yaml`` as it is shipped: run, event and schedule storage through dagster-postgres,
 the queued run coordinator and the default run launcher), Parquet data in a temp folder, the sandbox, and
-Dagster's daemon (``dagster-daemon run`` on ``workspace.yaml``). Then every run is *submitted* to the
-instance and the daemon launches it, each run a process of its own, up to 4 at once, all writing the lake:
+Dagster's daemon (``dagster-daemon run`` on ``workspace.yaml``). Runs are *submitted* to the instance and
+the daemon launches them, each run a process of its own, up to 4 at once, all writing the lake:
 
 1. the order days (one run per day);
 2. the sensors turn the tracked-items file, ordered SKUs and SKU->ware links into partitions (evaluated
    here, as the daemon would);
-3. the comment refresh (one run), the details and the wares (one run per partition);
+3. the comment refresh (one launched run over every SKU) while this process runs the details and the
+   wares (a run per partition: a launched process would cost more than such a run);
 4. the clean and mart tables in one run on the multiprocess executor (each step its own process);
 5. prints every table of the lake with its rows, the lake's snapshots and a time-travel query; stops the
    daemon and PostgreSQL and removes the temp folders; exits 0 unless something failed unexpectedly.
@@ -68,24 +69,26 @@ def derived_tables_job() -> dg.JobDefinition:
 @contextmanager
 def daemon(home: Path) -> Iterator[subprocess.Popen]:
     """``dagster-daemon run`` on the workspace, in its own process group, stopped (by its id) after."""
-    process = subprocess.Popen(
-        [str(Path(sys.executable).with_name("dagster-daemon")), "run", "-w", str(WORKSPACE_YAML)],
-        cwd=REPO,
-        env={**os.environ, "DAGSTER_HOME": str(home)},
-        stdout=subprocess.DEVNULL,
-        stderr=open(home / "daemon.log", "w"),  # noqa: SIM115 - closed with the process
-        start_new_session=True,
-    )
-    try:
-        yield process
-    finally:
+    with open(home / "daemon.log", "w") as log_file:
+        process = subprocess.Popen(
+            [str(Path(sys.executable).with_name("dagster-daemon")), "run", "-w", str(WORKSPACE_YAML)],
+            cwd=REPO,
+            env={**os.environ, "DAGSTER_HOME": str(home)},
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         try:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=60)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        process.stderr.close()
+            yield process
+        finally:
+            try:
+                os.killpg(process.pid, signal.SIGTERM)
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+            except ProcessLookupError:
+                process.wait()
 
 
 class Submitter:
@@ -159,6 +162,16 @@ class Submitter:
                 status = f"refused by JD (code {metadata['jd_code'].value}): {metadata['jd_reason'].value}"
             unexpected |= scope != "partition"
         return status.strip().splitlines()[0], refused, unexpected
+
+    def in_process(self, job_name: str, keys: list[str]) -> list[tuple[str, str]]:
+        """A run per key executed in this process, beside the launched ones (a process costs seconds)."""
+        job = self.defs.resolve_job_def(job_name)
+        return [
+            (key, job.execute_in_process(
+                partition_key=key, instance=self.instance, raise_on_error=False, run_config=QUIET
+            ).run_id)
+            for key in keys
+        ]  # fmt: skip
 
     def runs(self, job_name: str, keys: list[str], label: str) -> list[str]:
         return self.wait([(key, self.submit(job_name, key)) for key in keys], label)
@@ -283,22 +296,18 @@ def _pipeline(args, home: Path) -> list[str]:
             items = sorted(instance.get_dynamic_partitions("jd_item"))
             wares = sorted(instance.get_dynamic_partitions("jd_ware"))
             _say(
-                f"comments (one run, all SKUs), details of {len(items)} SKUs, {len(wares)} wares (a run each)"
+                f"comments: one launched run over every SKU; meanwhile details of {len(items)} SKUs and "
+                f"{len(wares)} wares in this process (a run each)"
             )
-            failures += submit.wait(
-                [
-                    ("all SKUs", submit.submit("raw_comments_refresh_job")),
-                    *((key, submit.submit("raw_item_details_job", key)) for key in items),
-                    *((key, submit.submit("raw_wares_job", key)) for key in wares),
-                ],
-                "raw",
-            )
+            comments = submit.submit("raw_comments_refresh_job")
+            failures += submit.wait(submit.in_process("raw_item_details_job", items), "details")
+            failures += submit.wait(submit.in_process("raw_wares_job", wares), "wares")
+            failures += submit.wait([("all SKUs", comments)], "comments")
             evaluate_sensor(defs, instance, sensors().ware_links_sensor)
             late = sorted(set(instance.get_dynamic_partitions("jd_ware")) - set(wares))
             if late:
-                failures += submit.runs("raw_wares_job", late, "wares")
-            launched = instance.get_runs_count()
-        _say(f"  {launched} runs launched by the daemon, recorded in the Dagster instance on PostgreSQL")
+                failures += submit.wait(submit.in_process("raw_wares_job", late), "wares")
+            _say(f"  {instance.get_runs_count()} runs recorded in the Dagster instance on PostgreSQL")
     _say("clean and mart tables on the multiprocess executor (each step its own process):")
     logging.getLogger("dagster").setLevel(logging.WARNING)  # the executor's own step-start lines
     result = dg.execute_job(
