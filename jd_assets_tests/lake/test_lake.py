@@ -25,7 +25,7 @@ from jd_assets.resources import build_resources, warehouse_from_env
 from jd_assets.warehouse import DuckDBWarehouse
 from jd_assets_tests.clean.raw_fixture import build_derived, land_all, table_rows
 from jd_assets_tests.conftest import new_lake
-from jd_sandbox import Sandbox, SandboxConfig
+from jd_sandbox import Sandbox, SandboxConfig, demo_lake
 
 pytestmark = pytest.mark.lake
 
@@ -82,6 +82,18 @@ def test_a_mart_as_of_an_earlier_snapshot_reproduces_the_earlier_table(lake):
     then = table_rows(lake, f"marts.product_review_summary AT (VERSION => {first}) ORDER BY ALL")
     assert now != before
     assert then == before
+
+
+def test_the_lake_demos_rebuild_runs_each_step_in_its_own_process_with_a_valid_config(monkeypatch):
+    """``make demo-lake`` rebuilds on the multiprocess executor: its run config must fit the job it builds
+    (a change of the package's own job once made the demo fail at this step)."""
+    monkeypatch.setenv("JD_PII_KEY", demo_lake.DEMO_PII_KEY)  # the demo sets it; resources are validated too
+    job = demo_lake.derived_tables_job()
+    assert job.executor_def.name == dg.multiprocess_executor.name
+    assert (
+        dg.validate_run_config(job, demo_lake.DERIVED_RUN_CONFIG)["execution"]["config"]["max_concurrent"]
+        == 2
+    )
 
 
 # --- many writers at once ---------------------------------------------------------------------------------

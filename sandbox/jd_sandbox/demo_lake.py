@@ -56,6 +56,10 @@ FROM lake.snapshots() ORDER BY snapshot_id DESC LIMIT 5"""
 AUTOMATION_SENSORS = ("derived_tables_automation_sensor",)
 
 
+#: The rebuild's run config: two steps at once (the machine's cores), each in its own process.
+DERIVED_RUN_CONFIG = {**QUIET, "execution": {"config": {"max_concurrent": 2}}}
+
+
 def derived_tables_job() -> dg.JobDefinition:
     """The rebuild job on the multiprocess executor, reconstructable in each step's process.
 
@@ -313,7 +317,7 @@ def _pipeline(args, home: Path) -> list[str]:
     result = dg.execute_job(
         dg.reconstructable(derived_tables_job),
         instance=instance,
-        run_config={**QUIET, "execution": {"config": {"max_concurrent": 2}}},
+        run_config=DERIVED_RUN_CONFIG,
         raise_on_error=False,
     )
     built = result.get_asset_materialization_events()
