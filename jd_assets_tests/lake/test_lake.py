@@ -90,10 +90,8 @@ def test_the_lake_demos_rebuild_runs_each_step_in_its_own_process_with_a_valid_c
     monkeypatch.setenv("JD_PII_KEY", demo_lake.DEMO_PII_KEY)  # the demo sets it; resources are validated too
     job = demo_lake.derived_tables_job()
     assert job.executor_def.name == dg.multiprocess_executor.name
-    assert (
-        dg.validate_run_config(job, demo_lake.DERIVED_RUN_CONFIG)["execution"]["config"]["max_concurrent"]
-        == 2
-    )
+    config = dg.validate_run_config(job, demo_lake.DERIVED_RUN_CONFIG)
+    assert config["execution"]["multiprocess"]["max_concurrent"] == 2
 
 
 # --- many writers at once ---------------------------------------------------------------------------------
