@@ -1,0 +1,114 @@
+"""The demo's runs look like what they stand for (issue 14): a backfill, a sensor's run, a schedule's run,
+each from the code location ``make dev`` loads, so the UI's Overview timeline, each job's page and
+re-execution find them. The demo's own launcher runs one of each on the tiny catalog, and the UI's own
+GraphQL queries read them back."""
+
+from __future__ import annotations
+
+import importlib
+import os
+from datetime import timedelta
+from unittest import mock
+
+import dagster as dg
+import pytest
+from dagster._core.execution.backfill import BulkActionStatus
+from dagster_graphql.test.utils import execute_dagster_graphql
+
+from jd_assets.raw import schedules, sensors
+from jd_sandbox import Sandbox, SandboxConfig, today_start
+from jd_sandbox import demo as jd_demo
+
+#: The Overview timeline's query (dagster-webserver 1.13's CompletedRunTimelineQuery and its fragment):
+#: a run without ``repositoryOrigin`` has no row on the timeline.
+TIMELINE = """
+query CompletedRunTimelineQuery($completedFilter: RunsFilter!, $limit: Int!) {
+  completed: runsOrError(filter: $completedFilter, limit: $limit) {
+    ... on Runs { results { id pipelineName pipelineSnapshotId tags { key value }
+                            repositoryOrigin { repositoryName repositoryLocationName } } }
+  }
+}"""
+#: A job's page: its latest run, and the snapshot the UI compares with a run's before re-executing it.
+JOB = """
+query Job($selector: PipelineSelector!) {
+  pipelineOrError(params: $selector) {
+    ... on Pipeline { pipelineSnapshotId runs(limit: 1) { runId } }
+  }
+}"""
+
+
+@pytest.fixture(scope="module")
+def demo_runs(tmp_path_factory):
+    """One backfill day, one tick of tracked_items_sensor (one SKU), one comments_daily_schedule tick."""
+    data = tmp_path_factory.mktemp("demo") / "data"
+    with Sandbox(SandboxConfig(seed=7, scale="tiny", details_pending_polls=1, now=today_start())) as sandbox:
+        sku = next(s for s in sandbox.truth.sku_ids() if sandbox.truth.detail_supported(s))
+        data.mkdir()
+        (data / "tracked_items.csv").write_text(f"sku_id\n{sku}\n", encoding="utf-8")
+        environment, _ = jd_demo.demo_environment(dict(os.environ), data)
+        home = data / "dagster_home"
+        home.mkdir()
+        day = (sandbox.now.date() - timedelta(days=1)).isoformat()
+        with mock.patch.dict(os.environ, environment | sandbox.env(), clear=True):
+            import jd_assets.definitions as module
+
+            defs = importlib.reload(module).defs  # the code location, configured from this environment
+            with jd_demo.launcher(home) as launch:
+                backfill, runs = launch.backfill("raw_orders_job", [day])
+                backfill_runs = list(runs)
+                jd_demo._evaluate_sensor(defs, launch, sensors.tracked_items_sensor, "items")
+                jd_demo._tick_schedule(launch, schedules.comments_daily_schedule, "comments")
+                yield launch, backfill.backfill_id, backfill_runs, sku, day
+        importlib.reload(module)
+
+
+def by_tag(runs, key: str) -> dict[str, dg.DagsterRun]:
+    return {run.tags[key]: run for run in runs if key in run.tags}
+
+
+def test_the_demo_records_a_backfill_a_sensor_run_and_a_schedule_run_tagged_as_dagster_tags_them(demo_runs):
+    launch, backfill_id, backfill_runs, sku, day = demo_runs
+    runs = launch.instance.get_runs()
+
+    assert [r.status for r in runs] == [dg.DagsterRunStatus.SUCCESS] * 3
+    (orders,) = backfill_runs
+    assert orders.job_name == "raw_orders_job"
+    assert orders.tags["dagster/backfill"] == backfill_id and orders.tags["dagster/partition"] == day
+    backfill = launch.instance.get_backfill(backfill_id)
+    assert backfill.status == BulkActionStatus.COMPLETED_SUCCESS and backfill.partition_names == [day]
+
+    sensed = by_tag(runs, "dagster/sensor_name")["tracked_items_sensor"]
+    assert sensed.tags["dagster/partition"] == sku
+    assert sensed.asset_selection == {dg.AssetKey("raw_comments"), dg.AssetKey("raw_item_details")}
+
+    scheduled = by_tag(runs, "dagster/schedule_name")["comments_daily_schedule"]
+    assert scheduled.job_name == "raw_comments_refresh_job"
+    assert scheduled.tags["dagster/run_key"].startswith("comments-")
+
+
+def test_every_demo_run_has_the_code_locations_origin_so_the_timeline_and_its_job_show_it(demo_runs):
+    launch, *_ = demo_runs
+    context = launch.workspace
+
+    timeline = execute_dagster_graphql(
+        context, TIMELINE, {"completedFilter": {"statuses": ["SUCCESS"]}, "limit": 10}
+    ).data["completed"]["results"]
+
+    assert len(timeline) == 3
+    for run in timeline:
+        assert run["repositoryOrigin"] == {
+            "repositoryName": "__repository__",
+            "repositoryLocationName": "jd_assets.definitions",  # workspace.yaml's code location
+        }, run["pipelineName"]
+        assert {"key": "dagster/code_location", "value": "jd_assets.definitions"} in run["tags"]
+    for name in ("raw_orders_job", "raw_comments_refresh_job"):
+        selector = {
+            "repositoryLocationName": "jd_assets.definitions",
+            "repositoryName": "__repository__",
+            "pipelineName": name,
+        }
+        job = execute_dagster_graphql(context, JOB, {"selector": selector}).data["pipelineOrError"]
+        (latest,) = job["runs"]
+        run = next(r for r in timeline if r["id"] == latest["runId"])
+        # the same snapshot: the UI re-executes it without "may be a different version"
+        assert run["pipelineSnapshotId"] == job["pipelineSnapshotId"]
