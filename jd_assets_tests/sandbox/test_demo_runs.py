@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import importlib
 import os
+import shlex
+import subprocess
+import sys
 from datetime import timedelta
 from unittest import mock
 
@@ -18,6 +21,7 @@ from dagster_graphql.test.utils import execute_dagster_graphql
 from jd_assets.raw import schedules, sensors
 from jd_sandbox import Sandbox, SandboxConfig, today_start
 from jd_sandbox import demo as jd_demo
+from jd_sandbox.server import env_for
 
 #: The Overview timeline's query (dagster-webserver 1.13's CompletedRunTimelineQuery and its fragment):
 #: a run without ``repositoryOrigin`` has no row on the timeline.
@@ -112,3 +116,33 @@ def test_every_demo_run_has_the_code_locations_origin_so_the_timeline_and_its_jo
         run = next(r for r in timeline if r["id"] == latest["runId"])
         # the same snapshot: the UI re-executes it without "may be a different version"
         assert run["pipelineSnapshotId"] == job["pipelineSnapshotId"]
+
+
+def job_snapshots(environment: dict[str, str]) -> dict[str, str]:
+    """The code location's raw jobs' snapshot ids, loaded in ``environment``."""
+    import jd_assets.definitions as module
+
+    with mock.patch.dict(os.environ, environment, clear=True):
+        repo = importlib.reload(module).defs.get_repository_def()
+    importlib.reload(module)
+    names = ("raw_orders_job", "raw_comments_refresh_job", "raw_item_details_job", "raw_wares_job")
+    return {name: repo.get_job(name).get_job_snapshot_id() for name in names}
+
+
+def test_make_dev_as_the_readme_starts_it_loads_the_job_versions_the_demos_runs_recorded():
+    shell = {name: value for name, value in os.environ.items() if not name.startswith("JD_")}
+    exports = subprocess.run(
+        [sys.executable, "-m", "jd_sandbox", "env", "--port", str(jd_demo.DEV_PORT)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    make_dev = shell | dict(
+        shlex.split(line.removeprefix("export "))[0].split("=", 1) for line in exports.splitlines()
+    )
+    demo, _ = jd_demo.demo_environment(shell)  # nothing is written: only its variables are compared
+    demo |= env_for(f"http://127.0.0.1:{jd_demo.DEV_PORT}", SandboxConfig())
+
+    # resources are configured when the code location loads: the same values give the same snapshots
+    # (derived_tables_job is left out: Dagster orders the inputs of its blocking checks anew per process)
+    assert job_snapshots(demo) == job_snapshots(make_dev)

@@ -17,6 +17,7 @@ nothing else is started, no run is left looking queued or running, and the exit 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import os
 import signal
@@ -47,6 +48,7 @@ from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget
 
 from jd_assets.raw import schedules, sensors
 from jd_sandbox import Sandbox, SandboxConfig, today_start
+from jd_sandbox.server import CLIENT_RATES
 
 SAMPLE_SQL = """SELECT sku_id, product_title, n_reviews, round(avg_score, 2) AS avg_score,
        round(bayes_score, 2) AS bayes_score, units_sold
@@ -58,6 +60,9 @@ LIMIT 5"""
 DEMO_PII_KEY = "jd-assets-demo-pii-key"
 
 
+#: The sandbox port of the README's ``make dev`` steps, taken when free: ``dagster dev`` pointed there loads
+#: the resource configuration the demo's runs recorded, so re-executing one warns of no other version.
+DEV_PORT = 8765
 #: Where the demo writes, relative to the folder it runs in (the repository's root for ``make demo``).
 DATA = Path("data")
 #: The shell's variables the demo never reads: they may point at a production file, instance or gateway.
@@ -400,12 +405,17 @@ def demo_environment(shell: dict[str, str], data: Path = DATA) -> tuple[dict[str
         "JD_ANALYTICS_PATH": str(data / "jd_analytics.duckdb"),
         "JD_TRACKED_ITEMS_PATH": str(data / "tracked_items.csv"),
         "JD_PII_KEY": DEMO_PII_KEY,
-        # The sandbox allows 50 requests/s per gateway; the production defaults are more careful.
-        "JD_JUSTONE_RPS": "25",
-        "JD_JOS_RPS": "25",
-        "JD_FENGCHAO_RPS": "25",
+        **CLIENT_RATES,
     }
     return environment, set_aside
+
+
+def _start_sandbox(config: SandboxConfig) -> Sandbox:
+    """The sandbox on ``DEV_PORT``, or on a free port when that one is taken (a sandbox of ``make dev``)."""
+    try:
+        return Sandbox(dataclasses.replace(config, port=DEV_PORT)).start()
+    except OSError:
+        return Sandbox(config).start()
 
 
 def _cancel_unfinished(instance, since: float, why: str) -> int:
@@ -466,7 +476,7 @@ def main(argv: list[str] | None = None) -> int:
     launch = None
     try:
         config = SandboxConfig(seed=args.seed, scale=args.scale, details_pending_polls=1, now=args.now)
-        with Sandbox(config) as sandbox:
+        with _start_sandbox(config) as sandbox:
             _say(f"sandbox serving JD gateways at {sandbox.base_url} (seed {args.seed}, now {sandbox.now})")
             os.environ.update(sandbox.env())
             # The code location reads its configuration when it loads: load it after pointing it here.
