@@ -47,6 +47,7 @@ def demo_runs(tmp_path_factory):
     data = tmp_path_factory.mktemp("demo") / "data"
     with Sandbox(SandboxConfig(seed=7, scale="tiny", details_pending_polls=1, now=today_start())) as sandbox:
         sku = next(s for s in sandbox.truth.sku_ids() if sandbox.truth.detail_supported(s))
+        title = sandbox.truth.detail(sku)["title"]
         data.mkdir()
         (data / "tracked_items.csv").write_text(f"sku_id\n{sku}\n", encoding="utf-8")
         environment, _ = jd_demo.demo_environment(dict(os.environ), data)
@@ -62,7 +63,7 @@ def demo_runs(tmp_path_factory):
                 backfill_runs = list(runs)
                 jd_demo._evaluate_sensor(defs, launch, sensors.tracked_items_sensor, "items")
                 jd_demo._tick_schedule(launch, schedules.comments_daily_schedule, "comments")
-                yield launch, backfill.backfill_id, backfill_runs, sku, day
+                yield launch, backfill.backfill_id, backfill_runs, sku, title, day
         importlib.reload(module)
 
 
@@ -71,7 +72,7 @@ def by_tag(runs, key: str) -> dict[str, dg.DagsterRun]:
 
 
 def test_the_demo_records_a_backfill_a_sensor_run_and_a_schedule_run_tagged_as_dagster_tags_them(demo_runs):
-    launch, backfill_id, backfill_runs, sku, day = demo_runs
+    launch, backfill_id, backfill_runs, sku, title, day = demo_runs
     runs = launch.instance.get_runs()
 
     assert [r.status for r in runs] == [dg.DagsterRunStatus.SUCCESS] * 3
@@ -84,6 +85,9 @@ def test_the_demo_records_a_backfill_a_sensor_run_and_a_schedule_run_tagged_as_d
     sensed = by_tag(runs, "dagster/sensor_name")["tracked_items_sensor"]
     assert sensed.tags["dagster/partition"] == sku
     assert sensed.asset_selection == {dg.AssetKey("raw_comments"), dg.AssetKey("raw_item_details")}
+    details = launch.instance.get_latest_materialization_event(dg.AssetKey("raw_item_details"))
+    assert details.asset_materialization.partition == sku
+    assert details.asset_materialization.metadata["product_title"].value == title, "a SKU id, named"
 
     scheduled = by_tag(runs, "dagster/schedule_name")["comments_daily_schedule"]
     assert scheduled.job_name == "raw_comments_refresh_job"
