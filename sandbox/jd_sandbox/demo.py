@@ -1,11 +1,12 @@
 """The main job on the embedded default: the local sandbox in, ``data/jd.duckdb`` out.
 
-Starts the sandbox on a free loopback port, points every resource at it, then drives Dagster as a user's
-deployment would: the orders of the last two weeks, the sensors that turn the tracked-items file, the
-ordered SKUs and the SKU→ware links into partitions, every raw asset of those partitions, then the clean
-and mart tables, published to the analysts' read-only copy (``data/jd_analytics.duckdb``). Runs are
-recorded in ``data/dagster_home``, so ``make dev`` shows them afterwards. Running it twice gives the same
-tables.
+Starts the sandbox on ``make dev``'s loopback port (a free one when taken), points every resource at it,
+then drives Dagster as a user's deployment would: a backfill of the orders of the last two weeks, the
+sensors that turn the tracked-items file, the ordered SKUs and the SKU→ware links into partitions (with
+their runs), the daily comment refresh, then the clean and mart tables, published to the analysts'
+read-only copy (``data/jd_analytics.duckdb``). Runs are created from the code location's jobs and tagged as
+the daemon tags them, and recorded in ``data/dagster_home``, so ``make dev`` shows them where it shows its
+own (timeline, job pages, backfills) and re-executes them. Running it twice gives the same tables.
 
 The demo writes only its own files under ``data/`` (``data/jd.duckdb``, its published copy,
 ``data/dagster_home``), whatever the shell holds: every ``JD_*`` variable and ``DAGSTER_HOME`` of the shell
