@@ -189,6 +189,8 @@ def _drive(python, env, data, out, sandbox_port, ui_port, started, log) -> int:
             ("partitions", f"{base}/assets/raw_orders?view=partitions", yesterday),
             ("refusal", f"{base}/assets/raw_item_details?view=events&partition={refused}", "jd_reason"),
             ("report-asset", f"{base}/assets/review_report", "review_report"),
+            ("timeline", f"{base}/overview/activity/timeline", "raw_orders_job"),
+            ("backfills", f"{base}/overview/backfills", "raw_orders_job"),
         ]
         if runs:
             shots.append(("run", f"{base}/runs/{runs[0]['runId']}", "derived_tables_job"))

@@ -150,8 +150,11 @@ class Launcher:
         self.workspace = workspace
         self.location = workspace.get_code_location(LOCATION)
 
-    def run(self, job_name: str, tags: dict[str, str], asset_selection=None) -> dg.DagsterRun:
+    def run(
+        self, job_name: str, tags: dict[str, str], asset_selection=None, run_config=None
+    ) -> dg.DagsterRun:
         """One run of ``job_name`` (the asset subset ``asset_selection``), submitted and finished."""
+        run_config = {**(run_config or {}), **QUIET}
         selector = JobSubsetSelector(
             location_name=LOCATION,
             repository_name=REPOSITORY,
@@ -161,12 +164,12 @@ class Launcher:
         )
         job = self.location.get_job(selector)
         plan = self.location.get_execution_plan(
-            job, QUIET, step_keys_to_execute=None, known_state=None, instance=self.instance
+            job, run_config, step_keys_to_execute=None, known_state=None, instance=self.instance
         )
         run = self.instance.create_run(
             job_name=job_name,
             run_id=None,
-            run_config=QUIET,
+            run_config=run_config,
             resolved_op_selection=None,
             step_keys_to_execute=None,
             status=dg.DagsterRunStatus.NOT_STARTED,
@@ -198,7 +201,7 @@ class Launcher:
             tags[RUN_KEY_TAG] = request.run_key
         if request.partition_key:
             tags[PARTITION_NAME_TAG] = request.partition_key
-        return self.run(job_name, tags, request.asset_selection)
+        return self.run(job_name, tags, request.asset_selection, request.run_config)
 
     def backfill(self, job_name: str, keys: list[str]) -> tuple[PartitionBackfill, Iterator[dg.DagsterRun]]:
         """A backfill of ``job_name`` over ``keys`` as the UI's *Launch backfill* records it; its runs are
@@ -317,9 +320,10 @@ def _evaluate_sensor(defs, launch: Launcher, sensor: dg.SensorDefinition, label:
     resources = {"warehouse": defs.resources["warehouse"]}
     with dg.build_sensor_context(instance=instance, resources=resources, sensor_name=sensor.name) as context:
         result = sensor(context)
-    requests = result.run_requests or [] if isinstance(result, dg.SensorResult) else []
+    sensed = result if isinstance(result, dg.SensorResult) else dg.SensorResult()  # or a SkipReason
+    requests = list(sensed.run_requests or [])
     added = 0
-    for request in result.dynamic_partitions_requests or [] if isinstance(result, dg.SensorResult) else []:
+    for request in sensed.dynamic_partitions_requests or []:
         if isinstance(request, dg.AddDynamicPartitionsRequest):
             instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
             added += len(request.partition_keys)
