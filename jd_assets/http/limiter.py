@@ -28,7 +28,6 @@ share of the plan (``JD_*_RPS``) there.
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import functools
 import hashlib
@@ -37,7 +36,7 @@ import stat
 import struct
 import tempfile
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from jd_assets.errors import ConfigError
@@ -65,11 +64,15 @@ class RateLimiter:
 
     def reserve(self, now: float) -> float:
         """Reserve the next slot; return how long to wait (seconds, >= 0) before using it."""
-        with self._slot() as (tat, store):
-            interval = 1.0 / self.rate
-            tat = now if tat is None else max(tat, now)
-            store(tat + interval)
-            return max(0.0, tat - (self.burst - 1) * interval - now)
+        with self._lock:
+            tat = self._load()
+            try:
+                interval = 1.0 / self.rate
+                tat = now if tat is None else max(tat, now)
+                self._store(tat + interval)
+                return max(0.0, tat - (self.burst - 1) * interval - now)
+            finally:
+                self._release()
 
     def acquire(self, clock: Callable[[], float], sleep: Callable[[float], object]) -> float:
         """Block until this caller may send; return the time waited."""
@@ -80,18 +83,23 @@ class RateLimiter:
 
     def hold(self, seconds: float, now: float) -> None:
         """Let no request of this gateway start before ``now + seconds`` (after a rate-limited answer)."""
-        with self._slot() as (tat, store):
-            until = now + max(0.0, seconds)
-            store(until if tat is None else max(tat, until))
-
-    @contextlib.contextmanager
-    def _slot(self) -> Iterator[tuple[float | None, Callable[[float], None]]]:
-        """The TAT and a function that replaces it, held exclusively for the block."""
         with self._lock:
-            yield self._tat, self._store
+            tat = self._load()
+            try:
+                until = now + max(0.0, seconds)
+                self._store(until if tat is None else max(tat, until))
+            finally:
+                self._release()
+
+    # The TAT's storage, called under ``self._lock``: ``_load`` may take a lock that ``_release`` gives back.
+    def _load(self) -> float | None:
+        return self._tat
 
     def _store(self, tat: float) -> None:
         self._tat = tat
+
+    def _release(self) -> None:
+        pass
 
     def close(self) -> None:
         """Release what the limiter holds (nothing in this process-only form)."""
@@ -117,19 +125,22 @@ class FileRateLimiter(RateLimiter):
                 "to a folder this user can write"
             ) from None
 
-    @contextlib.contextmanager
-    def _slot(self) -> Iterator[tuple[float | None, Callable[[float], None]]]:
-        with self._lock:
-            fd = self._fd
-            if fd is None:
-                raise ConfigError(f"the shared rate-limit file {self.path} was closed")
-            fcntl.lockf(fd, fcntl.LOCK_EX)
-            try:
-                raw = os.pread(fd, _TAT.size, 0)
-                tat = _TAT.unpack(raw)[0] if len(raw) == _TAT.size else None
-                yield tat, lambda value: os.pwrite(fd, _TAT.pack(value), 0)
-            finally:
-                fcntl.lockf(fd, fcntl.LOCK_UN)
+    def _load(self) -> float | None:
+        if self._fd is None:
+            raise ConfigError(f"the shared rate-limit file {self.path} was closed")
+        fcntl.lockf(self._fd, fcntl.LOCK_EX)
+        try:
+            raw = os.pread(self._fd, _TAT.size, 0)
+        except OSError:
+            self._release()
+            raise
+        return _TAT.unpack(raw)[0] if len(raw) == _TAT.size else None
+
+    def _store(self, tat: float) -> None:
+        os.pwrite(self._fd, _TAT.pack(tat), 0)
+
+    def _release(self) -> None:
+        fcntl.lockf(self._fd, fcntl.LOCK_UN)
 
     def close(self) -> None:
         with self._lock:
