@@ -5,8 +5,9 @@ group, stopped by id at the end), drive headless Chromium through the UI and wri
     python scripts/screenshots.py --data data --out docs/screenshots
 
 Pages: the asset lineage, an asset's columns, a raw asset's checks, the order partitions, the Overview
-timeline, the backfills, the runs list (what launched each), a run of the derived tables, the review report's asset page (path metadata and preview) and the report itself, and a
-partition JD refused. Each PNG is reduced to a small palette so the README can carry them.
+timeline, the backfills, the runs list (what launched each), a run of the derived tables, the review
+report's asset page (path metadata and preview) and the report itself, and a partition JD refused.
+Each PNG is reduced to a small palette so the README can carry them.
 """
 
 from __future__ import annotations
