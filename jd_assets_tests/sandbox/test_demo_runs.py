@@ -15,6 +15,7 @@ from unittest import mock
 
 import dagster as dg
 import pytest
+from dagster._core.events import DagsterEventType
 from dagster._core.execution.backfill import BulkActionStatus
 from dagster_graphql.test.utils import execute_dagster_graphql
 
@@ -85,6 +86,11 @@ def test_the_demo_records_a_backfill_a_sensor_run_and_a_schedule_run_tagged_as_d
     sensed = by_tag(runs, "dagster/sensor_name")["tracked_items_sensor"]
     assert sensed.tags["dagster/partition"] == sku
     assert sensed.asset_selection == {dg.AssetKey("raw_comments"), dg.AssetKey("raw_item_details")}
+    checked = launch.instance.all_logs(sensed.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION)
+    assert {e.dagster_event.asset_check_evaluation_data.asset_check_key for e in checked} == {
+        dg.AssetCheckKey(dg.AssetKey("raw_comments"), "schema_drift"),
+        dg.AssetCheckKey(dg.AssetKey("raw_item_details"), "schema_drift"),
+    }, "the sensor's run evaluates the checks of what it lands"
     details = launch.instance.get_latest_materialization_event(dg.AssetKey("raw_item_details"))
     assert details.asset_materialization.partition == sku
     assert details.asset_materialization.metadata["product_title"].value == title, "a SKU id, named"
