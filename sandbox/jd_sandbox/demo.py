@@ -478,7 +478,6 @@ def main(argv: list[str] | None = None) -> int:
     home.mkdir(parents=True, exist_ok=True)
     if not (home / "dagster.yaml").exists():
         (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
-    launch = None
     try:
         config = SandboxConfig(seed=args.seed, scale=args.scale, details_pending_polls=1, now=args.now)
         with _start_sandbox(config) as sandbox:
@@ -494,7 +493,8 @@ def main(argv: list[str] | None = None) -> int:
         SIGNALS.check()
     except Interrupted as stop:
         why = f"demo stopped by {stop}"
-        canceled = _cancel_unfinished(launch.instance, created_after, why) if launch else 0
+        with dg.DagsterInstance.from_config(str(home)) as instance:  # the demo's own one is closed by now
+            canceled = _cancel_unfinished(instance, created_after, why)
         marked = f"; {canceled} unfinished run(s) marked canceled" if canceled else ""
         _say(f"\nstopped by {stop} after {time.monotonic() - started:.0f}s: nothing more was started{marked}")
         return 128 + stop.signum
