@@ -229,18 +229,26 @@ def _measure(size: str, pg) -> dict:
         if os.environ.get("B11_PARTS") == "rebuild":  # the full rebuild alone (5M on a busy machine)
             out[who] = {"rebuild": run_child("b11_lake:rebuild", args)}
             continue
+        if os.environ.get("B11_PARTS") == "writers":  # one and four writers alone, alternated
+            out[who] = {"writers": _writer_rounds(database, data_path)}
+            continue
         out[who] = {
             "landing": run_child("b11_lake:land_new", {**args, "first": 8_000_000, "n_skus": n_new}),
             "incremental": run_child("b11_lake:relanding", {**args, "n_skus": 50}),
             "rebuild": run_child("b11_lake:rebuild", args),
-            "writers": [
-                (_at_once(database, data_path, 8_100_000 + rep * 200_000, 50, 1),
-                 _at_once(database, data_path, 8_200_000 + rep * 200_000, 50, 4))
-                for rep in range(int(os.environ.get("B11_REPS", "2")))
-            ],
-        }  # fmt: skip
+            "writers": _writer_rounds(database, data_path),
+        }
     shutil.rmtree(base, ignore_errors=True)
     return out
+
+
+def _writer_rounds(database: str, data_path: str) -> list[tuple[dict, dict]]:
+    """``B11_REPS`` rounds (default 2) of one writer then four, so both see the same load and lake."""
+    return [
+        (_at_once(database, data_path, 8_100_000 + rep * 200_000, 50, 1),
+         _at_once(database, data_path, 8_200_000 + rep * 200_000, 50, 4))
+        for rep in range(int(os.environ.get("B11_REPS", "2")))
+    ]  # fmt: skip
 
 
 def _writers_ratio(rounds: list[tuple[dict, dict]]) -> float:
@@ -248,6 +256,22 @@ def _writers_ratio(rounds: list[tuple[dict, dict]]) -> float:
     one = sum(o["rows"] for o, _ in rounds) / sum(o["wall_s"] for o, _ in rounds)
     four = sum(f["rows"] for _, f in rounds) / sum(f["wall_s"] for _, f in rounds)
     return four / one
+
+
+def _writer_details(backend: str, rounds: list[tuple[dict, dict]]) -> list[str]:
+    lines = [
+        f"{backend}, round {rep}: one writer x 50 partitions {one['rows_per_s']:,.0f} rows/s "
+        f"({one['wall_s']:.1f} s, {one['cpu_per_partition_s'] * 1000:.0f} ms CPU per partition), "
+        f"then 4 writers x 50: {four['rows_per_s']:,.0f} rows/s together ({four['wall_s']:.1f} s, "
+        f"{four['cpu_per_partition_s'] * 1000:.0f} ms CPU per partition) -> "
+        f"{four['rows_per_s'] / one['rows_per_s']:.2f}x; failures {four['failures'] + one['failures']}, "
+        f"conflicts retried {four['conflicts']} (none lost: a failure would count above)."
+        for rep, (one, four) in enumerate(rounds, start=1)
+    ]
+    return [
+        *lines,
+        f"{backend}: all rounds, 4 writers' rows/s over one writer's -> {_writers_ratio(rounds):.2f}x.",
+    ]
 
 
 def run(quick: bool) -> list[Row]:
@@ -265,6 +289,18 @@ def run(quick: bool) -> list[Row]:
         reb_f, reb_l = f["rebuild"]["wall_s"], lk["rebuild"]["wall_s"]
         rebuild = Row(11, f"DuckLake: full rebuild, {size}", f"{reb_l:.1f} s", f"{reb_f:.1f} s (file)",
                       f"{reb_l / reb_f:.2f}", "<= 1.5", "yes" if reb_l / reb_f <= 1.5 else "no")  # fmt: skip
+        if "rebuild" not in f:  # B11_PARTS=writers
+            lake_rows = _writer_details("lake", r["lake"]["writers"])
+            file_rows = _writer_details("file", r["file"]["writers"])
+            scale = {b: _writers_ratio(r[b]["writers"]) for b in ("file", "lake")}
+            lost = sum(one["failures"] + four["failures"] for one, four in r["lake"]["writers"])
+            rows.append(
+                Row(11, f"DuckLake: 4 writers / 1 writer, {size} (rows/s)",
+                    f"{scale['lake']:.2f}x, {lost} failures", f"{scale['file']:.2f}x (file)",
+                    f"{scale['lake']:.2f}", ">= 1.6, 0 failures",
+                    "yes" if scale["lake"] >= 1.6 and not lost else "no", file_rows + lake_rows)
+            )  # fmt: skip
+            continue
         if "landing" not in f:  # B11_PARTS=rebuild
             rebuild.details = [
                 f"{size}: copied into the lake in {r['copy_s']:.1f} s (not timed); full rebuild (7 clean + 3 "
@@ -291,16 +327,7 @@ def run(quick: bool) -> list[Row]:
             f"{f['rebuild']['product_reviews']:,} / {lk['rebuild']['product_reviews']:,} rows.",
         ]
         for b in ("file", "lake"):
-            for rep, (one, four) in enumerate(r[b]["writers"], start=1):
-                details.append(
-                    f"{b}, round {rep}: one writer x 50 partitions {one['rows_per_s']:,.0f} rows/s "
-                    f"({one['wall_s']:.1f} s, {one['cpu_per_partition_s'] * 1000:.0f} ms CPU per partition), "
-                    f"then 4 writers x 50: {four['rows_per_s']:,.0f} rows/s together ({four['wall_s']:.1f} s, "
-                    f"{four['cpu_per_partition_s'] * 1000:.0f} ms CPU per partition) -> "
-                    f"{four['rows_per_s'] / one['rows_per_s']:.2f}x; failures {four['failures'] + one['failures']}, "
-                    f"conflicts retried {four['conflicts']} (none lost: a failure would count above)."
-                )
-            details.append(f"{b}: all rounds, 4 writers' rows/s over one writer's -> {scale[b]:.2f}x.")
+            details += _writer_details(b, r[b]["writers"])
         lost = sum(one["failures"] + four["failures"] for one, four in r["lake"]["writers"])
         rows += [
             Row(11, f"DuckLake: landing, {size} (rows/s)", f"{land_l:,.0f}", f"{land_f:,.0f} (file)",
