@@ -440,8 +440,8 @@ def load_lake_extensions(con: duckdb.DuckDBPyConnection) -> None:
 
 
 #: DuckDB threads of the lake connection that lands partitions. A landing is a few small statements, each
-#: dominated by DuckLake reading its catalog; more threads only add scheduling (bench 11: about 20% more
-#: CPU per landing with 2), and the parallelism of landings is across runs and processes anyway.
+#: dominated by DuckLake reading its catalog; more threads only add scheduling (bench/RESULTS.lake.md:
+#: 12-31% more CPU per landing with 2), and the parallelism of landings is across runs and processes.
 LANDING_THREADS = 1
 
 
