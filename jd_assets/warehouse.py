@@ -450,9 +450,9 @@ class _LakeDatabases:
     its cursors.
 
     Loading the two extensions and attaching the catalog costs a few hundred milliseconds: done once per
-    process, not per write. A forked child (a new pid) opens its own. Landings get a database of their own
-    because DuckDB's thread count is per database, not per connection: one thread for a landing, all of
-    them for a rebuild.
+    process, not per write. A forked child (a new pid) opens its own. On a PostgreSQL catalog, landings get
+    a database of their own because DuckDB's thread count is per database, not per connection: one thread
+    for a landing, all of them for a rebuild.
     """
 
     def __init__(self) -> None:
@@ -460,6 +460,8 @@ class _LakeDatabases:
         self._open: dict[tuple[int, str, str, str, bool], duckdb.DuckDBPyConnection] = {}
 
     def cursor(self, warehouse: DuckDBWarehouse, *, landing: bool = False) -> duckdb.DuckDBPyConnection:
+        # A catalog in a DuckDB file can be attached by one database of a process only: landings share it.
+        landing = landing and warehouse.database.startswith("ducklake:postgres:")
         key = (os.getpid(), warehouse.database, warehouse.data_path, warehouse.memory_limit, landing)
         with self._guard:
             root = self._open.get(key)
