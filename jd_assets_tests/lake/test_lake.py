@@ -57,6 +57,17 @@ def test_a_lake_without_a_data_path_fails_naming_the_variable(tmp_path):
         pass
 
 
+def test_a_catalog_in_a_duckdb_file_takes_a_landing_and_a_read_in_one_process(tmp_path):
+    """Landings on a PostgreSQL catalog get a one-thread database of their own; a DuckDB-file catalog can
+    be attached once per process, so there the landing shares the reads' connection instead of failing."""
+    lake = DuckDBWarehouse(
+        database=f"ducklake:{tmp_path / 'catalog.ducklake'}", data_path=str(tmp_path / "data")
+    )
+    lake.transact(lambda con: con.execute("CREATE TABLE raw.t AS SELECT 42 AS x"))
+    with lake.read() as con:
+        assert con.execute("SELECT x FROM raw.t").fetchall() == [(42,)]
+
+
 # --- the same tables, and time travel --------------------------------------------------------------------
 
 
