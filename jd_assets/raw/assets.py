@@ -24,7 +24,15 @@ from jd_assets.gateways.jos import JosResource, order_keys
 from jd_assets.gateways.justone import JustOneResource
 from jd_assets.partitions import jd_item_partitions, jd_ware_partitions, orders_daily_partitions
 from jd_assets.raw import tables
-from jd_assets.raw.landing import LandingCounts, RawTable, batch, ensure_table, land, record_refusal
+from jd_assets.raw.landing import (
+    LandingCounts,
+    RawTable,
+    batch,
+    ensure_table,
+    land,
+    record_refusal,
+    text_batch,
+)
 from jd_assets.warehouse import DuckDBWarehouse
 
 GROUP = "raw"
@@ -272,7 +280,11 @@ def fetch_comments(
     with justone.open() as client:
         try:
             for page in client.comment_pages(sku):
-                pages.append(batch(page.comments, page=page.page, request_key=sku))
+                pages.append(
+                    batch(page.comments, page=page.page, request_key=sku)
+                    if page.texts is None
+                    else text_batch(page.texts, page=page.page, request_key=sku)
+                )
                 stopped = page.stop or stopped
                 if watermark and _reaches(page.comments, watermark):
                     stopped = f"page {page.page} reached the stored high-water mark {watermark}"

@@ -200,12 +200,36 @@ def batch(
         problem or (f"order.get record: {detail[1]}" if detail and detail[1] else None)
         for (_, problem), detail in zip(texts, detail_texts, strict=True)
     ]
+    return _arrow(
+        [t for t, _ in texts],
+        problems,
+        page=page,
+        request_key=request_key,
+        details=[d and d[0] for d in detail_texts],
+    )
+
+
+def text_batch(texts: Sequence[tuple[str, str | None]], *, page: int, request_key: str) -> pa.Table:
+    """An Arrow batch of a page's records in their JSON text as received, each with what makes it not
+    JSON or None (jsontext.array_texts): nothing is parsed or written again in Python, DuckDB validates."""
+    return _arrow([t for t, _ in texts], [p for _, p in texts], page=page, request_key=request_key)
+
+
+def _arrow(
+    texts: list[str],
+    problems: list[str | None],
+    *,
+    page: int | None,
+    request_key: str | None,
+    details: list[str | None] | None = None,
+) -> pa.Table:
+    n = len(texts)
     return pa.table(
         {
-            "record": pa.array([t for t, _ in texts], pa.string()),
-            "page": pa.array([page] * len(texts), pa.int32()),
-            "request_key": pa.array([request_key] * len(texts), pa.string()),
-            "detail": pa.array([d and d[0] for d in detail_texts], pa.string()),
+            "record": pa.array(texts, pa.string()),
+            "page": pa.array([page] * n, pa.int32()),
+            "request_key": pa.array([request_key] * n, pa.string()),
+            "detail": pa.array(details, pa.string()) if details is not None else pa.nulls(n, pa.string()),
             "problem": pa.array(problems, pa.string()),
         }
     )

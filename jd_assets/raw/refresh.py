@@ -15,6 +15,7 @@ refresh at once: nothing else is attempted, what landed stays. Once the SKUs are
 checks by itself), failed run or not, whenever something landed.
 """
 
+import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 import dagster as dg
@@ -75,6 +76,7 @@ def refresh_comment_partitions(
     # One read for every SKU's mark; the new marks are read inside each landing transaction.
     marks = {} if config.full_refresh else comments_watermarks(warehouse, skus)
     remaining = iter(skus)
+    run_stopped = threading.Event()
     # Dagster stores each event in its instance (a SQLite or PostgreSQL write, ~10-80 ms): one thread
     # records them in order, so the landings and fetches go on meanwhile.
     recorded: list[Future] = []
@@ -89,15 +91,22 @@ def refresh_comment_partitions(
             if sku is not None:
                 running[pool.submit(fetch, sku)] = sku
 
-        def fetch(sku: str) -> FetchedComments:
-            return fetch_comments(
-                sku,
-                justone=justone,
-                warehouse=warehouse,
-                run_id=context.run_id,
-                watermark=marks.get(sku),
-                full_refresh=config.full_refresh,
-            )
+        def fetch(sku: str) -> FetchedComments | None:
+            if run_stopped.is_set():
+                return None  # a run-scope error came first: not attempted
+            try:
+                return fetch_comments(
+                    sku,
+                    justone=justone,
+                    warehouse=warehouse,
+                    run_id=context.run_id,
+                    watermark=marks.get(sku),
+                    full_refresh=config.full_refresh,
+                )
+            except dg.Failure as failure:
+                if _scope(failure) == "run":  # set before this worker takes a queued SKU
+                    run_stopped.set()
+                raise
 
         # Twice as many SKUs queued as fetched at once: a worker starts the next SKU while this thread
         # lands the ones fetched so far.
@@ -109,7 +118,7 @@ def refresh_comment_partitions(
             for future in done:
                 sku = running.pop(future)
                 try:
-                    fetched.append(future.result())
+                    result = future.result()
                 except dg.Failure as failure:
                     failures[sku] = failure.description or "failed"
                     observation = refusal_observation(raw_comments.key, sku, failure)
@@ -118,6 +127,9 @@ def refresh_comment_partitions(
                         record(observation)
                     if _scope(failure) == "run":
                         stopped = failure.description
+                else:
+                    if result is not None:
+                        fetched.append(result)
                 if stopped is None:
                     submit_next()
             if stopped is not None:  # the SKUs not started yet are not attempted
