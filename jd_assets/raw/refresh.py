@@ -44,6 +44,8 @@ class CommentsRefreshConfig(dg.Config):
 
 #: The most SKUs landed in one transaction (the write lock is held that long: ~10-30 ms a SKU).
 MAX_GROUP = 16
+#: The most SKUs fetched and waiting to land (their pages are held in memory until then).
+QUEUED_AHEAD = 2 * MAX_GROUP
 
 
 def _groups(items: list[FetchedComments], size: int) -> list[list[FetchedComments]]:
@@ -108,9 +110,8 @@ def refresh_comment_partitions(
                     run_stopped.set()
                 raise
 
-        # Twice as many SKUs queued as fetched at once: a worker starts the next SKU while this thread
-        # lands the ones fetched so far.
-        for _ in range(2 * config.parallel_items):
+        # SKUs queued ahead of the workers: they keep fetching while this thread lands what they fetched.
+        for _ in range(config.parallel_items + QUEUED_AHEAD):
             submit_next()
         while running:
             done, _ = wait(running, return_when=FIRST_COMPLETED)
