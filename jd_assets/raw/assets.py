@@ -220,7 +220,8 @@ def raw_comments(
 
     A refresh stops at the first page that reaches the stored high-water mark (the newest commentDate
     already landed), so k new comments cost at most ceil(k/10) + 1 billed calls. Each row keeps the
-    comment's JSON; invalid comments go to raw.rejects with the reason.
+    comment's JSON; invalid comments go to raw.rejects with the reason. Many SKUs at once: launch
+    raw_comments_refresh_job (one run, `items` to choose them), not a backfill of one run per SKU.
     """
     sku = _partition_id(context, "jd_item")
     try:
