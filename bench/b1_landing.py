@@ -238,6 +238,7 @@ def run(quick: bool) -> list[Row]:
         small.append((sku, pages))
         acc += sum(len(p) for p in pages)
     final_small = _final_rows(small, fetched_at)
+    biggest = max(sum(len(p) for p in pages) for _, pages in parts)
     parts, small = bodies(parts), bodies(small)
     t_gen = time.perf_counter() - t_gen
     n, n_small = final.num_rows, final_small.num_rows
@@ -270,7 +271,7 @@ def run(quick: bool) -> list[Row]:
     overhead_ms = (best["package"] / n_small - best["package_one"] / n) * n_small / len(small) * 1000
     details = [
         f"{n:,} comments of {len(parts):,} SKUs (avg {n / len(parts):.0f}, max "
-        f"{max(sum(len(p) for p in pages) for _, pages in parts):,} a SKU), {json_mib:.0f} MiB of record JSON; "
+        f"{biggest:,} a SKU), {json_mib:.0f} MiB of record JSON; "
         f"the per-partition contenders use the first {n_small:,} of them ({len(small)} SKUs). Generation "
         f"{t_gen:.1f} s (not timed). Best of {reps} alternating repetitions, a fresh file each.",
         f"all rows in one land() call (texts cut out of each page + concat + write() + land()): "
