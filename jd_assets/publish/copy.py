@@ -150,25 +150,30 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
-def fingerprints(con: duckdb.DuckDBPyConnection, tables: list[str]) -> dict[str, tuple[int, str]]:
+def fingerprints(
+    con: duckdb.DuckDBPyConnection, tables: list[str], catalog: str | None = None
+) -> dict[str, tuple[int, str]]:
     """Rows and fingerprint of each table: its columns and types, row count and the sum of its rows' hashes.
 
     Equal fingerprints mean the same columns holding the same rows (up to a 64-bit hash collision): a sum,
-    unlike XOR, does not cancel duplicate rows, and any changed, added or removed row moves it.
+    unlike XOR, does not cancel duplicate rows, and any changed, added or removed row moves it. The same
+    table in the pipeline's file and in the copy has the same fingerprint (``catalog``: the copy's alias).
     """
+    (database,) = (catalog,) if catalog else con.execute("SELECT current_database()").fetchone()
     columns = dict(
         con.execute(
             f"""SELECT schema_name || '.' || table_name,
                        string_agg(column_name || ' ' || data_type, ', ' ORDER BY column_index)
                 FROM duckdb_columns()
-                WHERE database_name = current_database() AND schema_name IN {PUBLISHED_SCHEMAS}
-                GROUP BY ALL"""
+                WHERE database_name = ? AND schema_name IN {PUBLISHED_SCHEMAS}
+                GROUP BY ALL""",
+            [database],
         ).fetchall()
     )
     prints = {}
     for table in tables:
         rows, hashed = con.execute(
-            f"SELECT count(*), coalesce(sum(hash(*COLUMNS(*))::HUGEINT), 0) FROM {table}"
+            f"SELECT count(*), coalesce(sum(hash(*COLUMNS(*))::HUGEINT), 0) FROM {database}.{table}"
         ).fetchone()
         prints[table] = (rows, f"{rows}:{hashed}:{hashlib.sha256(columns[table].encode()).hexdigest()[:16]}")
     return prints
