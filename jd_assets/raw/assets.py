@@ -385,8 +385,15 @@ def raw_item_details(
             raise failure from None
         stats = client.stats
     counts = _land_record(warehouse, tables.ITEM_DETAILS, detail.payload, sku, context.run.run_id)
+    # jd_item keys are bare SKU ids (Dagster's partition keys carry no label): the partition names its product
+    title = str(detail.payload.get("title") or "").strip()
     return dg.MaterializeResult(
-        metadata={**counts.as_metadata(), **stats.as_metadata(), "polls": detail.polls}
+        metadata={
+            **counts.as_metadata(),
+            **stats.as_metadata(),
+            "polls": detail.polls,
+            **({"product_title": title} if title else {}),
+        }
     )
 
 
