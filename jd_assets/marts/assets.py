@@ -4,8 +4,6 @@ Every join from a review is a LEFT join: a review whose SKU has no details, no k
 is kept, with NULLs (or 0 for counts), never dropped. Sales facts count non-cancelled orders only.
 """
 
-from __future__ import annotations
-
 from datetime import timedelta
 
 import dagster as dg
@@ -27,6 +25,16 @@ from jd_assets.derived.building import (
     rebuild,
     row_count,
     table_metadata,
+)
+from jd_assets.derived.incremental import (
+    DerivedConfig,
+    begin,
+    changed_upstream,
+    digest,
+    finish,
+    full_requested,
+    replace_keys,
+    update_by_sku,
 )
 from jd_assets.warehouse import DuckDBWarehouse, markdown_preview
 
@@ -109,14 +117,13 @@ PRODUCT_REVIEWS_COLUMNS = (
     ),
 )
 
-PRODUCT_REVIEWS_SQL = f"""
-CREATE OR REPLACE TABLE marts.product_reviews AS
+#: Per SKU, what product_reviews repeats on each of its reviews: product, ware and sales facts. Kept in
+#: ``meta.product_reviews_skus`` (not published) so that a build can tell which SKUs' facts changed.
+SKU_FACTS_SQL = f"""
 WITH ware_of_sku AS ({WARE_OF_SKU_SQL}),
 sales AS ({SKU_SALES_SQL})
 SELECT
-    c.comment_id, c.sku_id, c.commented_at, c.comment_date, c.score, c.score_sentiment,
-    c.text, c.text_len, c.is_default_text, c.picture_count, c.video_count, c.has_live_shot,
-    c.buy_count, c.is_repeat_buyer, c.nickname,
+    k.sku_id,
     p.sku_id IS NOT NULL AS has_details,
     p.title AS product_title,
     coalesce(p.brand_name, wa.brand_name) AS brand_name,
@@ -130,7 +137,48 @@ SELECT
     wa.status_label AS ware_status_label,
     coalesce(s.orders, 0) AS sku_orders,
     coalesce(s.units_sold, 0) AS sku_units_sold,
-    coalesce(s.revenue, 0) AS sku_revenue,
+    coalesce(s.revenue, 0) AS sku_revenue
+FROM (
+    SELECT sku_id FROM clean.products
+    UNION SELECT sku_id FROM ware_of_sku
+    UNION SELECT sku_id FROM sales WHERE sku_id IS NOT NULL
+) k
+LEFT JOIN clean.products p USING (sku_id)
+LEFT JOIN ware_of_sku w USING (sku_id)
+LEFT JOIN clean.wares wa ON wa.ware_id = w.ware_id
+LEFT JOIN sales s USING (sku_id)
+"""
+SKU_FACTS_TABLE = "meta.product_reviews_skus"
+#: The SKU facts columns of product_reviews, in their order (a SKU without any fact: false, NULLs, 0).
+_FACTS = (
+    ("has_details", "false"),
+    *(
+        (c, None)
+        for c in (
+            "product_title",
+            "brand_name",
+            "shop_name",
+            "category_path",
+            "price",
+            "ware_id",
+            "ware_link_source",
+            "ware_title",
+            "ware_status_code",
+            "ware_status_label",
+        )
+    ),
+    ("sku_orders", "0"),
+    ("sku_units_sold", "0"),
+    ("sku_revenue", "0"),
+)
+_FACT_VALUES = ",\n    ".join(f"coalesce(f.{c}, {d}) AS {c}" if d else f"f.{c}" for c, d in _FACTS)
+
+PRODUCT_REVIEWS_SELECT = f"""
+SELECT
+    c.comment_id, c.sku_id, c.commented_at, c.comment_date, c.score, c.score_sentiment,
+    c.text, c.text_len, c.is_default_text, c.picture_count, c.video_count, c.has_live_shot,
+    c.buy_count, c.is_repeat_buyer, c.nickname,
+    {_FACT_VALUES},
     g.text_positive_prob,
     g.text_sentiment,
     g.aspects,
@@ -143,11 +191,23 @@ LEFT JOIN (
            mentions_repurchase
     FROM clean.review_signals
 ) g USING (comment_id)
-LEFT JOIN clean.products p USING (sku_id)
-LEFT JOIN ware_of_sku w USING (sku_id)
-LEFT JOIN clean.wares wa ON wa.ware_id = w.ware_id
-LEFT JOIN sales s USING (sku_id)
+LEFT JOIN {SKU_FACTS_TABLE} f USING (sku_id)
+/*where*/
 ORDER BY c.sku_id, c.commented_at, c.comment_id
+"""
+PRODUCT_REVIEWS_SQL = "CREATE OR REPLACE TABLE marts.product_reviews AS " + PRODUCT_REVIEWS_SELECT.replace(
+    "/*where*/", ""
+)
+
+#: The SKUs whose facts differ from the stored ones (new, changed or gone), with their new facts.
+CHANGED_FACTS_SQL = f"""
+CREATE OR REPLACE TEMP TABLE changed_facts AS
+WITH changed AS (
+    SELECT sku_id FROM (SELECT * FROM sku_facts EXCEPT SELECT * FROM {SKU_FACTS_TABLE})
+    UNION SELECT sku_id FROM (SELECT * FROM {SKU_FACTS_TABLE} EXCEPT SELECT * FROM sku_facts)
+)
+SELECT k.sku_id, {", ".join(f"f.{c}" for c, _ in _FACTS)}
+FROM changed k LEFT JOIN sku_facts f USING (sku_id)
 """
 
 SUMMARY_COLUMNS = (
@@ -316,8 +376,7 @@ REVIEW_DAILY_COLUMNS = (
     Column("hidden_complaints", "BIGINT", "Reviews rated 4-5 whose text or an aspect is negative."),
 )
 
-REVIEW_DAILY_SQL = """
-CREATE OR REPLACE TABLE marts.review_daily AS
+REVIEW_DAILY_SELECT = """
 SELECT
     c.sku_id,
     c.comment_date AS day,
@@ -329,9 +388,13 @@ SELECT
     count(*) FILTER (WHERE g.is_hidden_complaint) AS hidden_complaints
 FROM clean.comments c
 LEFT JOIN clean.review_signals g USING (comment_id)
+/*where*/
 GROUP BY c.sku_id, c.comment_date
 ORDER BY sku_id, day
 """
+REVIEW_DAILY_SQL = "CREATE OR REPLACE TABLE marts.review_daily AS " + REVIEW_DAILY_SELECT.replace(
+    "/*where*/", ""
+)
 
 #: Figures each mart reports about its own table, plotted by the UI across materializations. "Last 30
 #: days" counts back from the table's newest review (not the clock): a rebuild of the same rows gives the
@@ -428,10 +491,19 @@ MART_OPTIONS = {
     metadata=table_metadata("marts.product_reviews", PRODUCT_REVIEWS_COLUMNS),
     **MART_OPTIONS,
 )
-def product_reviews(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
+def product_reviews(
+    context: dg.AssetExecutionContext, config: DerivedConfig, warehouse: DuckDBWarehouse
+) -> dg.MaterializeResult:
     """One row per review, joined (left) to its product, ware and the SKU's sales facts."""
     with rebuild(warehouse) as con:
-        con.execute(PRODUCT_REVIEWS_SQL)
+        build = begin(
+            con,
+            "marts.product_reviews",
+            digest(SKU_FACTS_SQL, PRODUCT_REVIEWS_SQL),
+            full=full_requested(context, config),
+            upstreams=("clean.comments", "clean.review_signals"),
+        )
+        changed = _update_product_reviews(con, build)
         metadata = _mart_metadata(
             con,
             "marts.product_reviews",
@@ -439,7 +511,39 @@ def product_reviews(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
             """SELECT comment_id, sku_id, score, left(text, 30) AS text, product_title, ware_link_source
                FROM marts.product_reviews ORDER BY commented_at DESC, comment_id LIMIT 5""",
         )
-    return dg.MaterializeResult(metadata=metadata)
+    return dg.MaterializeResult(metadata={**metadata, **build.metadata(changed)})
+
+
+def _update_product_reviews(con, build) -> int:
+    """Whole, or: the reviews whose comment or signals changed are replaced, and the SKUs whose product,
+    ware or sales facts changed get their new facts on every review (an update of those columns only).
+    Returns how many reviews and SKUs changed."""
+    if build.full:
+        con.execute(f"CREATE OR REPLACE TABLE {SKU_FACTS_TABLE} AS {SKU_FACTS_SQL}")
+        con.execute(PRODUCT_REVIEWS_SQL)
+        finish(con, build)
+        return 0
+    con.execute(f"CREATE OR REPLACE TEMP TABLE sku_facts AS {SKU_FACTS_SQL}")
+    con.execute(CHANGED_FACTS_SQL)
+    assignments = ", ".join(f"{c} = coalesce(n.{c}, {d})" if d else f"{c} = n.{c}" for c, d in _FACTS)
+    con.execute(
+        f"UPDATE marts.product_reviews p SET {assignments} FROM changed_facts n WHERE p.sku_id = n.sku_id"
+    )
+    con.execute(f"DELETE FROM {SKU_FACTS_TABLE} WHERE sku_id IN (SELECT sku_id FROM changed_facts)")
+    con.execute(
+        f"INSERT INTO {SKU_FACTS_TABLE} SELECT * FROM sku_facts "
+        "WHERE sku_id IN (SELECT sku_id FROM changed_facts)"
+    )
+    upstreams = " UNION ".join(
+        f"SELECT key FROM ({changed_upstream(build, u)}) WHERE key IS NOT NULL" for u in build.upstreams
+    )
+    con.execute(f"CREATE OR REPLACE TEMP TABLE changed_keys AS {upstreams}")
+    insert = "INSERT INTO marts.product_reviews " + PRODUCT_REVIEWS_SELECT.replace(
+        "/*where*/", "WHERE c.comment_id IN (SELECT key FROM changed_keys)"
+    )
+    replace_keys(con, build, "comment_id", insert, log=False)
+    finish(con, build)
+    return row_count(con, "changed_keys") + row_count(con, "changed_facts")
 
 
 @dg.asset(
@@ -448,6 +552,8 @@ def product_reviews(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
     **MART_OPTIONS,
 )
 def product_review_summary(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
+    # Rebuilt whole on every run: the prior (mean of all scores) and the newest review move with every
+    # day's reviews, so every SKU's bayes_score and 30-day count change; it reads only clean tables.
     """One row per SKU: product and ware facts, review scores (mean and Bayesian), shares, sales, delivery."""
     with rebuild(warehouse) as con:
         con.execute(SUMMARY_SQL)
@@ -467,10 +573,19 @@ def product_review_summary(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
     metadata=table_metadata("marts.review_daily", REVIEW_DAILY_COLUMNS),
     **MART_OPTIONS,
 )
-def review_daily(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
+def review_daily(
+    context: dg.AssetExecutionContext, config: DerivedConfig, warehouse: DuckDBWarehouse
+) -> dg.MaterializeResult:
     """One row per SKU and day with reviews: count, mean score, negatives, reviews with pictures."""
     with rebuild(warehouse) as con:
-        con.execute(REVIEW_DAILY_SQL)
+        build = begin(
+            con,
+            "marts.review_daily",
+            digest(REVIEW_DAILY_SQL),
+            full=full_requested(context, config),
+            upstreams=("clean.comments", "clean.review_signals"),
+        )
+        changed = update_by_sku(con, build, REVIEW_DAILY_SELECT, "/*where*/", column="c.sku_id")
         metadata = _mart_metadata(
             con,
             "marts.review_daily",
@@ -478,4 +593,4 @@ def review_daily(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
             """SELECT sku_id, day, reviews, round(avg_score, 2) AS avg_score, negatives, with_pictures
                FROM marts.review_daily ORDER BY day DESC, sku_id LIMIT 5""",
         )
-    return dg.MaterializeResult(metadata=metadata)
+    return dg.MaterializeResult(metadata={**metadata, **build.metadata(changed)})

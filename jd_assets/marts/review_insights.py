@@ -4,13 +4,12 @@ Both are rebuilt whole from ``clean.review_signals`` (the costly scoring is incr
 SQL aggregations over it), with their checks beside them.
 """
 
-from __future__ import annotations
-
 import dagster as dg
 
 from jd_assets.clean import clean_comments, clean_review_signals
 from jd_assets.clean.checks import no_buyer_pii
 from jd_assets.derived.building import BEIJING, Column, rebuild, row_count, sql_text, table_metadata
+from jd_assets.derived.incremental import DerivedConfig, begin, digest, full_requested, update_by_sku
 from jd_assets.derived.rules import checks_from_rules, keys_unique, reconciles, rows_satisfy
 from jd_assets.insights.aspects import ASPECT_IDS, ASPECT_NAMES
 from jd_assets.marts.assets import MART_OPTIONS
@@ -48,11 +47,11 @@ SKU_ASPECTS_COLUMNS = (
     Column("last_mentioned_at", "TIMESTAMP", f"Newest review naming the aspect, {BEIJING}."),
 )
 
-SKU_ASPECTS_SQL = f"""
-CREATE OR REPLACE TABLE marts.sku_aspects AS
+SKU_ASPECTS_SELECT = f"""
 WITH clauses AS (
     SELECT sku_id, comment_id, commented_at, a.aspect, a.polarity, a.clause
-    FROM (SELECT sku_id, comment_id, commented_at, unnest(aspects) AS a FROM clean.review_signals)
+    FROM (SELECT sku_id, comment_id, commented_at, unnest(aspects) AS a FROM clean.review_signals
+          /*where*/)
 ), counts AS (
     SELECT sku_id, aspect,
            count(DISTINCT comment_id) AS mentions,
@@ -84,6 +83,9 @@ JOIN quotes q USING (sku_id, aspect)
 LEFT JOIN {_ASPECT_NAMES_SQL} USING (aspect)
 ORDER BY c.sku_id, c.aspect
 """
+SKU_ASPECTS_SQL = "CREATE OR REPLACE TABLE marts.sku_aspects AS " + SKU_ASPECTS_SELECT.replace(
+    "/*where*/", ""
+)
 
 REVIEW_ALERTS_COLUMNS = (
     Column("sku_id", "VARCHAR", "The reviewed SKU."),
@@ -102,8 +104,7 @@ REVIEW_ALERTS_COLUMNS = (
     Column("sku_alert_rank", "BIGINT", "1 = the SKU's newest alert, 2 = the one before, ..."),
 )
 
-REVIEW_ALERTS_SQL = """
-CREATE OR REPLACE TABLE marts.review_alerts AS
+REVIEW_ALERTS_SELECT = """
 SELECT s.sku_id, s.comment_id, s.commented_at, s.score,
        CASE WHEN s.score <= 2 THEN 'negative_review'
             WHEN s.is_hidden_complaint THEN 'hidden_complaint'
@@ -115,9 +116,13 @@ SELECT s.sku_id, s.comment_id, s.commented_at, s.score,
        row_number() OVER (PARTITION BY s.sku_id ORDER BY s.commented_at DESC, s.comment_id) AS sku_alert_rank
 FROM clean.review_signals s
 JOIN clean.comments c USING (comment_id)
-WHERE s.score <= 2 OR s.is_hidden_complaint OR (s.score = 3 AND s.text_sentiment = 'negative')
+WHERE (s.score <= 2 OR s.is_hidden_complaint OR (s.score = 3 AND s.text_sentiment = 'negative'))
+    /*and*/
 ORDER BY s.commented_at DESC, s.comment_id
 """
+REVIEW_ALERTS_SQL = "CREATE OR REPLACE TABLE marts.review_alerts AS " + REVIEW_ALERTS_SELECT.replace(
+    "/*and*/", ""
+)
 
 
 @dg.asset(
@@ -125,10 +130,19 @@ ORDER BY s.commented_at DESC, s.comment_id
     metadata=table_metadata("marts.sku_aspects", SKU_ASPECTS_COLUMNS),
     **MART_OPTIONS,
 )
-def sku_aspects(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
+def sku_aspects(
+    context: dg.AssetExecutionContext, config: DerivedConfig, warehouse: DuckDBWarehouse
+) -> dg.MaterializeResult:
     """Pain points: per SKU and aspect, how often reviews name it, how often negatively, with quotes."""
     with rebuild(warehouse) as con:
-        con.execute(SKU_ASPECTS_SQL)
+        build = begin(
+            con,
+            "marts.sku_aspects",
+            digest(SKU_ASPECTS_SQL),
+            full=full_requested(context, config),
+            upstreams=("clean.review_signals",),
+        )
+        changed = update_by_sku(con, build, SKU_ASPECTS_SELECT, "/*where*/")
         worst = con.execute(
             """SELECT sku_id || ' ' || aspect || ' ' || round(negative_share, 2), negative_share
                FROM marts.sku_aspects WHERE mentions >= 5
@@ -149,6 +163,7 @@ def sku_aspects(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
                           examples[1] AS example
                    FROM marts.sku_aspects ORDER BY negative_mentions DESC, sku_id, aspect LIMIT 8""",
             ),
+            **build.metadata(changed),
         }
     return dg.MaterializeResult(metadata=metadata)
 
@@ -158,10 +173,19 @@ def sku_aspects(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
     metadata=table_metadata("marts.review_alerts", REVIEW_ALERTS_COLUMNS),
     **MART_OPTIONS,
 )
-def review_alerts(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
+def review_alerts(
+    context: dg.AssetExecutionContext, config: DerivedConfig, warehouse: DuckDBWarehouse
+) -> dg.MaterializeResult:
     """Reviews that need a look, newest first: negative ones and hidden complaints behind good stars."""
     with rebuild(warehouse) as con:
-        con.execute(REVIEW_ALERTS_SQL)
+        build = begin(
+            con,
+            "marts.review_alerts",
+            digest(REVIEW_ALERTS_SQL),
+            full=full_requested(context, config),
+            upstreams=("clean.comments", "clean.review_signals"),
+        )
+        changed = update_by_sku(con, build, REVIEW_ALERTS_SELECT, "/*and*/", column="s.sku_id")
         by_reason = dict(
             con.execute("SELECT reason, count(*) FROM marts.review_alerts GROUP BY ALL").fetchall()
         )
@@ -178,6 +202,7 @@ def review_alerts(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
                 """SELECT sku_id, commented_at, score, reason, left(text, 40) AS text
                    FROM marts.review_alerts ORDER BY commented_at DESC, comment_id LIMIT 8""",
             ),
+            **build.metadata(changed),
         }
     return dg.MaterializeResult(metadata=metadata)
 
