@@ -12,7 +12,8 @@ Contenders, each in its own child process on its own copy of the raw file (peak 
   columns for what the marts use, same joins, dedup and aggregates), written plainly (no ORDER BY).
 
 Incremental rows (``incremental()``): after one full build of a copy, a day's new data is added to raw
-(1% new comments, copies of existing ones under new ids a day later; 1% of the old comments seen again,
+(1% new comments: copies of existing ones under new ids, posted on the day after the newest review; 1% of
+the old comments seen again,
 ``last_seen_at`` moved on; the last whole order day's orders and tracks copied under new ids to the day
 after the newest),
 the copy is copied again, and each child process updates one of the two: the default run (incremental)
@@ -284,10 +285,11 @@ def add_day(db: str, share: float = 0.01) -> dict:
     con = duckdb.connect(db)
     (comments,) = con.execute(
         f"""INSERT INTO raw.comments
-            SELECT sku_id, '9' || comment_id, commented_at + {later},
+            SELECT sku_id, '9' || comment_id, newest + (commented_at - date_trunc('day', commented_at)),
                    json_merge_patch(record, json_object('commentId', '9' || comment_id)),
                    page, partition_key, fetched_at + {later}, run_id, last_seen_at + {later}
-            FROM raw.comments USING SAMPLE {share * 100}% (bernoulli, 7)"""
+            FROM raw.comments, (SELECT date_trunc('day', max(commented_at)) + {later} AS newest FROM raw.comments)
+            USING SAMPLE {share * 100}% (bernoulli, 7)"""
     ).fetchone()
     (seen_again,) = con.execute(
         f"""UPDATE raw.comments SET last_seen_at = last_seen_at + {later}

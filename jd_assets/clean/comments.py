@@ -163,14 +163,18 @@ def _update(con, build) -> int:
         insert = "INSERT INTO clean.comments " + COMMENTS_SELECT.replace(
             "/*where*/", "WHERE c.comment_id IN (SELECT key FROM changed_keys)"
         )
-        replace_keys(con, build, "comment_id", insert, sku="sku_id")
+        replace_keys(con, build, "comment_id", insert, sku="sku_id", day="comment_date")
         changed = row_count(con, "changed_keys")
         in_raw, in_clean = con.execute(
             "SELECT (SELECT count(*) FROM raw.comments), (SELECT count(*) FROM clean.comments)"
         ).fetchone()
         if in_raw != in_clean:
             gone = "NOT EXISTS (SELECT 1 FROM raw.comments r WHERE r.comment_id = c.comment_id)"
-            log_rows(con, build, f"SELECT comment_id AS key, sku_id FROM clean.comments c WHERE {gone}")
+            log_rows(
+                con,
+                build,
+                f"SELECT comment_id AS key, sku_id, comment_date AS day FROM clean.comments c WHERE {gone}",
+            )
             con.execute(f"DELETE FROM clean.comments c WHERE {gone}")
     build.watermark = newest if newest is not None else build.watermark
     finish(con, build)

@@ -210,8 +210,17 @@ ORDER_ITEMS_COLUMNS = (
     Column("outer_sku_id", "VARCHAR", "Seller's SKU id (outerSkuId), when given."),
 )
 
+#: The orders are filtered (``/*where*/``) before their items are unnested.
+_ITEMS_OF_ORDERS = ORDER_ITEMS_SQL.replace(
+    "FROM raw.orders o,", "FROM (SELECT * FROM raw.orders /*where*/) o,"
+)
+if "/*where*/" not in _ITEMS_OF_ORDERS:
+    raise RuntimeError(
+        "ORDER_ITEMS_SQL no longer reads 'FROM raw.orders o,': clean.order_items needs its filter"
+    )
+
 ORDER_ITEMS_SELECT = f"""
-WITH items AS ({ORDER_ITEMS_SQL})
+WITH items AS ({_ITEMS_OF_ORDERS})
 SELECT
     order_id,
     order_date,
@@ -223,7 +232,6 @@ SELECT
     CAST(unit_price * quantity AS DECIMAL(18,2)) AS line_total,
     {jos_fields.item_text("outer_sku_id")} AS outer_sku_id
 FROM items
-/*where*/
 ORDER BY order_date, order_id, sku_id
 """
 ORDER_ITEMS_SQL_CLEAN = "CREATE OR REPLACE TABLE clean.order_items AS " + ORDER_ITEMS_SELECT.replace(

@@ -42,6 +42,9 @@ from jd_assets.warehouse import DuckDBWarehouse, delete_returning, ensure_schema
 
 GROUP = "clean"
 TABLE = "clean.review_signals"
+#: The log of the rows whose text signals changed (scored, rescored or removed), without the template
+#: recounts: the marts that do not show is_templated follow this one.
+TEXTS_LOG = "clean.review_signals:texts"
 #: Reviews scored per write transaction: bounds the memory of one polars pass and the lock hold time.
 BATCH_ROWS = 100_000
 
@@ -187,7 +190,8 @@ def settle_templates(con: duckdb.DuckDBPyConnection, touched_keys: str) -> None:
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE template_updates AS
-        SELECT s.comment_id, s.sku_id, k.n, s.is_default_text OR k.n >= {min_comments} AS templated
+        SELECT s.comment_id, s.sku_id, CAST(s.commented_at AS DATE) AS day, k.n,
+               s.is_default_text OR k.n >= {min_comments} AS templated
         FROM clean.review_signals s
         JOIN (
             SELECT template_key, CAST(count(*) AS INTEGER) AS n
@@ -199,7 +203,7 @@ def settle_templates(con: duckdb.DuckDBPyConnection, touched_keys: str) -> None:
            OR s.is_templated IS DISTINCT FROM (s.is_default_text OR k.n >= {min_comments})
         """
     )
-    log_step(con, TABLE, "SELECT comment_id AS key, sku_id FROM template_updates")
+    log_step(con, TABLE, "SELECT comment_id AS key, sku_id, day FROM template_updates")
     con.execute(
         """UPDATE clean.review_signals s SET template_count = u.n, is_templated = u.templated
            FROM template_updates u WHERE s.comment_id = u.comment_id"""
@@ -243,10 +247,15 @@ def clean_review_signals(
             con,
             "clean.review_signals s",
             "NOT EXISTS (SELECT 1 FROM clean.comments c WHERE c.comment_id = s.comment_id)",
-            "template_key, comment_id, sku_id",
+            "template_key, comment_id, sku_id, commented_at",
         )
         con.register("removed_keys", removed.to_arrow())
-        log_step(con, TABLE, "SELECT comment_id AS key, sku_id FROM removed_keys")
+        for log in (TABLE, TEXTS_LOG):
+            log_step(
+                con,
+                log,
+                "SELECT comment_id AS key, sku_id, CAST(commented_at AS DATE) AS day FROM removed_keys",
+            )
         con.execute(
             "CREATE TEMP TABLE touched_keys AS SELECT template_key FROM run_keys UNION "
             "SELECT template_key FROM removed_keys"
@@ -267,13 +276,14 @@ def clean_review_signals(
 def _replace_rows(con: duckdb.DuckDBPyConnection, batch) -> pl.DataFrame:
     """Replace the batch's rows (delete by id, insert); return the template keys it touched, old and new."""
     con.register("batch", batch)
-    log_step(
-        con,
-        TABLE,
-        """SELECT comment_id AS key, sku_id FROM clean.review_signals
-           WHERE comment_id IN (SELECT comment_id FROM batch)
-           UNION ALL SELECT comment_id, sku_id FROM batch""",
-    )
+    for log in (TABLE, TEXTS_LOG):
+        log_step(
+            con,
+            log,
+            """SELECT comment_id AS key, sku_id, CAST(commented_at AS DATE) AS day FROM clean.review_signals
+               WHERE comment_id IN (SELECT comment_id FROM batch)
+               UNION ALL SELECT comment_id, sku_id, CAST(commented_at AS DATE) AS day FROM batch""",
+        )
     old_keys = delete_returning(
         con, "clean.review_signals", "comment_id IN (SELECT comment_id FROM batch)", "template_key"
     )

@@ -7,7 +7,7 @@ makes this exact lives in schema ``meta`` (never published):
 
 - ``meta.derived_builds``: per derived table, a digest of its SQL and a change counter ``seq``. A table
   whose SQL changed (a new column, a new rule) is rebuilt whole by itself, as is a missing table.
-- ``meta.derived_log``: the keys (and their SKU) each build of a clean table changed, tagged with its
+- ``meta.derived_log``: the keys (and their SKU and day) each build of a clean table changed, tagged with its
   ``seq``; a whole rebuild writes one row with a NULL key instead, which sends every reader to a whole
   rebuild too.
 - ``meta.derived_cursors``: per reader and upstream table, the ``seq`` it has consumed. Log rows every
@@ -39,7 +39,8 @@ STATE_DDL = (
     "CREATE SCHEMA IF NOT EXISTS meta",
     "CREATE TABLE IF NOT EXISTS meta.derived_builds "
     "(tbl VARCHAR, sql_digest VARCHAR, seq BIGINT, watermark TIMESTAMPTZ)",
-    "CREATE TABLE IF NOT EXISTS meta.derived_log (tbl VARCHAR, seq BIGINT, key VARCHAR, sku_id VARCHAR)",
+    "CREATE TABLE IF NOT EXISTS meta.derived_log "
+    "(tbl VARCHAR, seq BIGINT, key VARCHAR, sku_id VARCHAR, day DATE)",
     "CREATE TABLE IF NOT EXISTS meta.derived_cursors (consumer VARCHAR, upstream VARCHAR, seq BIGINT)",
     "CREATE TABLE IF NOT EXISTS meta.derived_seen "
     "(consumer VARCHAR, part VARCHAR, key VARCHAR, fetched_at TIMESTAMPTZ)",
@@ -145,18 +146,18 @@ def begin(
 
 
 def changed_upstream(build: Build, upstream: str) -> str:
-    """SQL: the log rows (key, sku_id) of ``upstream`` this build has not consumed yet."""
+    """SQL: the log rows (key, sku_id, day) of ``upstream`` this build has not consumed yet."""
     consumed, current = build.upstreams[upstream]
     return (
-        f"SELECT key, sku_id FROM meta.derived_log WHERE tbl = '{upstream}' "
+        f"SELECT key, sku_id, day FROM meta.derived_log WHERE tbl = '{upstream}' "
         f"AND seq > {consumed or 0} AND seq <= {current or 0}"
     )
 
 
 def log_rows(con: duckdb.DuckDBPyConnection, build: Build, rows_sql: str) -> None:
-    """Record the (key, sku_id) rows of ``rows_sql`` as changed by this build."""
+    """Record the rows (key, sku_id, day) of ``rows_sql`` as changed by this build."""
     con.execute(
-        f"INSERT INTO meta.derived_log SELECT ?, ?, CAST(key AS VARCHAR), sku_id FROM ({rows_sql})",
+        f"INSERT INTO meta.derived_log SELECT ?, ?, CAST(key AS VARCHAR), sku_id, day FROM ({rows_sql})",
         [build.table, build.seq],
     )
 
@@ -165,7 +166,7 @@ def finish(con: duckdb.DuckDBPyConnection, build: Build) -> None:
     """Store the build's seq and digest, its cursors, a whole-rebuild marker; prune consumed log rows."""
     if build.full:
         con.execute("DELETE FROM meta.derived_log WHERE tbl = ?", [build.table])
-        con.execute("INSERT INTO meta.derived_log VALUES (?, ?, NULL, NULL)", [build.table, build.seq])
+        con.execute("INSERT INTO meta.derived_log VALUES (?, ?, NULL, NULL, NULL)", [build.table, build.seq])
     con.execute("DELETE FROM meta.derived_builds WHERE tbl = ?", [build.table])
     con.execute(
         "INSERT INTO meta.derived_builds VALUES (?, ?, ?, ?)",
@@ -262,46 +263,59 @@ def replace_keys(
     keys: str = "changed_keys",
     sku: str | None = None,
     log: bool = True,
+    day: str | None = None,
 ) -> None:
     """Delete the rows of ``build.table`` whose ``key`` is in temp table ``keys``, run ``insert_sql`` (which
     inserts exactly those keys' new rows), and, when a reader follows the table (``log``), log the keys
     (with their SKU, old and new, when ``sku``)."""
     changed = f"{key} IN (SELECT key FROM {keys})"
-    old_and_new = f"SELECT {key} AS key, {sku} AS sku_id FROM {build.table} WHERE {changed}"
+    old_and_new = (
+        f"SELECT {key} AS key, {sku} AS sku_id, {day or 'CAST(NULL AS DATE)'} AS day "
+        f"FROM {build.table} WHERE {changed}"
+    )
     if log and sku:
         log_rows(con, build, old_and_new)
     elif log:
-        log_rows(con, build, f"SELECT key, CAST(NULL AS VARCHAR) AS sku_id FROM {keys}")
+        log_rows(
+            con, build, f"SELECT key, CAST(NULL AS VARCHAR) AS sku_id, CAST(NULL AS DATE) AS day FROM {keys}"
+        )
     con.execute(f"DELETE FROM {build.table} WHERE {changed}")
     con.execute(insert_sql)
     if log and sku:
         log_rows(con, build, old_and_new)
 
 
-def changed_skus(con: duckdb.DuckDBPyConnection, build: Build, *upstreams: str) -> int:
-    """Temp table ``changed_keys``: the SKUs (old and new) of the keys ``upstreams`` changed; how many."""
-    logs = " UNION ".join(
-        f"SELECT sku_id AS key FROM ({changed_upstream(build, upstream)}) WHERE sku_id IS NOT NULL"
-        for upstream in upstreams
-    )
-    con.execute(f"CREATE OR REPLACE TEMP TABLE changed_keys AS {logs}")
-    return int(con.execute("SELECT count(*) FROM changed_keys").fetchone()[0])
-
-
 def update_by_sku(
-    con: duckdb.DuckDBPyConnection, build: Build, select_sql: str, token: str, column: str = "sku_id"
+    con: duckdb.DuckDBPyConnection,
+    build: Build,
+    select_sql: str,
+    token: str,
+    skus_sql: str,
+    column: str = "sku_id",
 ) -> int:
-    """A mart grouped by SKU: whole, or only the SKUs whose upstream rows changed (``token`` in
-    ``select_sql`` is where their filter goes: ``column IN (...)``); returns how many SKUs."""
+    """A mart grouped by SKU: whole, or only some SKUs. ``skus_sql`` picks them from temp table
+    ``changed_reviews`` (key, sku_id, versions: the changed keys of the upstream logs, with how many log
+    rows each has); ``token`` in ``select_sql`` is where their filter goes (``column IN (...)``).
+    Returns how many SKUs."""
     if build.full:
         con.execute(f"CREATE OR REPLACE TABLE {build.table} AS " + select_sql.replace(token, ""))
         finish(con, build)
         return 0
-    changed = changed_skus(con, build, *build.upstreams)
+    logs = " UNION ALL ".join(
+        f"SELECT key, sku_id FROM ({changed_upstream(build, u)}) WHERE key IS NOT NULL"
+        for u in build.upstreams
+    )
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE changed_reviews AS "
+        f"SELECT key, sku_id, count(*) OVER (PARTITION BY key) AS versions FROM ({logs})"
+    )
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE changed_keys AS SELECT DISTINCT sku_id AS key FROM ({skus_sql})"
+    )
     filter_sql = (
         "WHERE " if token == "/*where*/" else "AND "
     ) + f"{column} IN (SELECT key FROM changed_keys)"
     insert = f"INSERT INTO {build.table} " + select_sql.replace(token, filter_sql)
     replace_keys(con, build, "sku_id", insert, log=False)
     finish(con, build)
-    return changed
+    return int(con.execute("SELECT count(*) FROM changed_keys").fetchone()[0])

@@ -17,6 +17,7 @@ from jd_assets.clean import (
     clean_sku_ware_links,
     clean_wares,
 )
+from jd_assets.clean.review_signals import TEXTS_LOG
 from jd_assets.derived.automation import FOLLOW_UPSTREAM
 from jd_assets.derived.building import (
     BEIJING,
@@ -34,7 +35,6 @@ from jd_assets.derived.incremental import (
     finish,
     full_requested,
     replace_keys,
-    update_by_sku,
 )
 from jd_assets.warehouse import DuckDBWarehouse, markdown_preview
 
@@ -199,15 +199,27 @@ PRODUCT_REVIEWS_SQL = "CREATE OR REPLACE TABLE marts.product_reviews AS " + PROD
     "/*where*/", ""
 )
 
-#: The SKUs whose facts differ from the stored ones (new, changed or gone), with their new facts.
+_SALES = ("sku_orders", "sku_units_sold", "sku_revenue")
+
+
+def _differ(columns) -> str:
+    return " OR ".join(f"n.{c} IS DISTINCT FROM o.{c}" for c in columns)
+
+
+#: The SKUs whose facts differ from the stored ones (new, changed or gone), with their new facts, and
+#: whether their sales or their other facts changed (a day's orders change the sales of many SKUs).
 CHANGED_FACTS_SQL = f"""
 CREATE OR REPLACE TEMP TABLE changed_facts AS
 WITH changed AS (
     SELECT sku_id FROM (SELECT * FROM sku_facts EXCEPT SELECT * FROM {SKU_FACTS_TABLE})
     UNION SELECT sku_id FROM (SELECT * FROM {SKU_FACTS_TABLE} EXCEPT SELECT * FROM sku_facts)
 )
-SELECT k.sku_id, {", ".join(f"f.{c}" for c, _ in _FACTS)}
-FROM changed k LEFT JOIN sku_facts f USING (sku_id)
+SELECT k.sku_id, {", ".join(f"n.{c}" for c, _ in _FACTS)},
+       {_differ(_SALES)} AS sales_changed,
+       {_differ(c for c, _ in _FACTS if c not in _SALES)} AS others_changed
+FROM changed k
+LEFT JOIN sku_facts n USING (sku_id)
+LEFT JOIN {SKU_FACTS_TABLE} o USING (sku_id)
 """
 
 SUMMARY_COLUMNS = (
@@ -514,6 +526,33 @@ def product_reviews(
     return dg.MaterializeResult(metadata={**metadata, **build.metadata(changed)})
 
 
+def _update_review_daily(con, build) -> int:
+    """Whole, or only the (SKU, day) groups of the reviews that changed; returns how many groups."""
+    if build.full:
+        con.execute(REVIEW_DAILY_SQL)
+        finish(con, build)
+        return 0
+    logs = " UNION ".join(
+        f"SELECT sku_id, day FROM ({changed_upstream(build, u)}) WHERE key IS NOT NULL"
+        for u in build.upstreams
+    )
+    con.execute(f"CREATE OR REPLACE TEMP TABLE changed_groups AS {logs}")
+    con.execute(
+        """DELETE FROM marts.review_daily d
+           WHERE EXISTS (SELECT 1 FROM changed_groups g WHERE g.sku_id = d.sku_id AND g.day = d.day)"""
+    )
+    con.execute(
+        "INSERT INTO marts.review_daily "
+        + REVIEW_DAILY_SELECT.replace(
+            "/*where*/",
+            "WHERE EXISTS (SELECT 1 FROM changed_groups k "
+            "WHERE k.sku_id = c.sku_id AND k.day = c.comment_date)",
+        )
+    )
+    finish(con, build)
+    return row_count(con, "changed_groups")
+
+
 def _update_product_reviews(con, build) -> int:
     """Whole, or: the reviews whose comment or signals changed are replaced, and the SKUs whose product,
     ware or sales facts changed get their new facts on every review (an update of those columns only).
@@ -525,10 +564,19 @@ def _update_product_reviews(con, build) -> int:
         return 0
     con.execute(f"CREATE OR REPLACE TEMP TABLE sku_facts AS {SKU_FACTS_SQL}")
     con.execute(CHANGED_FACTS_SQL)
-    assignments = ", ".join(f"{c} = coalesce(n.{c}, {d})" if d else f"{c} = n.{c}" for c, d in _FACTS)
-    con.execute(
-        f"UPDATE marts.product_reviews p SET {assignments} FROM changed_facts n WHERE p.sku_id = n.sku_id"
-    )
+    # Only the columns that changed are updated: most days change the sales of many SKUs, nothing else.
+    for flag, columns in (
+        ("sales_changed", _SALES),
+        ("others_changed", [c for c, _ in _FACTS if c not in _SALES]),
+    ):
+        defaults = dict(_FACTS)
+        assignments = ", ".join(
+            f"{c} = coalesce(n.{c}, {defaults[c]})" if defaults[c] else f"{c} = n.{c}" for c in columns
+        )
+        con.execute(
+            f"UPDATE marts.product_reviews p SET {assignments} FROM changed_facts n "
+            f"WHERE p.sku_id = n.sku_id AND n.{flag}"
+        )
     con.execute(f"DELETE FROM {SKU_FACTS_TABLE} WHERE sku_id IN (SELECT sku_id FROM changed_facts)")
     con.execute(
         f"INSERT INTO {SKU_FACTS_TABLE} SELECT * FROM sku_facts "
@@ -583,9 +631,9 @@ def review_daily(
             "marts.review_daily",
             digest(REVIEW_DAILY_SQL),
             full=full_requested(context, config),
-            upstreams=("clean.comments", "clean.review_signals"),
+            upstreams=("clean.comments", TEXTS_LOG),
         )
-        changed = update_by_sku(con, build, REVIEW_DAILY_SELECT, "/*where*/", column="c.sku_id")
+        changed = _update_review_daily(con, build)
         metadata = _mart_metadata(
             con,
             "marts.review_daily",

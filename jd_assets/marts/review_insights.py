@@ -8,6 +8,7 @@ import dagster as dg
 
 from jd_assets.clean import clean_comments, clean_review_signals
 from jd_assets.clean.checks import no_buyer_pii
+from jd_assets.clean.review_signals import TEXTS_LOG
 from jd_assets.derived.building import BEIJING, Column, rebuild, row_count, sql_text, table_metadata
 from jd_assets.derived.incremental import DerivedConfig, begin, digest, full_requested, update_by_sku
 from jd_assets.derived.rules import checks_from_rules, keys_unique, reconciles, rows_satisfy
@@ -120,6 +121,20 @@ WHERE (s.score <= 2 OR s.is_hidden_complaint OR (s.score = 3 AND s.text_sentimen
     /*and*/
 ORDER BY s.commented_at DESC, s.comment_id
 """
+#: The SKUs whose aspects changed, from the changed reviews (temp table ``changed_reviews``, with how many
+#: log rows each has: 2 = an old and a new version): a review that names an aspect now, one that is gone,
+#: and one rescored (its old version may have named one).
+_ASPECT_SKUS_SQL = """
+SELECT r.sku_id FROM changed_reviews r LEFT JOIN clean.review_signals s ON s.comment_id = r.key
+WHERE len(s.aspects) > 0 OR s.comment_id IS NULL OR r.versions > 1
+"""
+#: The SKUs whose alerts (or their ranks) changed: a changed review that is an alert now, or was one.
+_ALERT_SKUS_SQL = """
+SELECT s.sku_id FROM changed_reviews r JOIN clean.review_signals s ON s.comment_id = r.key
+WHERE s.score <= 2 OR s.is_hidden_complaint OR (s.score = 3 AND s.text_sentiment = 'negative')
+UNION SELECT a.sku_id FROM changed_reviews r JOIN marts.review_alerts a ON a.comment_id = r.key
+"""
+
 REVIEW_ALERTS_SQL = "CREATE OR REPLACE TABLE marts.review_alerts AS " + REVIEW_ALERTS_SELECT.replace(
     "/*and*/", ""
 )
@@ -140,9 +155,9 @@ def sku_aspects(
             "marts.sku_aspects",
             digest(SKU_ASPECTS_SQL),
             full=full_requested(context, config),
-            upstreams=("clean.review_signals",),
+            upstreams=(TEXTS_LOG,),
         )
-        changed = update_by_sku(con, build, SKU_ASPECTS_SELECT, "/*where*/")
+        changed = update_by_sku(con, build, SKU_ASPECTS_SELECT, "/*where*/", _ASPECT_SKUS_SQL)
         worst = con.execute(
             """SELECT sku_id || ' ' || aspect || ' ' || round(negative_share, 2), negative_share
                FROM marts.sku_aspects WHERE mentions >= 5
@@ -183,9 +198,11 @@ def review_alerts(
             "marts.review_alerts",
             digest(REVIEW_ALERTS_SQL),
             full=full_requested(context, config),
-            upstreams=("clean.comments", "clean.review_signals"),
+            upstreams=("clean.comments", TEXTS_LOG),
         )
-        changed = update_by_sku(con, build, REVIEW_ALERTS_SELECT, "/*and*/", column="s.sku_id")
+        changed = update_by_sku(
+            con, build, REVIEW_ALERTS_SELECT, "/*and*/", _ALERT_SKUS_SQL, column="s.sku_id"
+        )
         by_reason = dict(
             con.execute("SELECT reason, count(*) FROM marts.review_alerts GROUP BY ALL").fetchall()
         )
