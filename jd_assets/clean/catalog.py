@@ -19,6 +19,7 @@ from jd_assets.derived.building import (
     label_case,
     rebuild,
     row_count,
+    select_of,
     table_metadata,
 )
 from jd_assets.derived.incremental import (
@@ -62,7 +63,8 @@ PRODUCTS_COLUMNS = (
     Column("fetched_at", "TIMESTAMPTZ", "When these details were fetched (instant)."),
 )
 
-PRODUCTS_SELECT = f"""
+PRODUCTS_SQL = f"""
+CREATE OR REPLACE TABLE clean.products AS
 SELECT
     d.sku_id,
     d.ware_id,
@@ -84,7 +86,7 @@ FROM raw.item_details d
 /*where*/
 ORDER BY d.sku_id
 """
-PRODUCTS_SQL = "CREATE OR REPLACE TABLE clean.products AS " + PRODUCTS_SELECT.replace("/*where*/", "")
+PRODUCTS_SELECT = select_of(PRODUCTS_SQL)
 
 WARES_COLUMNS = (
     Column("ware_id", "VARCHAR", "Seller ware id (exact digits, never through a float); unique."),
@@ -127,7 +129,8 @@ def _ware_text(field: str) -> str:
     return f"(w.record->>'$.{field}')"
 
 
-WARES_SELECT = f"""
+WARES_SQL = f"""
+CREATE OR REPLACE TABLE clean.wares AS
 WITH images AS (
     SELECT w.ware_id,
            list_sort(list_transform(
@@ -167,7 +170,7 @@ FROM raw.wares w
 JOIN images i USING (ware_id)
 ORDER BY w.ware_id
 """
-WARES_SQL = "CREATE OR REPLACE TABLE clean.wares AS " + WARES_SELECT.replace("/*where*/", "")
+WARES_SELECT = select_of(WARES_SQL)
 
 SKU_WARE_LINKS_COLUMNS = (
     Column("sku_id", "VARCHAR", "The SKU."),
@@ -184,7 +187,8 @@ SKU_WARE_LINKS_COLUMNS = (
 
 #: The order links come from clean.order_items (the same items ORDER_ITEMS_SQL unnests, already parsed),
 #: with the fetch time of their raw order; ``/*and*/`` restricts both sources to some SKUs.
-SKU_WARE_LINKS_SELECT = f"""
+SKU_WARE_LINKS_SQL_CLEAN = f"""
+CREATE OR REPLACE TABLE clean.sku_ware_links AS
 SELECT i.sku_id, i.ware_id, 'order' AS source, min(o.fetched_at) AS first_seen_at
 FROM clean.order_items i
 JOIN raw.orders o USING (order_date, order_id)
@@ -197,9 +201,7 @@ WHERE ware_id IS NOT NULL /*and*/
 GROUP BY ALL
 ORDER BY sku_id, ware_id, source
 """
-SKU_WARE_LINKS_SQL_CLEAN = "CREATE OR REPLACE TABLE clean.sku_ware_links AS " + SKU_WARE_LINKS_SELECT.replace(
-    "/*and*/", ""
-)
+SKU_WARE_LINKS_SELECT = select_of(SKU_WARE_LINKS_SQL_CLEAN)
 
 #: (part, key, fetched_at) of the raw tables the catalog reads, landed one partition at a time.
 DETAILS_STATE = "SELECT sku_id AS part, sku_id AS key, fetched_at FROM raw.item_details"

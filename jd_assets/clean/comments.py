@@ -10,6 +10,7 @@ from jd_assets.derived.building import (
     halfwidth,
     rebuild,
     row_count,
+    select_of,
     sql_text,
     table_metadata,
 )
@@ -66,7 +67,8 @@ _TEXT = f"""regexp_replace(
 _DEFAULT_TEXTS = ", ".join(halfwidth(sql_text(t)) for t in DEFAULT_TEXTS)
 
 #: The rows of clean.comments, from the raw rows that pass ``/*where*/`` (a filter on whole comment ids).
-COMMENTS_SELECT = f"""
+COMMENTS_SQL = f"""
+CREATE OR REPLACE TABLE clean.comments AS
 WITH latest AS (
     -- raw keys on (sku_id, comment_id) and rejects a comment whose productId is not its SKU, so a
     -- comment id occurs once; the QUALIFY only makes the key a guarantee.
@@ -98,7 +100,7 @@ SELECT
 FROM latest
 ORDER BY sku_id, commented_at, comment_id
 """
-COMMENTS_SQL = "CREATE OR REPLACE TABLE clean.comments AS " + COMMENTS_SELECT.replace("/*where*/", "")
+COMMENTS_SELECT = select_of(COMMENTS_SQL)
 
 #: How far before the last build's watermark new raw rows are looked for: a landing that fetched before
 #: that build and committed after it (it waited for the write lock) still carries the older time.

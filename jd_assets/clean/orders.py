@@ -21,6 +21,7 @@ from jd_assets.derived.building import (
     label_case,
     rebuild,
     row_count,
+    select_of,
     table_metadata,
 )
 from jd_assets.derived.incremental import (
@@ -75,7 +76,8 @@ ORDER_TRACKS_COLUMNS = (
     ),
 )
 
-ORDER_TRACKS_SELECT = f"""
+ORDER_TRACKS_SQL = f"""
+CREATE OR REPLACE TABLE clean.order_tracks AS
 WITH events AS (
     SELECT t.order_id,
            unnest(CAST(t.record AS JSON[])) AS event,
@@ -92,9 +94,7 @@ SELECT
 FROM events
 ORDER BY order_id, seq
 """
-ORDER_TRACKS_SQL = "CREATE OR REPLACE TABLE clean.order_tracks AS " + ORDER_TRACKS_SELECT.replace(
-    "/*where*/", ""
-)
+ORDER_TRACKS_SELECT = select_of(ORDER_TRACKS_SQL)
 
 ORDERS_COLUMNS = (
     Column("order_id", "VARCHAR", "JD order id (digit string); unique."),
@@ -152,7 +152,8 @@ _CONSIGNEE_KEY_TEXT = f"""
         || regexp_replace(coalesce({jos_fields.consignee_text("mobile", _RAW)}, ''), '[^0-9]', '', 'g') || '|'
         || coalesce(trim({jos_fields.consignee_text("address", _RAW)}), '')"""
 
-ORDERS_SELECT = f"""
+ORDERS_SQL = f"""
+CREATE OR REPLACE TABLE clean.orders AS
 WITH latest AS (
     SELECT o.*
     FROM raw.orders o
@@ -196,7 +197,7 @@ FROM latest o
 LEFT JOIN deliveries d USING (order_id)
 ORDER BY o.order_date, o.order_id
 """
-ORDERS_SQL = "CREATE OR REPLACE TABLE clean.orders AS " + ORDERS_SELECT.replace("/*where*/", "")
+ORDERS_SELECT = select_of(ORDERS_SQL)
 
 ORDER_ITEMS_COLUMNS = (
     Column("order_id", "VARCHAR", "The order."),
@@ -219,7 +220,8 @@ if "/*where*/" not in _ITEMS_OF_ORDERS:
         "ORDER_ITEMS_SQL no longer reads 'FROM raw.orders o,': clean.order_items needs its filter"
     )
 
-ORDER_ITEMS_SELECT = f"""
+ORDER_ITEMS_SQL_CLEAN = f"""
+CREATE OR REPLACE TABLE clean.order_items AS
 WITH items AS ({_ITEMS_OF_ORDERS})
 SELECT
     order_id,
@@ -234,9 +236,7 @@ SELECT
 FROM items
 ORDER BY order_date, order_id, sku_id
 """
-ORDER_ITEMS_SQL_CLEAN = "CREATE OR REPLACE TABLE clean.order_items AS " + ORDER_ITEMS_SELECT.replace(
-    "/*where*/", ""
-)
+ORDER_ITEMS_SELECT = select_of(ORDER_ITEMS_SQL_CLEAN)
 
 #: (part, key, fetched_at) of the order tables: both are landed one order day at a time.
 ORDERS_STATE = "SELECT order_date AS part, order_id AS key, fetched_at FROM raw.orders"

@@ -3,19 +3,20 @@
 A full rebuild of clean and marts re-reads every raw JSON record; after a day's new data almost all of it
 is unchanged. So each derived table, inside its one write transaction, finds what changed since it was
 last built and deletes then re-inserts only those keys (or groups: a SKU, an order day). The state that
-makes this exact lives in schema ``meta`` (never published):
+makes this exact lives in schema ``meta`` (never published), in tables of each derived table's own
+(``meta.derived_<kind>_<schema>_<table>``), so that builds of different tables never write the same table
+(on a DuckLake, where writers run side by side, they never conflict):
 
-- ``meta.derived_builds``: per derived table, a digest of its SQL and a change counter ``seq``. A table
-  whose SQL changed (a new column, a new rule) is rebuilt whole by itself, as is a missing table.
-- ``meta.derived_log``: the keys (and their SKU and day) each build of a clean table changed, tagged with its
-  ``seq``; a whole rebuild writes one row with a NULL key instead, which sends every reader to a whole
-  rebuild too.
-- ``meta.derived_cursors``: per reader and upstream table, the ``seq`` it has consumed. Log rows every
-  reader has consumed are pruned.
-- ``meta.derived_seen``: per reader of a raw table whose landings replace whole partitions (an order day,
-  a SKU's details, a ware), the (partition, key, fetched_at) it consumed. A partition whose rows, or
-  whose fetch times, differ from it was re-landed: all its keys are rebuilt, old and new, so a row that
-  left raw leaves the derived table too.
+- ``build``: a digest of the table's SQL and a change counter ``seq``. A table whose SQL changed (a new
+  column, a new rule) is rebuilt whole by itself, as is a missing table.
+- ``log``: the keys (and their SKU and day) each build of a clean table changed, tagged with its ``seq``;
+  a whole rebuild writes one row with a NULL key instead, which sends every reader to a whole rebuild
+  too. A table prunes the rows every reader has consumed when it builds.
+- ``cursor``: per upstream table, the ``seq`` this table has consumed.
+- ``seen``: for a reader of a raw table whose landings replace whole partitions (an order day, a SKU's
+  details, a ware), the (partition, key, fetched_at) it consumed. A partition whose rows, or whose fetch
+  times, differ from it was re-landed: all its keys are rebuilt, old and new, so a row that left raw
+  leaves the derived table too.
 
 ``raw.comments`` is merged, not replaced (new reviews appended, ``last_seen_at`` moved on the ones seen
 again): it is read through a watermark on ``last_seen_at`` instead, see ``clean/comments.py``.
@@ -27,6 +28,7 @@ run, forces the whole rebuild.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 
 import dagster as dg
@@ -35,16 +37,23 @@ import duckdb
 #: Run tag that makes every derived table of the run rebuild whole.
 FULL_REBUILD_TAG = "jd/full_rebuild"
 
-STATE_DDL = (
-    "CREATE SCHEMA IF NOT EXISTS meta",
-    "CREATE TABLE IF NOT EXISTS meta.derived_builds "
-    "(tbl VARCHAR, sql_digest VARCHAR, seq BIGINT, watermark TIMESTAMPTZ)",
-    "CREATE TABLE IF NOT EXISTS meta.derived_log "
-    "(tbl VARCHAR, seq BIGINT, key VARCHAR, sku_id VARCHAR, day DATE)",
-    "CREATE TABLE IF NOT EXISTS meta.derived_cursors (consumer VARCHAR, upstream VARCHAR, seq BIGINT)",
-    "CREATE TABLE IF NOT EXISTS meta.derived_seen "
-    "(consumer VARCHAR, part VARCHAR, key VARCHAR, fetched_at TIMESTAMPTZ)",
-)
+_COLUMNS = {
+    "build": "sql_digest VARCHAR, seq BIGINT, watermark TIMESTAMPTZ",
+    "log": "seq BIGINT, key VARCHAR, sku_id VARCHAR, day DATE",
+    "cursor": "upstream VARCHAR, seq BIGINT",
+    "seen": "part VARCHAR, key VARCHAR, fetched_at TIMESTAMPTZ",
+}
+
+
+def state(kind: str, table: str) -> str:
+    """The ``meta`` table of one kind of state of one derived table (see the module docstring)."""
+    return f"meta.derived_{kind}_{re.sub('[^a-z0-9]', '_', table.lower())}"
+
+
+def _ensure(con: duckdb.DuckDBPyConnection, table: str, *kinds: str) -> None:
+    con.execute("CREATE SCHEMA IF NOT EXISTS meta")
+    for kind in kinds:
+        con.execute(f"CREATE TABLE IF NOT EXISTS {state(kind, table)} ({_COLUMNS[kind]})")
 
 
 class DerivedConfig(dg.Config):
@@ -98,9 +107,9 @@ class Build:
 
 
 def _seq(con: duckdb.DuckDBPyConnection, table: str) -> tuple[int | None, str | None, object]:
-    row = con.execute(
-        "SELECT seq, sql_digest, watermark FROM meta.derived_builds WHERE tbl = ?", [table]
-    ).fetchone()
+    if not table_exists(con, state("build", table)):
+        return None, None, None
+    row = con.execute(f"SELECT seq, sql_digest, watermark FROM {state('build', table)}").fetchone()
     return (int(row[0]), row[1], row[2]) if row else (None, None, None)
 
 
@@ -113,8 +122,7 @@ def begin(
     upstreams: tuple[str, ...] = (),
 ) -> Build:
     """Decide whole or incremental for ``table`` (inside its write transaction) and take its next seq."""
-    for ddl in STATE_DDL:
-        con.execute(ddl)
+    _ensure(con, table, "build", "log", "cursor")
     seq, stored_digest, watermark = _seq(con, table)
     reason = "only what changed"
     if full:
@@ -128,7 +136,7 @@ def begin(
     states: dict[str, tuple[int | None, int | None]] = {}
     for upstream in upstreams:
         cursor = con.execute(
-            "SELECT seq FROM meta.derived_cursors WHERE consumer = ? AND upstream = ?", [table, upstream]
+            f"SELECT seq FROM {state('cursor', table)} WHERE upstream = ?", [upstream]
         ).fetchone()
         consumed = int(cursor[0]) if cursor else None
         current = _seq(con, upstream)[0]
@@ -138,8 +146,7 @@ def begin(
         if current is None or consumed is None:
             reason, full = f"no change log of {upstream} to follow", True
         elif con.execute(
-            "SELECT count(*) FROM meta.derived_log WHERE tbl = ? AND seq > ? AND key IS NULL",
-            [upstream, consumed],
+            f"SELECT count(*) FROM {state('log', upstream)} WHERE seq > ? AND key IS NULL", [consumed]
         ).fetchone()[0]:
             reason, full = f"{upstream} was rebuilt whole", True
     return Build(table, sql_digest, (seq or 0) + 1, full, reason, states, watermark)
@@ -149,40 +156,47 @@ def changed_upstream(build: Build, upstream: str) -> str:
     """SQL: the log rows (key, sku_id, day) of ``upstream`` this build has not consumed yet."""
     consumed, current = build.upstreams[upstream]
     return (
-        f"SELECT key, sku_id, day FROM meta.derived_log WHERE tbl = '{upstream}' "
-        f"AND seq > {consumed or 0} AND seq <= {current or 0}"
+        f"SELECT key, sku_id, day FROM {state('log', upstream)} "
+        f"WHERE seq > {consumed or 0} AND seq <= {current or 0}"
     )
 
 
 def log_rows(con: duckdb.DuckDBPyConnection, build: Build, rows_sql: str) -> None:
     """Record the rows (key, sku_id, day) of ``rows_sql`` as changed by this build."""
     con.execute(
-        f"INSERT INTO meta.derived_log SELECT ?, ?, CAST(key AS VARCHAR), sku_id, day FROM ({rows_sql})",
-        [build.table, build.seq],
+        f"INSERT INTO {state('log', build.table)} "
+        f"SELECT ?, CAST(key AS VARCHAR), sku_id, day FROM ({rows_sql})",
+        [build.seq],
     )
 
 
 def finish(con: duckdb.DuckDBPyConnection, build: Build) -> None:
-    """Store the build's seq and digest, its cursors, a whole-rebuild marker; prune consumed log rows."""
+    """Store the build's seq and digest, its cursors, a whole-rebuild marker; prune the log rows every
+    reader of this table has consumed."""
+    log = state("log", build.table)
     if build.full:
-        con.execute("DELETE FROM meta.derived_log WHERE tbl = ?", [build.table])
-        con.execute("INSERT INTO meta.derived_log VALUES (?, ?, NULL, NULL, NULL)", [build.table, build.seq])
-    con.execute("DELETE FROM meta.derived_builds WHERE tbl = ?", [build.table])
+        con.execute(f"DELETE FROM {log}")
+        con.execute(f"INSERT INTO {log} VALUES (?, NULL, NULL, NULL)", [build.seq])
+    con.execute(f"DELETE FROM {state('build', build.table)}")
     con.execute(
-        "INSERT INTO meta.derived_builds VALUES (?, ?, ?, ?)",
-        [build.table, build.sql_digest, build.seq, build.watermark],
+        f"INSERT INTO {state('build', build.table)} VALUES (?, ?, ?)",
+        [build.sql_digest, build.seq, build.watermark],
     )
+    con.execute(f"DELETE FROM {state('cursor', build.table)}")
     for upstream, (_, current) in build.upstreams.items():
-        con.execute(
-            "DELETE FROM meta.derived_cursors WHERE consumer = ? AND upstream = ?", [build.table, upstream]
-        )
         if current is not None:
-            con.execute("INSERT INTO meta.derived_cursors VALUES (?, ?, ?)", [build.table, upstream, current])
-        con.execute(
-            """DELETE FROM meta.derived_log WHERE tbl = $up AND seq <= (
-                   SELECT min(seq) FROM meta.derived_cursors WHERE upstream = $up)""",
-            {"up": upstream},
-        )
+            con.execute(f"INSERT INTO {state('cursor', build.table)} VALUES (?, ?)", [upstream, current])
+    readers = [
+        f"SELECT seq FROM meta.{name} WHERE upstream = $me"
+        for (name,) in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
+            "AND schema_name = 'meta' AND starts_with(table_name, 'derived_cursor_')"
+        ).fetchall()
+    ]
+    con.execute(
+        f"DELETE FROM {log} WHERE seq <= (SELECT min(seq) FROM ({' UNION ALL '.join(readers)}))",
+        {"me": build.table},
+    )
 
 
 def log_step(con: duckdb.DuckDBPyConnection, table: str, rows_sql: str) -> None:
@@ -190,8 +204,7 @@ def log_step(con: duckdb.DuckDBPyConnection, table: str, rows_sql: str) -> None:
 
     A table with no state yet gets a whole-rebuild marker first: its earlier changes were never logged.
     """
-    for ddl in STATE_DDL:
-        con.execute(ddl)
+    _ensure(con, table, "build", "log", "cursor")
     seq, stored, _ = _seq(con, table)
     build = Build(table, stored or "", (seq or 0) + 1, seq is None, "")
     if build.full:
@@ -207,7 +220,7 @@ def changed_partitions(
     """Keys of the partitions of a replaced-per-partition raw table that changed since ``consumer`` read it.
 
     ``raw_sql`` gives (part, key, fetched_at) of every raw row. A partition whose row count or fetch times
-    differ from what ``consumer`` consumed (``meta.derived_seen``) was landed again, or dropped: its keys,
+    differ from what ``consumer`` consumed (its ``seen`` table) was landed again, or dropped: its keys,
     old and new, go to temp table ``into`` (column ``key``), and the consumed state is moved on. Returns
     how many keys.
     """
@@ -215,43 +228,37 @@ def changed_partitions(
         f"CREATE OR REPLACE TEMP TABLE raw_state AS SELECT CAST(part AS VARCHAR) AS part, "
         f"CAST(key AS VARCHAR) AS key, fetched_at FROM ({raw_sql})"
     )
+    seen = state("seen", consumer)
+    _ensure(con, consumer, "seen")
     con.execute(
-        """CREATE OR REPLACE TEMP TABLE changed_parts AS
+        f"""CREATE OR REPLACE TEMP TABLE changed_parts AS
         WITH now_ AS (SELECT part, count(*) AS n, min(fetched_at) AS lo, max(fetched_at) AS hi
                       FROM raw_state GROUP BY part),
         seen AS (SELECT part, count(*) AS n, min(fetched_at) AS lo, max(fetched_at) AS hi
-                 FROM meta.derived_seen WHERE consumer = $consumer GROUP BY part)
+                 FROM {seen} GROUP BY part)
         SELECT part FROM (SELECT * FROM now_ EXCEPT SELECT * FROM seen)
-        UNION SELECT part FROM (SELECT * FROM seen EXCEPT SELECT * FROM now_)""",
-        {"consumer": consumer},
+        UNION SELECT part FROM (SELECT * FROM seen EXCEPT SELECT * FROM now_)"""
     )
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE {into} AS
         SELECT key FROM raw_state WHERE part IN (SELECT part FROM changed_parts)
-        UNION SELECT key FROM meta.derived_seen
-              WHERE consumer = $consumer AND part IN (SELECT part FROM changed_parts)""",
-        {"consumer": consumer},
+        UNION SELECT key FROM {seen} WHERE part IN (SELECT part FROM changed_parts)"""
     )
+    con.execute(f"DELETE FROM {seen} WHERE part IN (SELECT part FROM changed_parts)")
     con.execute(
-        "DELETE FROM meta.derived_seen "
-        "WHERE consumer = $consumer AND part IN (SELECT part FROM changed_parts)",
-        {"consumer": consumer},
-    )
-    con.execute(
-        "INSERT INTO meta.derived_seen SELECT $consumer, part, key, fetched_at FROM raw_state "
-        "WHERE part IN (SELECT part FROM changed_parts)",
-        {"consumer": consumer},
+        f"INSERT INTO {seen} SELECT part, key, fetched_at FROM raw_state "
+        "WHERE part IN (SELECT part FROM changed_parts)"
     )
     return int(con.execute(f"SELECT count(*) FROM {into}").fetchone()[0])
 
 
 def reset_seen(con: duckdb.DuckDBPyConnection, consumer: str, raw_sql: str) -> None:
     """After a whole rebuild: ``consumer`` has consumed every row of ``raw_sql`` (part, key, fetched_at)."""
-    con.execute("DELETE FROM meta.derived_seen WHERE consumer = ?", [consumer])
+    seen = state("seen", consumer)
+    _ensure(con, consumer, "seen")
+    con.execute(f"DELETE FROM {seen}")
     con.execute(
-        f"INSERT INTO meta.derived_seen SELECT ?, CAST(part AS VARCHAR), CAST(key AS VARCHAR), fetched_at "
-        f"FROM ({raw_sql})",
-        [consumer],
+        f"INSERT INTO {seen} SELECT CAST(part AS VARCHAR), CAST(key AS VARCHAR), fetched_at FROM ({raw_sql})"
     )
 
 

@@ -25,6 +25,7 @@ from jd_assets.derived.building import (
     Column,
     rebuild,
     row_count,
+    select_of,
     table_metadata,
 )
 from jd_assets.derived.incremental import (
@@ -173,7 +174,8 @@ _FACTS = (
 )
 _FACT_VALUES = ",\n    ".join(f"coalesce(f.{c}, {d}) AS {c}" if d else f"f.{c}" for c, d in _FACTS)
 
-PRODUCT_REVIEWS_SELECT = f"""
+PRODUCT_REVIEWS_SQL = f"""
+CREATE OR REPLACE TABLE marts.product_reviews AS
 SELECT
     c.comment_id, c.sku_id, c.commented_at, c.comment_date, c.score, c.score_sentiment,
     c.text, c.text_len, c.is_default_text, c.picture_count, c.video_count, c.has_live_shot,
@@ -195,9 +197,7 @@ LEFT JOIN {SKU_FACTS_TABLE} f USING (sku_id)
 /*where*/
 ORDER BY c.sku_id, c.commented_at, c.comment_id
 """
-PRODUCT_REVIEWS_SQL = "CREATE OR REPLACE TABLE marts.product_reviews AS " + PRODUCT_REVIEWS_SELECT.replace(
-    "/*where*/", ""
-)
+PRODUCT_REVIEWS_SELECT = select_of(PRODUCT_REVIEWS_SQL)
 
 _SALES = ("sku_orders", "sku_units_sold", "sku_revenue")
 
@@ -388,7 +388,8 @@ REVIEW_DAILY_COLUMNS = (
     Column("hidden_complaints", "BIGINT", "Reviews rated 4-5 whose text or an aspect is negative."),
 )
 
-REVIEW_DAILY_SELECT = """
+REVIEW_DAILY_SQL = """
+CREATE OR REPLACE TABLE marts.review_daily AS
 SELECT
     c.sku_id,
     c.comment_date AS day,
@@ -404,9 +405,7 @@ LEFT JOIN clean.review_signals g USING (comment_id)
 GROUP BY c.sku_id, c.comment_date
 ORDER BY sku_id, day
 """
-REVIEW_DAILY_SQL = "CREATE OR REPLACE TABLE marts.review_daily AS " + REVIEW_DAILY_SELECT.replace(
-    "/*where*/", ""
-)
+REVIEW_DAILY_SELECT = select_of(REVIEW_DAILY_SQL)
 
 #: Figures each mart reports about its own table, plotted by the UI across materializations. "Last 30
 #: days" counts back from the table's newest review (not the clock): a rebuild of the same rows gives the

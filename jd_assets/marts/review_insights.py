@@ -9,7 +9,15 @@ import dagster as dg
 from jd_assets.clean import clean_comments, clean_review_signals
 from jd_assets.clean.checks import no_buyer_pii
 from jd_assets.clean.review_signals import TEXTS_LOG
-from jd_assets.derived.building import BEIJING, Column, rebuild, row_count, sql_text, table_metadata
+from jd_assets.derived.building import (
+    BEIJING,
+    Column,
+    rebuild,
+    row_count,
+    select_of,
+    sql_text,
+    table_metadata,
+)
 from jd_assets.derived.incremental import DerivedConfig, begin, digest, full_requested, update_by_sku
 from jd_assets.derived.rules import checks_from_rules, keys_unique, reconciles, rows_satisfy
 from jd_assets.insights.aspects import ASPECT_IDS, ASPECT_NAMES
@@ -48,7 +56,8 @@ SKU_ASPECTS_COLUMNS = (
     Column("last_mentioned_at", "TIMESTAMP", f"Newest review naming the aspect, {BEIJING}."),
 )
 
-SKU_ASPECTS_SELECT = f"""
+SKU_ASPECTS_SQL = f"""
+CREATE OR REPLACE TABLE marts.sku_aspects AS
 WITH clauses AS (
     SELECT sku_id, comment_id, commented_at, a.aspect, a.polarity, a.clause
     FROM (SELECT sku_id, comment_id, commented_at, unnest(aspects) AS a FROM clean.review_signals
@@ -84,9 +93,7 @@ JOIN quotes q USING (sku_id, aspect)
 LEFT JOIN {_ASPECT_NAMES_SQL} USING (aspect)
 ORDER BY c.sku_id, c.aspect
 """
-SKU_ASPECTS_SQL = "CREATE OR REPLACE TABLE marts.sku_aspects AS " + SKU_ASPECTS_SELECT.replace(
-    "/*where*/", ""
-)
+SKU_ASPECTS_SELECT = select_of(SKU_ASPECTS_SQL)
 
 REVIEW_ALERTS_COLUMNS = (
     Column("sku_id", "VARCHAR", "The reviewed SKU."),
@@ -105,7 +112,8 @@ REVIEW_ALERTS_COLUMNS = (
     Column("sku_alert_rank", "BIGINT", "1 = the SKU's newest alert, 2 = the one before, ..."),
 )
 
-REVIEW_ALERTS_SELECT = """
+REVIEW_ALERTS_SQL = """
+CREATE OR REPLACE TABLE marts.review_alerts AS
 SELECT s.sku_id, s.comment_id, s.commented_at, s.score,
        CASE WHEN s.score <= 2 THEN 'negative_review'
             WHEN s.is_hidden_complaint THEN 'hidden_complaint'
@@ -121,6 +129,7 @@ WHERE (s.score <= 2 OR s.is_hidden_complaint OR (s.score = 3 AND s.text_sentimen
     /*and*/
 ORDER BY s.commented_at DESC, s.comment_id
 """
+REVIEW_ALERTS_SELECT = select_of(REVIEW_ALERTS_SQL)
 #: The SKUs whose aspects changed, from the changed reviews (temp table ``changed_reviews``, with how many
 #: log rows each has: 2 = an old and a new version): a review that names an aspect now, one that is gone,
 #: and one rescored (its old version may have named one).
@@ -134,10 +143,6 @@ SELECT s.sku_id FROM changed_reviews r JOIN clean.review_signals s ON s.comment_
 WHERE s.score <= 2 OR s.is_hidden_complaint OR (s.score = 3 AND s.text_sentiment = 'negative')
 UNION SELECT a.sku_id FROM changed_reviews r JOIN marts.review_alerts a ON a.comment_id = r.key
 """
-
-REVIEW_ALERTS_SQL = "CREATE OR REPLACE TABLE marts.review_alerts AS " + REVIEW_ALERTS_SELECT.replace(
-    "/*and*/", ""
-)
 
 
 @dg.asset(
