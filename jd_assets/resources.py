@@ -15,6 +15,7 @@ from jd_assets.clean.pii import PiiKey
 from jd_assets.gateways.fengchao import FengchaoResource
 from jd_assets.gateways.jos import JosResource
 from jd_assets.gateways.justone import JustOneResource
+from jd_assets.http.limiter import RATE_LIMIT_DIR_ENV
 from jd_assets.http.resource import CLEAR_TEXT_ENV
 from jd_assets.publish.copy import AnalyticsFile, analytics_path_beside
 from jd_assets.warehouse import DEFAULT_DUCKDB_PATH, DuckDBWarehouse
@@ -54,12 +55,14 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
     env = os.environ.get
     warehouse = warehouse_from_env()
     clear_text = _flag(CLEAR_TEXT_ENV)
+    rate_dir = env(RATE_LIMIT_DIR_ENV, "")
     database = env("JD_DUCKDB_PATH", DEFAULT_DUCKDB_PATH)
     return {
         "justone": JustOneResource(
             base_url=env("JD_JUSTONE_BASE_URL", JUSTONE_DEFAULT_URL),
             token=dg.EnvVar("JD_JUSTONE_TOKEN"),
             requests_per_second=_rate("JD_JUSTONE_RPS", 5.0),
+            rate_limit_dir=rate_dir,
             allow_clear_text=clear_text,
         ),
         "jos": JosResource(
@@ -69,6 +72,7 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
             access_token=dg.EnvVar("JD_JOS_ACCESS_TOKEN"),
             dialect=env("JD_JOS_DIALECT", "live"),
             requests_per_second=_rate("JD_JOS_RPS", 10.0),
+            rate_limit_dir=rate_dir,
             allow_clear_text=clear_text,
         ),
         "fengchao": FengchaoResource(
@@ -77,6 +81,7 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
             app_secret=dg.EnvVar("JD_FENGCHAO_APP_SECRET"),
             seller_nick=dg.EnvVar("JD_FENGCHAO_SELLER_NICK"),
             requests_per_second=_rate("JD_FENGCHAO_RPS", 5.0),
+            rate_limit_dir=rate_dir,
             allow_clear_text=clear_text,
         ),
         # The warehouse twice: the package's assets take ``warehouse: DuckDBWarehouse``, a user's own asset

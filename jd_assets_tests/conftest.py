@@ -114,6 +114,14 @@ def lake(lake_server: ThrowawayPostgres, tmp_path: Path) -> DuckDBWarehouse:
     return new_lake(lake_server, tmp_path)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _rate_limit_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The clients' shared rate-limit files in this session's own folder, not the machine's."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("JD_RATE_LIMIT_DIR", str(tmp_path_factory.mktemp("rate_limits")))
+        yield
+
+
 @pytest.fixture
 def sandbox() -> Iterator[Sandbox]:
     with Sandbox(SandboxConfig(seed=11, scale="tiny", details_pending_polls=1)) as running:

@@ -4,9 +4,10 @@ group, stopped by id at the end), drive headless Chromium through the UI and wri
     make demo && make screenshots          # writes docs/screenshots/*.png
     python scripts/screenshots.py --data data --out docs/screenshots
 
-Pages: the asset lineage, an asset's columns, a raw asset's checks, the order partitions, a run of the
-derived tables, the review report's asset page (path metadata and preview) and the report itself, and a
-partition JD refused. Each PNG is reduced to a small palette so the README can carry them.
+Pages: the asset lineage, an asset's columns, a raw asset's checks, the order partitions, the Overview
+timeline, the backfills, the runs list (what launched each), a run of the derived tables, the review
+report's asset page (path metadata and preview) and the report itself, and a partition JD refused.
+Each PNG is reduced to a small palette so the README can carry them.
 """
 
 from __future__ import annotations
@@ -189,6 +190,9 @@ def _drive(python, env, data, out, sandbox_port, ui_port, started, log) -> int:
             ("partitions", f"{base}/assets/raw_orders?view=partitions", yesterday),
             ("refusal", f"{base}/assets/raw_item_details?view=events&partition={refused}", "jd_reason"),
             ("report-asset", f"{base}/assets/review_report", "review_report"),
+            ("timeline", f"{base}/overview/activity/timeline", "raw_orders_job"),
+            ("backfills", f"{base}/overview/backfills", "raw_orders_job"),
+            ("runs", f"{base}/runs", "raw_wares"),
         ]
         if runs:
             shots.append(("run", f"{base}/runs/{runs[0]['runId']}", "derived_tables_job"))

@@ -192,7 +192,7 @@ class JosResource(GatewayResource):
     dialect: str = Field(default="live", description="Order method dialect: 'live' or 'seed'.")
     timeout_s: float = Field(default=60.0, description="Timeout of one router call, seconds.")
     requests_per_second: float = Field(
-        default=10.0, description="Requests per second to the router, for the whole process."
+        default=10.0, description="Requests per second to the router, for every run on the machine together."
     )
     max_window_days: int = Field(default=1, description="Longest window of one order search, days.")
 

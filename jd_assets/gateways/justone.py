@@ -109,7 +109,8 @@ class JustOneResource(GatewayResource):
 
     The documented timeout advice is at least 60 s for comments and 120 s for details (a task may take
     that long before answering). The rate limit (``requests_per_second``) holds for every client of
-    this gateway in the process. Details are billed per call, pending polls included.
+    this gateway and token on the machine, all runs together. Details are billed per call, pending polls
+    included.
     """
 
     ENV_VARS: ClassVar[Mapping[str, str]] = {"base_url": "JD_JUSTONE_BASE_URL", "token": TOKEN_ENV}

@@ -3,7 +3,8 @@
 A gateway client builds a request and an ``interpret`` function that turns a ``Reply`` into a value or
 raises a typed error (jd_assets.errors); ``GatewayHttp.call`` owns everything else:
 
-- the process-wide rate limiter of the gateway (jd_assets.http.limiter), before every attempt;
+- the gateway's rate limiter (jd_assets.http.limiter, shared by every run on the machine that uses the
+  same credentials, when the resource builds the client), before every attempt;
 - the timeout (per client, overridable per call);
 - the response size cap: the body is streamed and refused past ``max_body_bytes`` (default 20 MiB)
   with a PartitionError: a bigger answer is not something retrying fixes;

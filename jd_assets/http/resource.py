@@ -23,6 +23,7 @@ from pydantic import Field
 
 from jd_assets.errors import ConfigError
 from jd_assets.http.layer import DEFAULT_MAX_BODY_BYTES, CallStats, GatewayHttp, RetryPolicy
+from jd_assets.http.limiter import RATE_LIMIT_DIR_ENV, shared_limiter
 
 log = logging.getLogger("jd_assets.http")
 CLEAR_TEXT_ENV = "JD_ALLOW_CLEAR_TEXT_HTTP"
@@ -45,7 +46,17 @@ class GatewayResource(dg.ConfigurableResource):
 
     requests_per_second: float = Field(
         default=5.0,
-        description="Requests per second to this gateway, for the whole process (all client instances).",
+        description=(
+            "Requests per second to this gateway with these credentials, for every run and process on the "
+            "machine together (one shared limiter)."
+        ),
+    )
+    rate_limit_dir: str = Field(
+        default="",
+        description=(
+            f"Folder of the rate-limit files every process shares (env {RATE_LIMIT_DIR_ENV}); "
+            "empty = a folder of this user's in the temp dir."
+        ),
     )
     max_attempts: int = Field(
         default=6, description="Attempts per request in all (1 = no retry) for transient failures."
@@ -108,7 +119,15 @@ class GatewayResource(dg.ConfigurableResource):
     def build_http(
         self, gateway: str, *, timeout_s: float, secrets: tuple[str, ...], stats: CallStats, **overrides: Any
     ) -> GatewayHttp:
-        """The shared HTTP layer configured from this resource; ``overrides`` are test injections."""
+        """The shared HTTP layer configured from this resource; ``overrides`` are test injections.
+
+        The limiter is shared by every process using this base URL and these credentials, unless a test
+        injects its own limiter or clock (a fake clock cannot share the system's monotonic one)."""
+        if "limiter" not in overrides and "clock" not in overrides:
+            identity = (str(getattr(self, "base_url", "")), *secrets)
+            overrides["limiter"] = shared_limiter(
+                gateway, self.requests_per_second, identity=identity, folder=self.rate_limit_dir
+            )
         return GatewayHttp(
             gateway,
             timeout_s=timeout_s,

@@ -192,7 +192,8 @@ def raw_comments(
 
     A refresh stops at the first page that reaches the stored high-water mark (the newest commentDate
     already landed), so k new comments cost at most ceil(k/10) + 1 billed calls. Each row keeps the
-    comment's JSON; invalid comments go to raw.rejects with the reason.
+    comment's JSON; invalid comments go to raw.rejects with the reason. Many SKUs at once: launch
+    raw_comments_refresh_job (one run, `items` to choose them), not a backfill of one run per SKU.
     """
     sku = _partition_id(context, "jd_item")
     try:
@@ -282,8 +283,15 @@ def raw_item_details(
             raise failure from None
         stats = client.stats
     counts = _land_record(warehouse, tables.ITEM_DETAILS, detail.payload, sku, context.run.run_id)
+    # jd_item keys are bare SKU ids (Dagster's partition keys carry no label): the partition names its product
+    title = str(detail.payload.get("title") or "").strip()
     return dg.MaterializeResult(
-        metadata={**counts.as_metadata(), **stats.as_metadata(), "polls": detail.polls}
+        metadata={
+            **counts.as_metadata(),
+            **stats.as_metadata(),
+            "polls": detail.polls,
+            **({"product_title": title} if title else {}),
+        }
     )
 
 

@@ -185,3 +185,17 @@ def test_a_signal_stops_the_demo_at_once_leaving_no_run_unfinished(demo_stopped_
     assert {r.job_name for r in runs} == {"raw_orders_job"}, "no stage after the signal was started"
     assert len(runs) <= 3
     assert all(r.is_finished for r in runs), [(r.run_id, r.status) for r in runs]
+
+
+def test_a_stopped_demo_leaves_its_orders_backfill_closed_as_canceled(demo_stopped_by):
+    from dagster._core.execution.backfill import BulkActionStatus
+
+    demo = demo_stopped_by(signal.SIGTERM)
+
+    with dg.DagsterInstance.from_config(str(demo.workdir / "data" / "dagster_home")) as instance:
+        (backfill,) = instance.get_backfills()
+        runs = instance.get_runs()
+    assert backfill.status == BulkActionStatus.CANCELED, "no daemon resumes it without the demo's sandbox"
+    assert backfill.partition_names == sorted(backfill.partition_names) and len(backfill.partition_names) == 3
+    assert {run.tags["dagster/backfill"] for run in runs} == {backfill.backfill_id}
+    assert all(run.remote_job_origin.location_name == "jd_assets.definitions" for run in runs)

@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from jd_sandbox import SandboxConfig, env_for
+from jd_sandbox.server import CLIENT_RATES
 
 CLI = [sys.executable, "-m", "jd_sandbox"]
 
@@ -59,7 +60,8 @@ def test_serve_is_the_default_command_and_takes_fault_options():
 def test_env_prints_evalable_exports_with_demo_credentials():
     out = subprocess.run([*CLI, "env", "--port", "8765"], capture_output=True, text=True, check=True).stdout
     exports = dict(shlex.split(line.removeprefix("export "))[0].split("=", 1) for line in out.splitlines())
-    assert exports == env_for("http://127.0.0.1:8765", SandboxConfig())
+    # and the request rates the demo gives its clients (the demo's runs then match make dev's job versions)
+    assert exports == env_for("http://127.0.0.1:8765", SandboxConfig()) | CLIENT_RATES
     assert exports["JD_JOS_BASE_URL"] == "http://127.0.0.1:8765/routerjson"
     assert exports["JD_FENGCHAO_BASE_URL"] == "http://127.0.0.1:8765/fengchao"
     shell = subprocess.run(

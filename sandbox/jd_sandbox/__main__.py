@@ -15,7 +15,7 @@ from datetime import datetime
 
 from . import config as c
 from .config import BEIJING, SCALES, Faults, SandboxConfig, today_start
-from .server import Sandbox, env_for
+from .server import CLIENT_RATES, Sandbox, env_for
 
 CREDENTIALS = f"""default demo credentials (override with the flags below):
   token gateway   JD_JUSTONE_TOKEN={c.DEFAULT_TOKEN}
@@ -171,7 +171,7 @@ def print_env(args: argparse.Namespace) -> int:
         fengchao_app_secret=args.fengchao_app_secret,
         fengchao_seller_nick=args.fengchao_seller_nick,
     )
-    for key, value in env_for(f"http://{args.host}:{args.port}", cfg).items():
+    for key, value in (env_for(f"http://{args.host}:{args.port}", cfg) | CLIENT_RATES).items():
         print(f"export {key}={shlex.quote(value)}")
     return 0
 

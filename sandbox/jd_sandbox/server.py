@@ -238,6 +238,12 @@ class Sandbox:
         self._app.gateways["justone"].reset_tasks()
 
 
+#: The request rates the demo and ``jd_sandbox env`` give the clients (the sandbox allows 50/s per gateway;
+#: the production defaults are more careful). One value for both, so that ``make dev`` pointed at a sandbox
+#: loads the demo's resource configuration, and with it the job snapshots of the demo's runs.
+CLIENT_RATES = {"JD_JUSTONE_RPS": "25", "JD_JOS_RPS": "25", "JD_FENGCHAO_RPS": "25"}
+
+
 def env_for(base_url: str, cfg: SandboxConfig) -> dict[str, str]:
     base_url = base_url.rstrip("/")
     return {
