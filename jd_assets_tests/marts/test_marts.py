@@ -261,7 +261,7 @@ def test_marts_record_numeric_metadata_for_the_plots(built_db, tmp_path):
 
 def cookbook() -> list[tuple[str, str]]:
     text = README.read_text()
-    section = text.split("## SQL cookbook", 1)[1]
+    section = text.split("## SQL cookbook", 1)[1].split("\n## ", 1)[0]  # up to the next section
     return re.findall(r"### (.+?)\n.*?```sql\n(.*?)```", section, flags=re.S)
 
 
