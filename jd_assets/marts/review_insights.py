@@ -1,7 +1,8 @@
 """The marts of what reviews say: pain points per SKU and aspect, and the reviews that need a look.
 
-Both are rebuilt whole from ``clean.review_signals`` (the costly scoring is incremental there; these are
-SQL aggregations over it), with their checks beside them.
+Both are SQL aggregations over ``clean.review_signals`` (the costly scoring is incremental there), with
+their checks beside them; after the first build only the SKUs whose aspects or alerts changed are rebuilt
+(``jd_assets/derived/incremental.py``).
 """
 
 import dagster as dg
