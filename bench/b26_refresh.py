@@ -14,6 +14,11 @@ sandbox's catalog (state, not measured). The clock then advances one day, so SKU
 - a few partitions as the daemon really launches one-partition runs: one fresh Python process per run
   (imports ``jd_assets.definitions``, then materializes the partition), timed from spawn to exit.
 Billed calls are the sandbox's ``counters()["billed"]["comments"]`` over all N partitions.
+
+2b. Quota-bound refresh: the same setup on a sandbox limited to R = 20 requests/s (50 ms latency) and the
+resource configured at R; ``raw_comments_refresh_job`` (its defaults) over N_q SKUs
+(``B26_QUOTA_SKUS``, 500 full, 100 quick), wall time against billed calls / R, the time the quota itself
+needs. ``B26_QUOTA_ONLY=1`` runs this part alone.
 Time inside HTTP calls, ``land`` and the watermark reads is metered by wrapping those functions in the
 bench process (the package is not changed).
 """
@@ -42,6 +47,7 @@ from common import (
 )
 
 LATENCY_MS = 50
+QUOTA_RPS = 20.0
 
 
 def _meter(module, name: str, meter: dict) -> None:
@@ -111,8 +117,73 @@ def one_run(env: dict, db: str, sku: str, home: str) -> dict:
     return {}
 
 
+def quota_refresh(n_skus: int) -> Row:
+    """2b: the daily refresh job at R against a sandbox limited to R: is the quota the bottleneck?"""
+    import dagster as dg
+
+    from jd_assets.raw.refresh import raw_comments_refresh_job
+    from jd_sandbox import Sandbox, SandboxConfig
+
+    cfg = SandboxConfig(
+        seed=7,
+        scale="large",
+        n_skus=n_skus,
+        n_comments=n_skus * 150,
+        rate_limit_rps={"justone": QUOTA_RPS},
+        latency_ms=LATENCY_MS,
+    )
+    work = workdir("b26q")
+    db = work / "jd.duckdb"
+    with Sandbox(cfg) as sb, dg.instance_for_test() as instance:
+        env = sb.env()
+        skus = sb.truth.sku_ids()
+        t0 = time.perf_counter()
+        seeded = _seed(sb, skus, db)
+        t_seed = time.perf_counter() - t0
+        sb.advance(days=1)
+        instance.add_dynamic_partitions("jd_item", skus)
+        res = {
+            "justone": justone_resource(env, requests_per_second=QUOTA_RPS),
+            "warehouse": warehouse_resource(db),
+        }
+        sb.reset_counters()
+        t0 = time.perf_counter()
+        result = raw_comments_refresh_job.execute_in_process(
+            run_config={"ops": {"refresh_comment_partitions": {"config": {"items": skus}}}},
+            resources=res,
+            instance=instance,
+        )
+        wall = time.perf_counter() - t0
+        assert result.success
+        counters = sb.counters()
+    billed = counters["billed"].get("comments", 0)
+    requests = counters["requests"].get("comments", 0)
+    limited = counters["rate_limited"].get("justone", 0)
+    floor = billed / QUOTA_RPS
+    ratio = wall / floor
+    return Row(
+        2,
+        f"Quota-bound refresh: {n_skus:,} SKUs at R = {QUOTA_RPS:g}/s, raw_comments_refresh_job (s)",
+        f"{wall:,.1f} s",
+        f"{floor:,.1f} s = {billed:,} billed / R",
+        f"{ratio:.2f}",
+        "<= 1.1",
+        "yes" if ratio <= 1.1 else "no",
+        [
+            f"{n_skus:,} SKUs, {seeded:,} comments landed on day 0 ({t_seed:.0f} s, not timed), one sandbox day "
+            f"later; sandbox limited to R = {QUOTA_RPS:g} requests/s (token bucket), latency {LATENCY_MS} ms; "
+            f"resource at R; the job's defaults (4 SKUs fetched at once).",
+            f"{wall:.1f} s for {billed:,} billed calls ({requests:,} requests, {limited} rate-limited answers) = "
+            f"{wall / n_skus * 1000:.0f} ms a SKU; the quota alone needs {floor:.1f} s -> {ratio:.2f}x. "
+            f"Extrapolated linearly to 10,000 SKUs: {wall / n_skus * 10_000:,.0f} s against "
+            f"{floor / n_skus * 10_000:,.0f} s.",
+        ],
+    )
+
+
 def run(quick: bool) -> list[Row]:
     import logging
+    import os
 
     import dagster as dg
 
@@ -121,6 +192,9 @@ def run(quick: bool) -> list[Row]:
     from jd_sandbox import Sandbox, SandboxConfig
 
     logging.getLogger("dagster").setLevel(logging.ERROR)
+    quota = quota_refresh(int(os.environ.get("B26_QUOTA_SKUS", 100 if quick else 500)))
+    if os.environ.get("B26_QUOTA_ONLY"):
+        return [quota]
     n_skus = 100 if quick else 1000
     n_materialize = 10 if quick else 50
     n_sequential = 40 if quick else 150
@@ -158,7 +232,7 @@ def run(quick: bool) -> list[Row]:
         }
         http = http_wait_meter()
         meters: dict[str, float] = {}
-        for name in ("_land", "_comments_watermark"):
+        for name in ("land_timed", "comments_watermarks"):
             _meter(raw_assets, name, meters)
         sb.reset_counters()
 
@@ -259,10 +333,10 @@ def run(quick: bool) -> list[Row]:
     per_direct = t_direct / max(1, len(direct_skus))
     http_per_dag = http_dag / len(dag_skus)
     http_per_direct = http_direct / max(1, len(direct_skus))
-    land_per_dag = land_dag.get("_land", 0) / len(dag_skus)
-    wm_per_dag = land_dag.get("_comments_watermark", 0) / len(dag_skus)
-    land_per_direct = land_direct.get("_land", 0) / max(1, len(direct_skus))
-    wm_per_direct = land_direct.get("_comments_watermark", 0) / max(1, len(direct_skus))
+    land_per_dag = land_dag.get("land_timed", 0) / len(dag_skus)
+    wm_per_dag = land_dag.get("comments_watermarks", 0) / len(dag_skus)
+    land_per_direct = land_direct.get("land_timed", 0) / max(1, len(direct_skus))
+    wm_per_direct = land_direct.get("comments_watermarks", 0) / max(1, len(direct_skus))
     per_proc = statistics.median(proc_times)
     est_sched = per_dag * n_skus
     est_proc = per_proc * n_skus
@@ -320,4 +394,4 @@ def run(quick: bool) -> list[Row]:
             "n/a",
         )
     )
-    return rows
+    return [*rows, quota]

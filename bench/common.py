@@ -54,7 +54,9 @@ def run_child(target: str, args: dict, *, timeout: float = 3600) -> dict:
     The child adds ``peak_rss_mib`` (its own high-water mark, VmHWM) and ``child_wall_s`` (inside the child,
     imports excluded) to the result.
     """
-    env = {**os.environ, "PYTHONPATH": f"{BENCH}{os.pathsep}{ROOT}"}
+    # the caller's own path (an extra folder holding the bench extra, say) stays after the package's
+    inherited = os.environ.get("PYTHONPATH")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(BENCH), str(ROOT), inherited) if p)}
     proc = subprocess.run(
         [PY, str(BENCH / "child.py"), target, json.dumps(args)],
         capture_output=True,

@@ -38,6 +38,7 @@ from jd_assets.errors import (
     RateLimitedError,
     TransientError,
 )
+from jd_assets.http import jsontext
 from jd_assets.http.layer import CallStats, GatewayHttp, Reply, error_for_code, int_code
 from jd_assets.http.resource import GatewayResource
 
@@ -88,6 +89,9 @@ class CommentPage:
     comments: list[dict]
     stop: str | None = None
     """Set by ``comment_pages`` on the page after which paging ends: why it ends there."""
+    texts: list[tuple[str, str | None]] | None = None
+    """Each comment's JSON text cut out of the answer as sent, with what makes it not JSON (or None);
+    None when it could not be cut out (jsontext.array_texts): the landing writes ``comments`` then."""
 
 
 @dataclass(frozen=True)
@@ -193,16 +197,19 @@ class JustOneClient:
         item_id = require_jd_id("item id", item_id)
         if isinstance(page, bool) or not isinstance(page, int) or page < 1:
             raise ValueError(f"page must be an int >= 1, got {page!r}")
-        data = self._http.call(
+        data, reply = self._http.call(
             "GET",
             self._base_url + COMMENTS_PATH,
             params={"token": self._token, "itemId": item_id, "page": str(page)},
             timeout_s=self._comments_timeout_s,
-            interpret=lambda reply: self._envelope_data(reply, item_id),
+            interpret=lambda reply: (self._envelope_data(reply, item_id), reply),
         )
         result = _comment_page(data, item_id, page)
+        texts = jsontext.array_texts(reply.content, ("data", "data")) if result.comments else None
         self.stats.add(pages=1)
-        return result
+        if texts is None or len(texts) != len(result.comments):
+            return result
+        return replace(result, texts=texts)
 
     def comment_pages(
         self, item_id: str, *, start_page: int = 1, max_pages: int = MAX_COMMENT_PAGES

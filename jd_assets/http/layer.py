@@ -27,6 +27,7 @@ from __future__ import annotations
 import email.utils
 import logging
 import math
+import os
 import random
 import threading
 import time
@@ -291,7 +292,7 @@ def _loads(content: bytes) -> tuple[Any, bool]:
 
 
 class GatewayHttp:
-    """One per client instance: an httpx.Client, the gateway's shared limiter, the retry loop, redaction.
+    """One per client instance: the process's httpx.Client, the gateway's shared limiter, retries, redaction.
 
     Args:
         gateway: the gateway's name; it keys the process-wide rate limiter ("justone", "jos", "fengchao").
@@ -339,12 +340,9 @@ class GatewayHttp:
         self.max_body_bytes = int(max_body_bytes)
         self._rng = rng or random.Random()
         self._limiter = limiter or shared_limiter(gateway, requests_per_second)
-        self._client = httpx.Client(
-            transport=transport,
-            timeout=httpx.Timeout(self.timeout_s),
-            follow_redirects=False,
-            headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
-        )
+        # A test's transport gets a client of its own; every other client shares the process's one.
+        self._own_client = _new_client(transport) if transport is not None else None
+        self._client = self._own_client or _process_client()
 
     # -- public -------------------------------------------------------------------------------------
 
@@ -404,7 +402,9 @@ class GatewayHttp:
                 self.sleep(delay)
 
     def close(self) -> None:
-        self._client.close()
+        """Close this client's own httpx client; the process-wide one stays open for the next client."""
+        if self._own_client is not None:
+            self._own_client.close()
 
     def __enter__(self) -> GatewayHttp:
         return self
@@ -497,6 +497,34 @@ class GatewayHttp:
                 gateway=self.gateway,
             )
         return b"".join(chunks)
+
+
+def _new_client(transport: httpx.BaseTransport | None = None) -> httpx.Client:
+    # Timeouts are set per request (``_send``); the client holds only what every gateway shares.
+    return httpx.Client(
+        transport=transport,
+        follow_redirects=False,
+        headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+    )
+
+
+_PROCESS_CLIENT: dict[int, httpx.Client] = {}
+_PROCESS_CLIENT_GUARD = threading.Lock()
+
+
+def _process_client() -> httpx.Client:
+    """The process's one httpx client (thread-safe, pooled keep-alive connections).
+
+    Building a client builds a TLS context (loading the CA bundle: 30-130 ms) and opens new connections;
+    per partition that cost more than the HTTP calls of a daily refresh (bench/RESULTS.refresh.md). A
+    forked child (a new pid) builds its own: connections are not shared across processes.
+    """
+    pid = os.getpid()
+    with _PROCESS_CLIENT_GUARD:
+        client = _PROCESS_CLIENT.get(pid)
+        if client is None or client.is_closed:
+            client = _PROCESS_CLIENT[pid] = _new_client()
+        return client
 
 
 def _resolve(value: ParamsArg) -> Mapping[str, str] | None:

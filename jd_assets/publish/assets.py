@@ -31,8 +31,10 @@ def published_copy(
     """Every clean and mart table, copied to the read-only file analysts open (JD_ANALYTICS_PATH).
 
     Built beside it and renamed onto it: a session open on the previous copy keeps working, the next one
-    sees this one. ``meta.publish`` says when (``published_at``), from which file and run; ``meta.tables``
-    the rows of each table. ``raw`` (buyer PII) is never copied.
+    sees this one. Only tables whose content changed since the last publish are copied (fingerprints in
+    ``meta.tables``); the others come with a file copy of the previous copy. ``meta.publish`` says when
+    (``published_at``), from which file and run; ``meta.tables`` the rows of each table. ``raw`` (buyer
+    PII) is never copied.
     """
     if not warehouse.single_file:
         context.log.info(
@@ -42,8 +44,9 @@ def published_copy(
         return
     done = publish(warehouse, analytics.target(), run_id=context.run.run_id)
     context.log.info(
-        f"published {len(done.row_counts)} tables to {done.target} in {done.total_s:.2f}s "
-        f"(the pipeline's file read for {done.read_lock_s:.2f}s)"
+        f"published {len(done.row_counts)} tables to {done.target} in {done.total_s:.2f}s, "
+        f"{len(done.copied)} of them copied ({done.full_reason or 'the rest unchanged since the last one'}; "
+        f"the pipeline's file read for {done.read_lock_s:.2f}s)"
     )
     yield dg.MaterializeResult(
         metadata={
@@ -52,6 +55,8 @@ def published_copy(
             "tables": len(done.row_counts),
             "dagster/row_count": sum(done.row_counts.values()),
             "row_counts": dg.MetadataValue.json(done.row_counts),
+            "tables_copied": dg.MetadataValue.json(done.copied),
+            "full_publish": done.full_reason or "no: unchanged tables kept from the previous copy",
             "read_lock_seconds": round(done.read_lock_s, 3),
             "publish_seconds": round(done.total_s, 3),
             "size_mib": round(done.bytes / 2**20, 2),

@@ -1,7 +1,9 @@
 """Checks of the published copy, made on the file as analysts open it (re-opened read-only after the rename).
 
 - ``row_counts_match``: the copy holds exactly the tables ``meta.tables`` lists, each with the rows the
-  pipeline's table had when it was read (counted under the same read lock as the copy);
+  pipeline's table had when it was read (counted under the same read lock as the copy) and the same
+  content fingerprint: a table kept from the previous copy (not copied again) is proven to hold what the
+  pipeline's table held, as a copied one is;
 - ``no_buyer_pii``: no ``raw`` schema, and no text value of any table equals or contains a buyer
   identifier of the pipeline's ``raw.orders`` (the clean layer's rule, run on the attached copy).
 """
@@ -18,7 +20,14 @@ import duckdb
 from jd_assets.clean.checks import no_buyer_pii
 from jd_assets.derived.building import sql_text
 from jd_assets.publish.assets import published_copy
-from jd_assets.publish.copy import ALIAS, META_SCHEMA, PUBLISHED_SCHEMAS, AnalyticsFile, published_tables
+from jd_assets.publish.copy import (
+    ALIAS,
+    META_SCHEMA,
+    PUBLISHED_SCHEMAS,
+    AnalyticsFile,
+    fingerprints,
+    published_tables,
+)
 from jd_assets.warehouse import DuckDBWarehouse
 
 
@@ -33,30 +42,33 @@ def attached_copy(con: duckdb.DuckDBPyConnection, target: Path) -> Iterator[str]
 
 
 def row_counts_match(con: duckdb.DuckDBPyConnection, catalog: str) -> dg.AssetCheckResult:
-    """Every table of the copy is in ``meta.tables`` with as many rows as the copy holds, and vice versa."""
+    """Every table of the copy is in ``meta.tables`` with its rows and fingerprint, and vice versa."""
     recorded = {
-        f"{schema}.{table}": n
-        for schema, table, n in con.execute(
-            f"SELECT schema_name, table_name, row_count FROM {catalog}.{META_SCHEMA}.tables"
+        f"{schema}.{table}": (n, fingerprint)
+        for schema, table, n, fingerprint in con.execute(
+            f"SELECT schema_name, table_name, row_count, fingerprint FROM {catalog}.{META_SCHEMA}.tables"
         ).fetchall()
     }
-    present = {
-        table: con.execute(f"SELECT count(*) FROM {catalog}.{table}").fetchone()[0]
-        for table in published_tables(con, catalog)
-    }
-    wrong = {t: (recorded.get(t), present.get(t)) for t in recorded.keys() | present.keys()}
-    wrong = {t: counts for t, counts in wrong.items() if counts[0] != counts[1]}
+    present = fingerprints(con, published_tables(con, catalog), catalog)
+    missing = (None, None)
+    wrong = {t: (recorded.get(t, missing), present.get(t, missing)) for t in recorded.keys() | present.keys()}
+    wrong = {t: (read, copied) for t, (read, copied) in wrong.items() if read != copied}
     return dg.AssetCheckResult(
         passed=not wrong,
         metadata={
             "tables": len(present),
-            "rows": sum(present.values()),
-            **{f"rows at publish / in copy: {t}": f"{a} / {b}" for t, (a, b) in sorted(wrong.items())},
+            "rows": sum(n for n, _ in present.values()),
+            **{f"rows at publish / in copy: {t}": f"{a[0]} / {b[0]}" for t, (a, b) in sorted(wrong.items())},
         },
         description=None
         if not wrong
         else "published copy differs from the tables it was made of: "
-        + ", ".join(f"{t} ({a} rows read, {b} in the copy)" for t, (a, b) in sorted(wrong.items())),
+        + ", ".join(
+            f"{t} ({a[0]} rows read, {b[0]} in the copy)"
+            if a[0] != b[0]
+            else f"{t} ({a[0]} rows, content differs from its fingerprint)"
+            for t, (a, b) in sorted(wrong.items())
+        ),
     )
 
 
@@ -100,7 +112,10 @@ PUBLISH_CHECKS = [
     dg.asset_check(
         asset=published_copy,
         name="row_counts_match",
-        description="The copy holds every table it lists in meta.tables, with the rows read at publish time.",
+        description=(
+            "The copy holds every table it lists in meta.tables, with the rows and content fingerprint "
+            "read at publish time."
+        ),
         blocking=True,
     )(_on_published(row_counts_match)),
     dg.asset_check(

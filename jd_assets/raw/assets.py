@@ -6,10 +6,13 @@ high-water mark honest: a half crawl would otherwise hide the pages it never rea
 """
 
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from datetime import time as clock_time
 
 import dagster as dg
+import duckdb
 import pyarrow as pa
 from pydantic import Field
 
@@ -21,7 +24,15 @@ from jd_assets.gateways.jos import JosResource, order_keys
 from jd_assets.gateways.justone import JustOneResource
 from jd_assets.partitions import jd_item_partitions, jd_ware_partitions, orders_daily_partitions
 from jd_assets.raw import tables
-from jd_assets.raw.landing import LandingCounts, RawTable, batch, land, record_refusal
+from jd_assets.raw.landing import (
+    LandingCounts,
+    RawTable,
+    batch,
+    ensure_table,
+    land,
+    record_refusal,
+    text_batch,
+)
 from jd_assets.warehouse import DuckDBWarehouse
 
 GROUP = "raw"
@@ -115,28 +126,42 @@ def _observe_refusal(context: dg.AssetExecutionContext, asset_key: dg.AssetKey, 
         context.log_event(observation)
 
 
+def land_timed(
+    warehouse: DuckDBWarehouse, work: Callable[[duckdb.DuckDBPyConnection], list[LandingCounts]]
+) -> list[LandingCounts]:
+    """Run ``work`` (landings) in one write transaction; each count says how long the file was held."""
+    asked = time.monotonic()
+    started = 0.0
+
+    def timed(con):
+        nonlocal started
+        started = time.monotonic()
+        return work(con)
+
+    counts, conflicts = warehouse.transact(timed)
+    held = time.monotonic() - started
+    return [c.held_for(held, waited=started - asked, conflicts=conflicts) for c in counts]
+
+
 def _land(
     warehouse: DuckDBWarehouse, table: RawTable, records: pa.Table, key: str, run_id: str
 ) -> LandingCounts:
     """Land one partition (keyed by its id) in its own write transaction."""
-    asked = time.monotonic()
-    started = 0.0
 
     def work(con):
-        nonlocal started
-        started = time.monotonic()
-        return land(
-            con,
-            table,
-            records,
-            partition_key=key,
-            partition_value=key,
-            run_id=run_id,
-            fetched_at=datetime.now(UTC),
-        )
+        return [
+            land(
+                con,
+                table,
+                records,
+                partition_key=key,
+                partition_value=key,
+                run_id=run_id,
+                fetched_at=datetime.now(UTC),
+            )
+        ]
 
-    counts, conflicts = warehouse.transact(work)
-    return counts.held_for(time.monotonic() - started, waited=started - asked, conflicts=conflicts)
+    return land_timed(warehouse, work)[0]
 
 
 def _land_record(
@@ -157,17 +182,20 @@ def _land_record(
     return counts
 
 
-def _comments_watermark(warehouse: DuckDBWarehouse, sku: str) -> str | None:
+def comments_watermarks(warehouse: DuckDBWarehouse, skus: list[str]) -> dict[str, str]:
+    """Each SKU's stored high-water mark (its newest commentDate landed), all in one read."""
     with warehouse.read() as con:
         if not con.execute(
             "SELECT 1 FROM duckdb_tables() WHERE schema_name = 'raw' AND table_name = 'comments'"
         ).fetchone():
-            return None
-        (mark,) = con.execute(
-            f"SELECT strftime(max(commented_at), {TIME_FORMAT_SQL}) FROM raw.comments WHERE sku_id = ?",
-            [sku],
-        ).fetchone()
-    return mark
+            return {}
+        return dict(
+            con.execute(
+                f"SELECT sku_id, strftime(max(commented_at), {TIME_FORMAT_SQL}) FROM raw.comments "
+                "WHERE sku_id IN (SELECT unnest($skus)) GROUP BY sku_id",
+                {"skus": skus},
+            ).fetchall()
+        )
 
 
 def _reaches(comments: list[dict], watermark: str) -> bool:
@@ -210,20 +238,54 @@ def raw_comments(
     return dg.MaterializeResult(metadata=metadata)
 
 
-def refresh_comments(
-    sku: str, *, justone: JustOneResource, warehouse: DuckDBWarehouse, run_id: str, full_refresh: bool = False
-) -> dict[str, object]:
-    """Fetch one SKU's comments down to the high-water mark and land them; returns the run metadata.
+@dataclass(frozen=True)
+class FetchedComments:
+    """One SKU's comments fetched down to its mark, not landed yet."""
+
+    sku: str
+    records: pa.Table
+    pages: int
+    stopped: str
+    watermark: str | None
+    full_refresh: bool
+    stats: dict[str, int]
+
+    def metadata(self, counts: LandingCounts) -> dict[str, object]:
+        """The metadata of the SKU's materialization once ``counts`` landed."""
+        return {
+            **counts.as_metadata(),
+            **self.stats,
+            "pages_fetched": self.pages,
+            "paging_stopped": self.stopped,
+            "full_refresh": self.full_refresh,
+            "watermark_before": self.watermark or "",
+            "watermark": counts.partition_mark or "",
+        }
+
+
+def fetch_comments(
+    sku: str,
+    *,
+    justone: JustOneResource,
+    warehouse: DuckDBWarehouse,
+    run_id: str,
+    watermark: str | None,
+    full_refresh: bool = False,
+) -> FetchedComments:
+    """Fetch one SKU's pages, newest first, down to the page that reaches ``watermark``.
 
     Raises dg.Failure naming the item, with ``scope`` (request / partition / run) in its metadata.
     """
-    watermark = None if full_refresh else _comments_watermark(warehouse, sku)
     pages: list[pa.Table] = []
     stopped = "no page fetched"
     with justone.open() as client:
         try:
             for page in client.comment_pages(sku):
-                pages.append(batch(page.comments, page=page.page, request_key=sku))
+                pages.append(
+                    batch(page.comments, page=page.page, request_key=sku)
+                    if page.texts is None
+                    else text_batch(page.texts, page=page.page, request_key=sku)
+                )
                 stopped = page.stop or stopped
                 if watermark and _reaches(page.comments, watermark):
                     stopped = f"page {page.page} reached the stored high-water mark {watermark}"
@@ -238,17 +300,57 @@ def refresh_comments(
                 key=sku,
                 run_id=run_id,
             ) from None
-        stats = client.stats
-    counts = _land(warehouse, tables.COMMENTS, pa.concat_tables([batch([]), *pages]), sku, run_id)
-    return {
-        **counts.as_metadata(),
-        **stats.as_metadata(),
-        "pages_fetched": len(pages),
-        "paging_stopped": stopped,
-        "full_refresh": full_refresh,
-        "watermark_before": watermark or "",
-        "watermark": _comments_watermark(warehouse, sku) or "",
-    }
+        stats = client.stats.as_metadata()
+    return FetchedComments(
+        sku, pa.concat_tables([batch([]), *pages]), len(pages), stopped, watermark, full_refresh, stats
+    )
+
+
+def land_comments(
+    warehouse: DuckDBWarehouse, fetched: list[FetchedComments], run_id: str
+) -> list[dict[str, object]]:
+    """Land several SKUs' comments on one connection, in one transaction (a kill leaves none of them
+    half landed); returns each SKU's materialization metadata (``write_seconds`` is the group's).
+    Opening and committing the DuckDB file costs more than landing a SKU's few new comments, so a
+    refresh pays it once per group."""
+
+    def work(con):
+        ensure_table(con, tables.COMMENTS)
+        fetched_at = datetime.now(UTC)
+        return [
+            land(
+                con,
+                tables.COMMENTS,
+                f.records,
+                partition_key=f.sku,
+                partition_value=f.sku,
+                run_id=run_id,
+                fetched_at=fetched_at,
+                table_ready=True,
+            )
+            for f in fetched
+        ]
+
+    return [f.metadata(c) for f, c in zip(fetched, land_timed(warehouse, work), strict=True)]
+
+
+def refresh_comments(
+    sku: str, *, justone: JustOneResource, warehouse: DuckDBWarehouse, run_id: str, full_refresh: bool = False
+) -> dict[str, object]:
+    """Fetch one SKU's comments down to the high-water mark and land them; returns the run metadata.
+
+    Raises dg.Failure naming the item, with ``scope`` (request / partition / run) in its metadata.
+    """
+    watermark = None if full_refresh else comments_watermarks(warehouse, [sku]).get(sku)
+    fetched = fetch_comments(
+        sku,
+        justone=justone,
+        warehouse=warehouse,
+        run_id=run_id,
+        watermark=watermark,
+        full_refresh=full_refresh,
+    )
+    return land_comments(warehouse, [fetched], run_id)[0]
 
 
 @dg.asset(

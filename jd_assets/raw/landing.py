@@ -23,6 +23,7 @@ import dagster as dg
 import duckdb
 import pyarrow as pa
 
+from jd_assets.conventions import TIME_FORMAT_SQL
 from jd_assets.http import jsontext
 from jd_assets.warehouse import ensure_schemas, markdown_preview
 
@@ -48,6 +49,9 @@ class RawTable:
     merge: bool = False
     detail: bool = False
     """The table also keeps a second record per row, ``detail`` (orders: the ``order.get`` answer)."""
+    mark_column: str | None = None
+    """A column whose newest value in the partition is reported after the landing (comments: the
+    high-water mark ``commented_at``), read inside the landing transaction."""
     migrations: tuple[tuple[str, str], ...] = ()
     """(``needed``, ``statement``) pairs that bring a table created by an earlier version up to date: the
     statement runs only when the query ``needed`` answers true, so an up-to-date table is never altered (on
@@ -139,6 +143,8 @@ class LandingCounts:
     """How long the landing waited for the file first (another landing, or an analyst holding it)."""
     write_conflicts: int = 0
     """DuckLake only: commits refused by another writer's conflicting change, and run again."""
+    partition_mark: str | None = None
+    """The newest ``mark_column`` value of the partition after the landing (``TIME_FORMAT`` text)."""
 
     def held_for(self, seconds: float, *, waited: float = 0.0, conflicts: int = 0) -> LandingCounts:
         return replace(self, write_seconds=seconds, wait_seconds=waited, write_conflicts=conflicts)
@@ -194,12 +200,36 @@ def batch(
         problem or (f"order.get record: {detail[1]}" if detail and detail[1] else None)
         for (_, problem), detail in zip(texts, detail_texts, strict=True)
     ]
+    return _arrow(
+        [t for t, _ in texts],
+        problems,
+        page=page,
+        request_key=request_key,
+        details=[d and d[0] for d in detail_texts],
+    )
+
+
+def text_batch(texts: Sequence[tuple[str, str | None]], *, page: int, request_key: str) -> pa.Table:
+    """An Arrow batch of a page's records in their JSON text as received, each with what makes it not
+    JSON or None (jsontext.array_texts): nothing is parsed or written again in Python, DuckDB validates."""
+    return _arrow([t for t, _ in texts], [p for _, p in texts], page=page, request_key=request_key)
+
+
+def _arrow(
+    texts: list[str],
+    problems: list[str | None],
+    *,
+    page: int | None,
+    request_key: str | None,
+    details: list[str | None] | None = None,
+) -> pa.Table:
+    n = len(texts)
     return pa.table(
         {
-            "record": pa.array([t for t, _ in texts], pa.string()),
-            "page": pa.array([page] * len(texts), pa.int32()),
-            "request_key": pa.array([request_key] * len(texts), pa.string()),
-            "detail": pa.array([d and d[0] for d in detail_texts], pa.string()),
+            "record": pa.array(texts, pa.string()),
+            "page": pa.array([page] * n, pa.int32()),
+            "request_key": pa.array([request_key] * n, pa.string()),
+            "detail": pa.array(details, pa.string()) if details is not None else pa.nulls(n, pa.string()),
             "problem": pa.array(problems, pa.string()),
         }
     )
@@ -231,9 +261,15 @@ def land(
     partition_value: object,
     run_id: str,
     fetched_at: datetime,
+    table_ready: bool = False,
 ) -> LandingCounts:
-    """Land one partition's records inside the caller's transaction and count what happened."""
-    ensure_table(con, table)
+    """Land one partition's records inside the caller's transaction and count what happened.
+
+    ``table_ready``: the caller already ran ``ensure_table`` on this connection (several partitions
+    landed on one connection skip its DDL statements).
+    """
+    if not table_ready:
+        ensure_table(con, table)
     params = {
         "source": table.source,
         "partition": partition_value,
@@ -246,28 +282,28 @@ def land(
         _stage(con, table)
     finally:
         con.unregister("landing_batch")
-    received = _count(con, "landing_stage")
-    rejected = _write_rejects(con, table, params)
+    received, rejected = con.execute(
+        "SELECT count(*), count(*) FILTER (WHERE reject_reason IS NOT NULL) FROM landing_stage"
+    ).fetchone()
+    _write_rejects(con, table, params, rejected)
     con.execute(f"CREATE OR REPLACE TEMP TABLE landing_valid AS {_valid_rows(table)}")
     part, key = table.partition_column, table.key_column
-    matches = f"t.{part} = v.{part} AND t.{key} = v.{key}"
-    known = _count(con, "landing_valid v", f"EXISTS (SELECT 1 FROM {table.name} t WHERE {matches})")
-    new = _count(con, "landing_valid") - known
+    # The constant partition predicate lets DuckDB skip the row groups of other partitions.
+    matches = f"t.{part} = $partition AND t.{part} = v.{part} AND t.{key} = v.{key}"
+    valid, known = con.execute(
+        f"SELECT count(*), count(*) FILTER (WHERE EXISTS (SELECT 1 FROM {table.name} t WHERE {matches})) "
+        "FROM landing_valid v",
+        _only(params, "partition"),
+    ).fetchone()
+    new = valid - known
     if table.merge:
-        _merge(con, table, params, matches)
+        _merge(con, table, params, matches, new=new, known=known)
     elif new + known or not rejected:
         # A batch whose every record was rejected replaces nothing: the previous version stays.
         _replace(con, table, params)
-    partition_rows = _partition_rows(con, table, partition_value)
-    table_rows = _count(con, table.name)
+    partition_rows, table_rows, mark = _table_counts(con, table, partition_value)
     preview = _preview(con, table, partition_value)
-    con.execute("DROP TABLE landing_stage")
-    con.execute("DROP TABLE landing_valid")
-    # a partition that lands is no longer refused
-    con.execute(
-        "DELETE FROM raw.refusals WHERE source = $source AND partition_key = $partition_key",
-        _only(params, "source", "partition_key"),
-    )
+    con.execute("DROP TABLE landing_stage; DROP TABLE landing_valid")
     return LandingCounts(
         received,
         new,
@@ -275,8 +311,10 @@ def land(
         rejected,
         partition_rows,
         table_rows,
-        refused_partitions=refused_partitions(con, table.source),
+        # a partition that lands is no longer refused
+        refused_partitions=_clear_refusal(con, params),
         preview=preview,
+        partition_mark=mark,
     )
 
 
@@ -298,13 +336,14 @@ def _stage(con: duckdb.DuckDBPyConnection, table: RawTable) -> None:
     )
 
 
-def _write_rejects(con: duckdb.DuckDBPyConnection, table: RawTable, params: dict) -> int:
-    rejected = _count(con, "landing_stage", "reject_reason IS NOT NULL")
+def _write_rejects(con: duckdb.DuckDBPyConnection, table: RawTable, params: dict, rejected: int) -> None:
     if not table.merge:  # the partition is rewritten whole, and so are its rejects
         con.execute(
             "DELETE FROM raw.rejects WHERE source = $source AND partition_key = $partition_key",
             _only(params, "source", "partition_key"),
         )
+    if not rejected:
+        return
     con.execute(
         f"""
         INSERT INTO raw.rejects
@@ -319,7 +358,6 @@ def _write_rejects(con: duckdb.DuckDBPyConnection, table: RawTable, params: dict
         """,
         _only(params, "source", "partition_key", "fetched_at", "run_id"),
     )
-    return rejected
 
 
 def _valid_rows(table: RawTable) -> str:
@@ -347,18 +385,22 @@ def _replace(con: duckdb.DuckDBPyConnection, table: RawTable, params: dict) -> N
     )
 
 
-def _merge(con: duckdb.DuckDBPyConnection, table: RawTable, params: dict, matches: str) -> None:
+def _merge(
+    con: duckdb.DuckDBPyConnection, table: RawTable, params: dict, matches: str, *, new: int, known: int
+) -> None:
     # Comments the gateway no longer serves (beyond its 100 pages) stay: only new keys are added.
-    con.execute(
-        f"UPDATE {table.name} t SET last_seen_at = $fetched_at FROM landing_valid v WHERE {matches}",
-        _only(params, "fetched_at"),
-    )
-    con.execute(
-        f"""INSERT INTO {table.name}
-            SELECT v.*, $partition_key, $fetched_at, $run_id, $fetched_at FROM landing_valid v
-            WHERE NOT EXISTS (SELECT 1 FROM {table.name} t WHERE {matches})""",
-        _only(params, "partition_key", "fetched_at", "run_id"),
-    )
+    if known:
+        con.execute(
+            f"UPDATE {table.name} t SET last_seen_at = $fetched_at FROM landing_valid v WHERE {matches}",
+            _only(params, "fetched_at", "partition"),
+        )
+    if new:
+        con.execute(
+            f"""INSERT INTO {table.name}
+                SELECT v.*, $partition_key, $fetched_at, $run_id, $fetched_at FROM landing_valid v
+                WHERE NOT EXISTS (SELECT 1 FROM {table.name} t WHERE {matches})""",
+            _only(params, "partition_key", "fetched_at", "run_id", "partition"),
+        )
 
 
 def _preview(
@@ -372,8 +414,36 @@ def _preview(
     )
 
 
-def _partition_rows(con: duckdb.DuckDBPyConnection, table: RawTable, partition_value: object) -> int:
-    return _count(con, table.name, f"{table.partition_column} = $partition", {"partition": partition_value})
+def _table_counts(
+    con: duckdb.DuckDBPyConnection, table: RawTable, partition_value: object
+) -> tuple[int, int, str | None]:
+    """Rows of the partition, of the whole table, and the partition's newest ``mark_column``: one scan."""
+    in_partition = f"{table.partition_column} = $partition"
+    mark = (
+        f"strftime(max({table.mark_column}) FILTER (WHERE {in_partition}), {TIME_FORMAT_SQL})"
+        if table.mark_column
+        else "NULL"
+    )
+    partition_rows, table_rows, newest = con.execute(
+        f"SELECT count(*) FILTER (WHERE {in_partition}), count(*), {mark} FROM {table.name}",
+        {"partition": partition_value},
+    ).fetchone()
+    return int(partition_rows), int(table_rows), newest
+
+
+def _clear_refusal(con: duckdb.DuckDBPyConnection, params: dict) -> int:
+    """Forget a refusal of the partition that just landed; returns the source's refused partitions."""
+    this, refused = con.execute(
+        "SELECT count(*) FILTER (WHERE partition_key = $partition_key), count(*) FROM raw.refusals "
+        "WHERE source = $source",
+        _only(params, "source", "partition_key"),
+    ).fetchone()
+    if this:
+        con.execute(
+            "DELETE FROM raw.refusals WHERE source = $source AND partition_key = $partition_key",
+            _only(params, "source", "partition_key"),
+        )
+    return int(refused - this)
 
 
 def _count(

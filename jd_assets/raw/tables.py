@@ -26,6 +26,7 @@ COMMENTS = RawTable(
     partition_column="sku_id",
     key_column="comment_id",
     merge=True,
+    mark_column="commented_at",
     preview="""comment_id, commented_at, record->>'$.commentScore' AS score,
                left(record->>'$.commentData', 40) AS text""",
     columns=(

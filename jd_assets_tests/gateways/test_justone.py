@@ -210,6 +210,24 @@ def test_comments_come_back_exactly_as_received(respx_mock, justone_resource, in
     assert (page.item_id, page.page, page.max_page) == (ITEM, 1, 1)
 
 
+def test_comment_texts_are_the_answers_own_slices(respx_mock, justone_resource, inject):
+    body = '{"code":0,"data":{"pageInfo":{"maxPage":"1"},"data":[ {"commentId":"1","price":899.00} ]}}'
+    respx_mock.get(COMMENTS).mock(return_value=httpx.Response(200, content=body.encode()))
+    page = justone_resource.open(**inject).comment_page(ITEM, 1)
+    assert page.texts == [('{"commentId":"1","price":899.00}', None)]
+
+
+def test_clients_share_the_process_http_connection_pool_and_closing_one_keeps_it(
+    respx_mock, justone_resource, inject
+):
+    respx_mock.get(COMMENTS).mock(return_value=httpx.Response(200, json=comments_page([comment(1)], "1")))
+    first, second = justone_resource.open(**inject), justone_resource.open(**inject)
+    first.close()
+
+    assert first._http._client is second._http._client  # one TLS context and pool per process
+    assert second.comment_page(ITEM, 1).comments == [comment(1)]
+
+
 @pytest.mark.parametrize("max_page", ["abc", "", "1.5", "-1", None])
 def test_non_numeric_max_page_fails_the_partition(respx_mock, justone_resource, inject, max_page):
     route = respx_mock.get(COMMENTS).mock(

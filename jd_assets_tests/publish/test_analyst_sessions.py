@@ -220,7 +220,8 @@ def test_a_publish_killed_half_way_leaves_the_previous_copy_whole_and_the_next_o
     publisher = subprocess.Popen([sys.executable, "-c", PUBLISHER, str(db), str(target)])
     partial = target.with_name(f"{target.name}.tmp-{publisher.pid}")
     deadline = time.monotonic() + 120
-    while not (partial.exists() and partial.stat().st_size > 2**20):  # the copy is being written
+    # the new table is being written: the partial file outgrew the file copy of the previous copy it began as
+    while not (partial.exists() and partial.stat().st_size > target.stat().st_size + 2**20):
         assert publisher.poll() is None and time.monotonic() < deadline, "the publish ended before the kill"
         time.sleep(0.005)
     publisher.send_signal(signal.SIGKILL)

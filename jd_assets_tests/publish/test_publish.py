@@ -119,7 +119,10 @@ def test_meta_says_when_from_which_file_and_run_and_how_many_rows(built_db, tmp_
         "run-42",
         len(CLEAN_ASSETS) + len(MART_ASSETS),
     )
-    counts = {f"{s}.{t}": n for s, t, n in query(target, "FROM meta.tables")}
+    counts = {
+        f"{s}.{t}": n
+        for s, t, n in query(target, "SELECT schema_name, table_name, row_count FROM meta.tables")
+    }
     assert counts == {
         t: query(built_db, f"SELECT count(*) FROM {t}")[0][0] for t in tables_of(built_db, ("clean", "marts"))
     }

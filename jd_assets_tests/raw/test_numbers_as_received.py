@@ -12,7 +12,7 @@ import pytest
 
 from jd_assets.http import jsontext
 from jd_assets.raw import tables
-from jd_assets.raw.landing import batch, land
+from jd_assets.raw.landing import batch, land, text_batch
 
 FETCHED = datetime(2026, 3, 10, 4, 0, tzinfo=UTC)
 
@@ -69,3 +69,55 @@ def test_a_record_holding_a_non_json_literal_is_rejected_naming_it(con, literal)
         (f"not JSON: the literal {literal} (JSON has no NaN or Infinity)",)
     ]
     assert con.execute("SELECT count(*) FROM raw.wares").fetchone() == (0,)
+
+
+# A comments page lands its records cut out of the answer's own text (jsontext.array_texts), never
+# written again: whatever the gateway's spacing, escapes and number spellings, the stored text is the
+# answer's slice.
+
+PAGE = (
+    '{"code":0, "data": {"pageInfo":{"maxPage":"1"},\n "data": [\n'
+    '  {"commentId":"1","productId":"100","commentDate":"2026-03-01 10:00:00","commentScore":5,'
+    '"price":899.00,"big":123456789012345678901234567890,"text":"\\u597d \u8bc4"} ,\n'
+    '  {"commentId":"2","productId":"100","commentDate":"2026-03-01 11:00:00","commentScore":"5",'
+    '"rate":NaN}\n]}}'
+)
+
+
+def land_page(con, body: str):
+    return land(
+        con,
+        tables.COMMENTS,
+        text_batch(jsontext.array_texts(body.encode(), ("data", "data")), page=1, request_key="100"),
+        partition_key="100",
+        partition_value="100",
+        run_id="r",
+        fetched_at=FETCHED,
+    )
+
+
+def test_a_page_lands_each_record_as_the_slice_of_the_answer_it_was_sent_in(con):
+    counts = land_page(con, PAGE)
+
+    first = PAGE[PAGE.index('{"commentId":"1"') : PAGE.index(" ,\n")]
+    assert (counts.new, counts.rejected) == (1, 1)
+    assert con.execute("SELECT record::VARCHAR FROM raw.comments").fetchall() == [(first,)]
+    assert con.execute("SELECT record->>'$.text' FROM raw.comments").fetchone() == ("好 评",)
+    assert con.execute("SELECT reason FROM raw.rejects").fetchall() == [
+        ("not JSON: the literal NaN (JSON has no NaN or Infinity)",)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "texts"),
+    [
+        ('{"data":{"data":[]}}', []),
+        ('{"data":{"data":[1],"data":[ {"a" :[2]} ]}}', [('{"a" :[2]}', None)]),  # the last key counts
+        ('{"data":{"data":null}}', None),  # no array there
+        ('{"data":[{"data":[1]}]}', None),
+        ('{"data":{"data":[{"t":"\\ud800"}]}}', None),  # DuckDB refuses a lone surrogate: written again
+        ('{"data":{"data":[1,}}', None),  # not JSON
+    ],
+)
+def test_texts_are_cut_out_only_where_the_array_is(body, texts):
+    assert jsontext.array_texts(body.encode(), ("data", "data")) == texts
