@@ -10,6 +10,16 @@ Contenders, each in its own child process on its own copy of the raw file (peak 
   automation sensor's run builds them (asset checks not included);
 - hand-written: one SQL script in one connection and one transaction building the same tables (same
   columns for what the marts use, same joins, dedup and aggregates), written plainly (no ORDER BY).
+
+Incremental rows (``incremental()``): after one full build of a copy, a day's new data is added to raw
+(1% new comments: copies of existing ones under new ids, posted on the day after the newest review; 1% of
+the old comments seen again,
+``last_seen_at`` moved on; the last whole order day's orders and tracks copied under new ids to the day
+after the newest),
+the copy is copied again, and each child process updates one of the two: the default run (incremental)
+and the same run with the ``jd/full_rebuild`` tag (every table rebuilt whole). Both include
+``clean_review_signals``, which scores the new reviews in both. Then every clean and mart table of the two
+is compared, ``EXCEPT ALL`` both ways (``scored_at``, the time of scoring, left out).
 """
 
 from __future__ import annotations
@@ -20,6 +30,7 @@ import shutil
 import time
 from datetime import UTC, datetime
 from multiprocessing import Pool
+from pathlib import Path
 
 from common import WORK, Row, run_child, workdir
 
@@ -226,13 +237,14 @@ def generate(name: str) -> tuple:
 # ------------------------------------------------------------------------------------------ contenders
 
 
-def package(db: str) -> dict:
+def package(db: str, full_rebuild: bool = False) -> dict:
     import logging
 
     import dagster as dg
 
     from jd_assets.clean import CLEAN_ASSETS
     from jd_assets.clean.pii import PiiKey
+    from jd_assets.derived.incremental import FULL_REBUILD_TAG
     from jd_assets.marts import MART_ASSETS
     from jd_assets.warehouse import DuckDBWarehouse
 
@@ -243,10 +255,122 @@ def package(db: str) -> dict:
             [*CLEAN_ASSETS, *MART_ASSETS],
             resources={"warehouse": DuckDBWarehouse(database=db), "pii_key": PiiKey(key=PII_KEY)},
             instance=instance,
+            tags={FULL_REBUILD_TAG: "true"} if full_rebuild else None,
         )
         assert result.success
+        builds = {
+            e.asset_key.to_user_string(): str(e.materialization.metadata["build"].value)
+            for e in result.get_asset_materialization_events()
+            if "build" in e.materialization.metadata
+        }
+        starts, steps = {}, {}
+        for entry in instance.all_logs(result.run_id):
+            kind = entry.dagster_event.event_type_value if entry.dagster_event else None
+            if kind == "STEP_START":
+                starts[entry.step_key] = entry.timestamp
+            elif kind == "STEP_SUCCESS":
+                steps[entry.step_key] = round(entry.timestamp - starts[entry.step_key], 2)
     wall = time.perf_counter() - t0
-    return {"wall_s": wall, "counts": _counts(db)}
+    return {"wall_s": wall, "counts": _counts(db), "builds": builds, "steps": steps}
+
+
+def full_rebuild(db: str) -> dict:
+    return package(db, full_rebuild=True)
+
+
+def add_day(db: str, share: float = 0.01) -> dict:
+    """A day's new raw data (see the module docstring); returns what was added."""
+    import duckdb
+
+    later = "INTERVAL 1 DAY"
+    con = duckdb.connect(db)
+    (comments,) = con.execute(
+        f"""INSERT INTO raw.comments
+            SELECT sku_id, '9' || comment_id, newest + (commented_at - date_trunc('day', commented_at)),
+                   json_merge_patch(record, json_object('commentId', '9' || comment_id)),
+                   page, partition_key, fetched_at + {later}, run_id, last_seen_at + {later}
+            FROM raw.comments, (SELECT date_trunc('day', max(commented_at)) + {later} AS newest FROM raw.comments)
+            USING SAMPLE {share * 100}% (bernoulli, 7)"""
+    ).fetchone()
+    (seen_again,) = con.execute(
+        f"""UPDATE raw.comments SET last_seen_at = last_seen_at + {later}
+            WHERE comment_id IN (SELECT comment_id FROM raw.comments WHERE NOT starts_with(comment_id, '9')
+                                 USING SAMPLE {share * 100}% (bernoulli, 11))"""
+    ).fetchone()
+    # the newest order day is still running at the generator's now: the day before it is a whole day
+    (day,) = con.execute("SELECT max(order_date) - 1 FROM raw.orders").fetchone()
+    (orders,) = con.execute(
+        f"""INSERT INTO raw.orders
+            SELECT order_date + 2, '9' || order_id, created_at + INTERVAL 2 DAY, modified_at + {later},
+                   order_state, dialect, json_merge_patch(record, json_object('orderId', '9' || order_id)),
+                   page, CAST(order_date + 2 AS VARCHAR), fetched_at + {later}, run_id, detail
+            FROM raw.orders WHERE order_date = ?""",
+        [day],
+    ).fetchone()
+    (tracks,) = con.execute(
+        f"""INSERT INTO raw.order_tracks
+            SELECT order_date + 2, '9' || order_id, record, NULL, CAST(order_date + 2 AS VARCHAR),
+                   fetched_at + {later}, run_id
+            FROM raw.order_tracks WHERE order_date = ?""",
+        [day],
+    ).fetchone()
+    con.execute("CHECKPOINT")
+    con.close()
+    return {"comments": comments, "seen_again": seen_again, "orders": orders, "tracks": tracks}
+
+
+def compare(db_a: str, db_b: str) -> dict[str, tuple[int, int, int]]:
+    """Per clean and mart table: (rows, rows only in a, rows only in b), EXCEPT ALL both ways."""
+    import duckdb
+
+    con = duckdb.connect(db_a, read_only=True)
+    con.execute(f"ATTACH '{db_b}' AS other (READ_ONLY)")
+    out = {}
+    tables = con.execute(
+        "SELECT schema_name || '.' || table_name FROM duckdb_tables() "
+        "WHERE database_name = current_database() AND schema_name IN ('clean', 'marts') ORDER BY 1"
+    ).fetchall()
+    for (table,) in tables:
+        schema, name = table.split(".")
+        cols = ", ".join(
+            f'"{c}"'
+            for (c,) in con.execute(
+                "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() "
+                "AND schema_name = ? AND table_name = ? AND column_name <> 'scored_at' ORDER BY column_index",
+                [schema, name],
+            ).fetchall()
+        )
+        a, b = f"SELECT {cols} FROM {table}", f"SELECT {cols} FROM other.{table}"
+        only_a = con.execute(f"SELECT count(*) FROM ({a} EXCEPT ALL {b})").fetchone()[0]
+        only_b = con.execute(f"SELECT count(*) FROM ({b} EXCEPT ALL {a})").fetchone()[0]
+        out[table] = (con.execute(f"SELECT count(*) FROM {table}").fetchone()[0], only_a, only_b)
+    con.close()
+    return out
+
+
+def incremental_after(built: Path) -> dict:
+    """A day's new data on the built file ``built``, then the incremental update of it and a full rebuild
+    of a copy, each in its own child process; the two compared table by table."""
+    added = add_day(str(built))
+    full = built.parent / "full.duckdb"
+    shutil.copy(built, full)
+    inc = run_child("b4_derived:package", {"db": str(built)})
+    rebuilt = run_child("b4_derived:full_rebuild", {"db": str(full)})
+    diff = compare(str(built), str(full))
+    full.unlink()
+    return {"added": added, "incremental": inc, "full": rebuilt, "diff": diff}
+
+
+def incremental(name: str) -> dict:
+    """Full build of a copy of the raw file, then :func:`incremental_after` (bench 4 without its other rows)."""
+    db, counts, _ = generate(name)
+    base = workdir("b4/incremental")
+    built = base / "incremental.duckdb"
+    shutil.copy(db, built)
+    first = run_child("b4_derived:package", {"db": str(built)})
+    out = incremental_after(built)
+    shutil.rmtree(base)
+    return {"counts": counts, "first": first, **out}
 
 
 HAND_SQL = r"""
@@ -449,6 +573,8 @@ def _measure(name: str, reps: int) -> dict:
                 best[who] = {**out, "peak": max(out["peak_rss_mib"], best.get(who, {}).get("peak", 0))}
             else:
                 best[who]["peak"] = max(best[who]["peak"], out["peak_rss_mib"])
+            if who == "package" and "incremental" not in best:
+                best["incremental"] = incremental_after(copy)
             shutil.rmtree(copy.parent)
     return {"counts": counts, "gen_s": t_gen, **best}
 
@@ -483,6 +609,47 @@ def run(quick: bool) -> list[Row]:
             f"x{b['hand_written']['wall_s'] / a['hand_written']['wall_s']:.1f} time."
         )
     label = sizes[-1] if not quick else "quick (50k comments)"
+    return [
+        *(_incremental_row(name, res[name]["incremental"]) for name in sizes),
+        *_rebuild_rows(label, top, pk, hw, ratio, peak_gib, details),
+    ]
+
+
+def _steps(out: dict) -> str:
+    return ", ".join(f"{k} {v:.1f}" for k, v in sorted(out["steps"].items(), key=lambda kv: -kv[1]))
+
+
+def _incremental_row(name: str, r: dict) -> Row:
+    inc, full = r["incremental"], r["full"]
+    ratio = inc["wall_s"] / full["wall_s"]
+    unequal = {t: d for t, d in r["diff"].items() if d[1] or d[2]}
+    a = r["added"]
+    return Row(
+        4,
+        f"Derived tables after a day's new data, {name}: incremental update",
+        f"{inc['wall_s']:.1f} s",
+        f"{full['wall_s']:.1f} s (full rebuild)",
+        f"{ratio:.3f}",
+        "<= 0.10, equal rows",
+        "yes" if ratio <= 0.10 and not unequal else "no",
+        [
+            f"{name}: added {a['comments']:,} new comments, {a['seen_again']:,} seen again, {a['orders']:,} "
+            f"orders and {a['tracks']:,} tracks of a new day; both runs include clean_review_signals "
+            "scoring the new reviews.",
+            "row for row: "
+            + (
+                "every clean and mart table equal (EXCEPT ALL both ways, "
+                f"{sum(d[0] for d in r['diff'].values()):,} rows in {len(r['diff'])} tables)"
+                if not unequal
+                else f"DIFFERENT: {unequal}"
+            ),
+            f"incremental steps (s): {_steps(inc)}",
+            f"full rebuild steps (s): {_steps(full)}",
+        ],
+    )
+
+
+def _rebuild_rows(label, top, pk, hw, ratio, peak_gib, details) -> list[Row]:
     return [
         Row(
             4,

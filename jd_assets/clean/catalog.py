@@ -4,10 +4,10 @@ The detail payload's fields are not published (docs/GATEWAYS.md §1): the SQL re
 a missing one is NULL, and the raw JSON stays the source of truth.
 """
 
-from __future__ import annotations
-
 import dagster as dg
 
+from jd_assets.clean.orders import clean_order_items
+from jd_assets.conventions import JD_ID_RE
 from jd_assets.derived.automation import FOLLOW_UPSTREAM
 from jd_assets.derived.building import (
     BEIJING,
@@ -19,12 +19,23 @@ from jd_assets.derived.building import (
     label_case,
     rebuild,
     row_count,
+    select_of,
     table_metadata,
+)
+from jd_assets.derived.incremental import (
+    DerivedConfig,
+    begin,
+    changed_partitions,
+    changed_upstream,
+    digest,
+    finish,
+    full_requested,
+    replace_keys,
+    reset_seen,
 )
 from jd_assets.gateways.fengchao import WARE_STATUS_LABELS
 from jd_assets.raw import tables
-from jd_assets.raw.assets import RAW_ORDERS, raw_item_details, raw_wares
-from jd_assets.raw.discovery import ORDER_ITEMS_SQL, SKU_WARE_LINKS_SQL
+from jd_assets.raw.assets import raw_item_details, raw_wares
 from jd_assets.warehouse import DuckDBWarehouse
 
 GROUP = "clean"
@@ -72,8 +83,10 @@ SELECT
     {image_url("(d.record->>'$.mainImageUrl')")} AS main_image_url,
     d.fetched_at
 FROM raw.item_details d
+/*where*/
 ORDER BY d.sku_id
 """
+PRODUCTS_SELECT = select_of(PRODUCTS_SQL)
 
 WARES_COLUMNS = (
     Column("ware_id", "VARCHAR", "Seller ware id (exact digits, never through a float); unique."),
@@ -125,6 +138,7 @@ WITH images AS (
                lambda i: {{'idx': TRY_CAST(i->>'$.imgIndex' AS INTEGER), 'path': i->>'$.imgUrl'}}
            )) AS ordered
     FROM raw.wares w
+    /*where*/
 )
 SELECT
     w.ware_id,
@@ -156,6 +170,7 @@ FROM raw.wares w
 JOIN images i USING (ware_id)
 ORDER BY w.ware_id
 """
+WARES_SELECT = select_of(WARES_SQL)
 
 SKU_WARE_LINKS_COLUMNS = (
     Column("sku_id", "VARCHAR", "The SKU."),
@@ -170,27 +185,42 @@ SKU_WARE_LINKS_COLUMNS = (
     ),
 )
 
+#: The order links come from clean.order_items (the same items ORDER_ITEMS_SQL unnests, already parsed),
+#: with the fetch time of their raw order; ``/*and*/`` restricts both sources to some SKUs.
 SKU_WARE_LINKS_SQL_CLEAN = f"""
 CREATE OR REPLACE TABLE clean.sku_ware_links AS
-WITH links AS (
-    {SKU_WARE_LINKS_SQL["orders"]}
-    UNION ALL
-    {SKU_WARE_LINKS_SQL["item_details"]}
-), seen AS (
-    SELECT i.sku_id, i.ware_id, 'order' AS source, min(o.fetched_at) AS first_seen_at
-    FROM ({ORDER_ITEMS_SQL}) i
-    JOIN raw.orders o USING (order_date, order_id)
-    GROUP BY ALL
-    UNION ALL
-    SELECT sku_id, ware_id, 'detail' AS source, min(fetched_at) AS first_seen_at
-    FROM raw.item_details
-    GROUP BY ALL
-)
-SELECT l.sku_id, l.ware_id, l.source, s.first_seen_at
-FROM links l
-JOIN seen s USING (sku_id, ware_id, source)
-ORDER BY l.sku_id, l.ware_id, l.source
+SELECT i.sku_id, i.ware_id, 'order' AS source, min(o.fetched_at) AS first_seen_at
+FROM clean.order_items i
+JOIN raw.orders o USING (order_date, order_id)
+WHERE regexp_matches(i.sku_id, {JD_ID_RE}) AND regexp_matches(i.ware_id, {JD_ID_RE}) /*and*/
+GROUP BY ALL
+UNION ALL
+SELECT sku_id, ware_id, 'detail' AS source, min(fetched_at) AS first_seen_at
+FROM raw.item_details
+WHERE ware_id IS NOT NULL /*and*/
+GROUP BY ALL
+ORDER BY sku_id, ware_id, source
 """
+SKU_WARE_LINKS_SELECT = select_of(SKU_WARE_LINKS_SQL_CLEAN)
+
+#: (part, key, fetched_at) of the raw tables the catalog reads, landed one partition at a time.
+DETAILS_STATE = "SELECT sku_id AS part, sku_id AS key, fetched_at FROM raw.item_details"
+WARES_STATE = "SELECT ware_id AS part, ware_id AS key, fetched_at FROM raw.wares"
+
+
+def _update_by_partition(con, build, key: str, select_sql: str, state_sql: str) -> int:
+    """Whole, or only the keys of the raw partitions landed again since the last build; how many."""
+    if build.full:
+        con.execute(f"CREATE OR REPLACE TABLE {build.table} AS " + select_sql.replace("/*where*/", ""))
+        reset_seen(con, build.table, state_sql)
+        finish(con, build)
+        return 0
+    changed = changed_partitions(con, build.table, state_sql)
+    where = f"WHERE {key} IN (SELECT key FROM changed_keys)"
+    insert = f"INSERT INTO {build.table} " + select_sql.replace("/*where*/", where)
+    replace_keys(con, build, key, insert, log=False)
+    finish(con, build)
+    return changed
 
 
 @dg.asset(
@@ -200,16 +230,24 @@ ORDER BY l.sku_id, l.ware_id, l.source
     metadata=table_metadata("clean.products", PRODUCTS_COLUMNS),
     automation_condition=FOLLOW_UPSTREAM,
 )
-def clean_products(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
+def clean_products(
+    context: dg.AssetExecutionContext, config: DerivedConfig, warehouse: DuckDBWarehouse
+) -> dg.MaterializeResult:
     """Products, one row per SKU from its details: ware, title, brand, shop, category path, price, image."""
     with rebuild(warehouse, [tables.ITEM_DETAILS]) as con:
-        con.execute(PRODUCTS_SQL)
+        build = begin(con, "clean.products", digest(PRODUCTS_SQL), full=full_requested(context, config))
+        changed = _update_by_partition(con, build, "sku_id", PRODUCTS_SELECT, DETAILS_STATE)
         rows = row_count(con, "clean.products")
         with_ware, with_price = con.execute(
             "SELECT count(ware_id), count(price) FROM clean.products"
         ).fetchone()
     return dg.MaterializeResult(
-        metadata={"dagster/row_count": rows, "with_ware_id": int(with_ware), "with_price": int(with_price)}
+        metadata={
+            "dagster/row_count": rows,
+            "with_ware_id": int(with_ware),
+            "with_price": int(with_price),
+            **build.metadata(changed),
+        }
     )
 
 
@@ -220,26 +258,40 @@ def clean_products(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
     metadata=table_metadata("clean.wares", WARES_COLUMNS),
     automation_condition=FOLLOW_UPSTREAM,
 )
-def clean_wares(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
+def clean_wares(
+    context: dg.AssetExecutionContext, config: DerivedConfig, warehouse: DuckDBWarehouse
+) -> dg.MaterializeResult:
     """Seller wares, one row per ware: status with its label, item number, image URLs, parsed times."""
     with rebuild(warehouse, [tables.WARES]) as con:
-        con.execute(WARES_SQL)
+        build = begin(con, "clean.wares", digest(WARES_SQL), full=full_requested(context, config))
+        changed = _update_by_partition(con, build, "ware_id", WARES_SELECT, WARES_STATE)
         rows = row_count(con, "clean.wares")
         (on_sale,) = con.execute("SELECT count(*) FROM clean.wares WHERE status_code = 8").fetchone()
-    return dg.MaterializeResult(metadata={"dagster/row_count": rows, "on_sale": int(on_sale)})
+    return dg.MaterializeResult(
+        metadata={"dagster/row_count": rows, "on_sale": int(on_sale), **build.metadata(changed)}
+    )
 
 
 @dg.asset(
-    deps=[RAW_ORDERS, raw_item_details],
+    deps=[clean_order_items, raw_item_details],
     group_name=GROUP,
     kinds=KINDS,
     metadata=table_metadata("clean.sku_ware_links", SKU_WARE_LINKS_COLUMNS),
     automation_condition=FOLLOW_UPSTREAM,
 )
-def clean_sku_ware_links(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
+def clean_sku_ware_links(
+    context: dg.AssetExecutionContext, config: DerivedConfig, warehouse: DuckDBWarehouse
+) -> dg.MaterializeResult:
     """Which ware each SKU belongs to, and which source (order item or details) says so."""
     with rebuild(warehouse, [tables.ORDERS, tables.ITEM_DETAILS]) as con:
-        con.execute(SKU_WARE_LINKS_SQL_CLEAN)
+        build = begin(
+            con,
+            "clean.sku_ware_links",
+            digest(SKU_WARE_LINKS_SQL_CLEAN),
+            full=full_requested(context, config),
+            upstreams=("clean.order_items",),
+        )
+        changed = _update_links(con, build)
         rows = row_count(con, "clean.sku_ware_links")
         skus, conflicts = con.execute(
             """SELECT count(DISTINCT sku_id),
@@ -248,5 +300,31 @@ def clean_sku_ware_links(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
                FROM clean.sku_ware_links"""
         ).fetchone()
     return dg.MaterializeResult(
-        metadata={"dagster/row_count": rows, "skus": int(skus), "skus_with_conflicting_wares": int(conflicts)}
+        metadata={
+            "dagster/row_count": rows,
+            "skus": int(skus),
+            "skus_with_conflicting_wares": int(conflicts),
+            **build.metadata(changed),
+        }
     )
+
+
+def _update_links(con, build) -> int:
+    """Whole, or the links of the SKUs whose order items or details changed; returns how many SKUs."""
+    if build.full:
+        con.execute(SKU_WARE_LINKS_SQL_CLEAN)
+        reset_seen(con, build.table, DETAILS_STATE)
+        finish(con, build)
+        return 0
+    changed_partitions(con, build.table, DETAILS_STATE, into="changed_details")
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE changed_keys AS
+        SELECT key FROM changed_details
+        UNION SELECT sku_id FROM ({changed_upstream(build, "clean.order_items")}) WHERE sku_id IS NOT NULL"""
+    )
+    insert = "INSERT INTO clean.sku_ware_links " + SKU_WARE_LINKS_SELECT.replace(
+        "/*and*/", "AND sku_id IN (SELECT key FROM changed_keys)"
+    )
+    replace_keys(con, build, "sku_id", insert, log=False)
+    finish(con, build)
+    return row_count(con, "changed_keys")

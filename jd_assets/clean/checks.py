@@ -308,6 +308,7 @@ clean_orders_checks = checks_from_rules(
     },
 )
 
+
 def _order_times_plausible(con: duckdb.DuckDBPyConnection) -> dg.AssetCheckResult:
     times = timestamps_plausible(
         con,

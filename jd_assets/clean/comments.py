@@ -1,7 +1,5 @@
 """``clean.comments``: one row per review, typed and decoded from ``raw.comments``."""
 
-from __future__ import annotations
-
 import dagster as dg
 
 from jd_assets.derived.automation import FOLLOW_UPSTREAM
@@ -12,8 +10,18 @@ from jd_assets.derived.building import (
     halfwidth,
     rebuild,
     row_count,
+    select_of,
     sql_text,
     table_metadata,
+)
+from jd_assets.derived.incremental import (
+    DerivedConfig,
+    begin,
+    digest,
+    finish,
+    full_requested,
+    log_rows,
+    replace_keys,
 )
 from jd_assets.raw import tables
 from jd_assets.raw.assets import raw_comments
@@ -58,6 +66,7 @@ _TEXT = f"""regexp_replace(
             '^\\s+|\\s+$', '', 'g')"""
 _DEFAULT_TEXTS = ", ".join(halfwidth(sql_text(t)) for t in DEFAULT_TEXTS)
 
+#: The rows of clean.comments, from the raw rows that pass ``/*where*/`` (a filter on whole comment ids).
 COMMENTS_SQL = f"""
 CREATE OR REPLACE TABLE clean.comments AS
 WITH latest AS (
@@ -67,6 +76,7 @@ WITH latest AS (
            {_TEXT} AS clean_text,
            coalesce(TRY_CAST((c.record->'$.pictureInfoList') AS JSON[]), []) AS media
     FROM raw.comments c
+    /*where*/
     QUALIFY row_number() OVER (PARTITION BY c.comment_id ORDER BY c.fetched_at, c.sku_id) = 1
 )
 SELECT
@@ -90,6 +100,24 @@ SELECT
 FROM latest
 ORDER BY sku_id, commented_at, comment_id
 """
+COMMENTS_SELECT = select_of(COMMENTS_SQL)
+
+#: How far before the last build's watermark new raw rows are looked for: a landing that fetched before
+#: that build and committed after it (it waited for the write lock) still carries the older time.
+WATERMARK_OVERLAP = "INTERVAL 1 DAY"
+
+#: Comment ids whose raw row is new or was seen again since the last build (``last_seen_at`` moves on
+#: every sighting), compared exactly with what clean.comments holds.
+CHANGED_COMMENTS_SQL = f"""
+CREATE OR REPLACE TEMP TABLE changed_keys AS
+SELECT DISTINCT r.comment_id AS key
+FROM raw.comments r
+WHERE r.last_seen_at > coalesce($watermark - {WATERMARK_OVERLAP}, TIMESTAMPTZ '-infinity')
+  AND NOT EXISTS (
+      SELECT 1 FROM clean.comments c
+      WHERE c.comment_id = r.comment_id AND c.sku_id = r.sku_id
+        AND c.first_seen_at = r.fetched_at AND c.last_seen_at = r.last_seen_at)
+"""
 
 
 @dg.asset(
@@ -99,10 +127,13 @@ ORDER BY sku_id, commented_at, comment_id
     metadata=table_metadata("clean.comments", COMMENTS_COLUMNS),
     automation_condition=FOLLOW_UPSTREAM,
 )
-def clean_comments(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
+def clean_comments(
+    context: dg.AssetExecutionContext, config: DerivedConfig, warehouse: DuckDBWarehouse
+) -> dg.MaterializeResult:
     """Product reviews, one row per comment: score, sentiment, normalised text, media, buyer signals."""
     with rebuild(warehouse, [tables.COMMENTS]) as con:
-        con.execute(COMMENTS_SQL)
+        build = begin(con, "clean.comments", digest(COMMENTS_SQL), full=full_requested(context, config))
+        changed = _update(con, build)
         rows = row_count(con, "clean.comments")
         skus, avg_score, with_pictures = con.execute(
             """SELECT count(DISTINCT sku_id), coalesce(avg(score), 0),
@@ -115,5 +146,38 @@ def clean_comments(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
             "skus": int(skus),
             "avg_score": round(float(avg_score), 4),
             "with_pictures": int(with_pictures),
+            **build.metadata(changed),
         }
     )
+
+
+def _update(con, build) -> int:
+    """Rebuild clean.comments whole, or only the comments new or changed in raw; returns how many changed.
+
+    No landing removes a raw comment; one removed by hand is caught by the row counts and removed here.
+    """
+    (newest,) = con.execute("SELECT max(last_seen_at) FROM raw.comments").fetchone()
+    if build.full:
+        con.execute(COMMENTS_SQL)
+        changed = 0
+    else:
+        con.execute(CHANGED_COMMENTS_SQL, {"watermark": build.watermark})
+        insert = "INSERT INTO clean.comments " + COMMENTS_SELECT.replace(
+            "/*where*/", "WHERE c.comment_id IN (SELECT key FROM changed_keys)"
+        )
+        replace_keys(con, build, "comment_id", insert, sku="sku_id", day="comment_date")
+        changed = row_count(con, "changed_keys")
+        in_raw, in_clean = con.execute(
+            "SELECT (SELECT count(*) FROM raw.comments), (SELECT count(*) FROM clean.comments)"
+        ).fetchone()
+        if in_raw != in_clean:
+            gone = "NOT EXISTS (SELECT 1 FROM raw.comments r WHERE r.comment_id = c.comment_id)"
+            log_rows(
+                con,
+                build,
+                f"SELECT comment_id AS key, sku_id, comment_date AS day FROM clean.comments c WHERE {gone}",
+            )
+            con.execute(f"DELETE FROM clean.comments c WHERE {gone}")
+    build.watermark = newest if newest is not None else build.watermark
+    finish(con, build)
+    return changed

@@ -8,8 +8,6 @@ record does not carry is NULL. Buyer PII stays in raw: ``clean.orders`` keeps pr
 and keyed hashes (HMAC-SHA256, key ``JD_PII_KEY``) that stand for the buyer and the consignee.
 """
 
-from __future__ import annotations
-
 import dagster as dg
 
 from jd_assets import jos_fields
@@ -23,7 +21,19 @@ from jd_assets.derived.building import (
     label_case,
     rebuild,
     row_count,
+    select_of,
     table_metadata,
+)
+from jd_assets.derived.incremental import (
+    DerivedConfig,
+    begin,
+    changed_partitions,
+    changed_upstream,
+    digest,
+    finish,
+    full_requested,
+    replace_keys,
+    reset_seen,
 )
 from jd_assets.gateways.jos import ORDER_STATE_LABELS
 from jd_assets.raw import tables
@@ -73,6 +83,7 @@ WITH events AS (
            unnest(CAST(t.record AS JSON[])) AS event,
            generate_subscripts(CAST(t.record AS JSON[]), 1) AS seq
     FROM raw.order_tracks t
+    /*where*/
 )
 SELECT
     order_id,
@@ -83,6 +94,7 @@ SELECT
 FROM events
 ORDER BY order_id, seq
 """
+ORDER_TRACKS_SELECT = select_of(ORDER_TRACKS_SQL)
 
 ORDERS_COLUMNS = (
     Column("order_id", "VARCHAR", "JD order id (digit string); unique."),
@@ -145,12 +157,14 @@ CREATE OR REPLACE TABLE clean.orders AS
 WITH latest AS (
     SELECT o.*
     FROM raw.orders o
+    /*where*/
     QUALIFY row_number() OVER (PARTITION BY o.order_id ORDER BY o.fetched_at DESC, o.order_date DESC) = 1
 ), deliveries AS (
     SELECT order_id,
            min(tracked_at) AS shipped_at,
            min(tracked_at) FILTER (WHERE is_delivery) AS delivered_at
     FROM clean.order_tracks
+    /*where*/
     GROUP BY order_id
 )
 SELECT
@@ -183,6 +197,7 @@ FROM latest o
 LEFT JOIN deliveries d USING (order_id)
 ORDER BY o.order_date, o.order_id
 """
+ORDERS_SELECT = select_of(ORDERS_SQL)
 
 ORDER_ITEMS_COLUMNS = (
     Column("order_id", "VARCHAR", "The order."),
@@ -196,9 +211,18 @@ ORDER_ITEMS_COLUMNS = (
     Column("outer_sku_id", "VARCHAR", "Seller's SKU id (outerSkuId), when given."),
 )
 
+#: The orders are filtered (``/*where*/``) before their items are unnested.
+_ITEMS_OF_ORDERS = ORDER_ITEMS_SQL.replace(
+    "FROM raw.orders o,", "FROM (SELECT * FROM raw.orders /*where*/) o,"
+)
+if "/*where*/" not in _ITEMS_OF_ORDERS:
+    raise RuntimeError(
+        "ORDER_ITEMS_SQL no longer reads 'FROM raw.orders o,': clean.order_items needs its filter"
+    )
+
 ORDER_ITEMS_SQL_CLEAN = f"""
 CREATE OR REPLACE TABLE clean.order_items AS
-WITH items AS ({ORDER_ITEMS_SQL})
+WITH items AS ({_ITEMS_OF_ORDERS})
 SELECT
     order_id,
     order_date,
@@ -212,6 +236,26 @@ SELECT
 FROM items
 ORDER BY order_date, order_id, sku_id
 """
+ORDER_ITEMS_SELECT = select_of(ORDER_ITEMS_SQL_CLEAN)
+
+#: (part, key, fetched_at) of the order tables: both are landed one order day at a time.
+ORDERS_STATE = "SELECT order_date AS part, order_id AS key, fetched_at FROM raw.orders"
+TRACKS_STATE = "SELECT order_date AS part, order_id AS key, fetched_at FROM raw.order_tracks"
+_CHANGED = "WHERE order_id IN (SELECT key FROM changed_keys)"
+
+
+def _update(con, build, select_sql: str, state_sql: str, sku: str | None = None, log: bool = True) -> int:
+    """Whole, or only the orders of the order days landed again since the last build; how many orders."""
+    if build.full:
+        con.execute(f"CREATE OR REPLACE TABLE {build.table} AS " + select_sql.replace("/*where*/", ""))
+        reset_seen(con, build.table, state_sql)
+        finish(con, build)
+        return 0
+    changed = changed_partitions(con, build.table, state_sql)
+    insert = f"INSERT INTO {build.table} " + select_sql.replace("/*where*/", _CHANGED)
+    replace_keys(con, build, "order_id", insert, sku=sku, log=log)
+    finish(con, build)
+    return changed
 
 
 @dg.asset(
@@ -221,16 +265,26 @@ ORDER BY order_date, order_id, sku_id
     metadata=table_metadata("clean.order_tracks", ORDER_TRACKS_COLUMNS),
     automation_condition=FOLLOW_UPSTREAM,
 )
-def clean_order_tracks(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
+def clean_order_tracks(
+    context: dg.AssetExecutionContext, config: DerivedConfig, warehouse: DuckDBWarehouse
+) -> dg.MaterializeResult:
     """Logistics events of the shipped orders, one row per event, in time order per order."""
     with rebuild(warehouse, [tables.ORDER_TRACKS]) as con:
-        con.execute(ORDER_TRACKS_SQL)
+        build = begin(
+            con, "clean.order_tracks", digest(ORDER_TRACKS_SQL), full=full_requested(context, config)
+        )
+        changed = _update(con, build, ORDER_TRACKS_SELECT, TRACKS_STATE)
         rows = row_count(con, "clean.order_tracks")
         orders, deliveries = con.execute(
             "SELECT count(DISTINCT order_id), count(*) FILTER (WHERE is_delivery) FROM clean.order_tracks"
         ).fetchone()
     return dg.MaterializeResult(
-        metadata={"dagster/row_count": rows, "orders": int(orders), "delivery_events": int(deliveries)}
+        metadata={
+            "dagster/row_count": rows,
+            "orders": int(orders),
+            "delivery_events": int(deliveries),
+            **build.metadata(changed),
+        }
     )
 
 
@@ -241,12 +295,22 @@ def clean_order_tracks(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
     metadata=table_metadata("clean.orders", ORDERS_COLUMNS),
     automation_condition=FOLLOW_UPSTREAM,
 )
-def clean_orders(warehouse: DuckDBWarehouse, pii_key: PiiKey) -> dg.MaterializeResult:
+def clean_orders(
+    context: dg.AssetExecutionContext, config: DerivedConfig, warehouse: DuckDBWarehouse, pii_key: PiiKey
+) -> dg.MaterializeResult:
     """Orders, one row per order in its latest state: DECIMAL money, keyed buyer hash, delivery times."""
     params = pii_key.hmac_params()
     with rebuild(warehouse, [tables.ORDERS]) as con:
         key_metadata = pii_key.hold_to_stored_key(con)
-        con.execute(ORDERS_SQL, params)
+        # another key (a rotation) changes every buyer_key: the digest then asks for a whole rebuild
+        build = begin(
+            con,
+            "clean.orders",
+            digest(ORDERS_SQL, pii_key.fingerprint()),
+            full=full_requested(context, config),
+            upstreams=("clean.order_tracks",),
+        )
+        changed = _update_orders(con, build, params)
         rows = row_count(con, "clean.orders")
         live, seed, delivered, revenue = con.execute(
             """SELECT count(*) FILTER (WHERE dialect = 'live'), count(*) FILTER (WHERE dialect = 'seed'),
@@ -261,8 +325,29 @@ def clean_orders(warehouse: DuckDBWarehouse, pii_key: PiiKey) -> dg.MaterializeR
             "delivered": int(delivered),
             "payment_not_cancelled": float(revenue),
             **key_metadata,
+            **build.metadata(changed),
         }
     )
+
+
+def _update_orders(con, build, params: dict[str, str]) -> int:
+    """Whole, or the orders of re-landed order days and those whose tracks changed; how many orders."""
+    if build.full:
+        con.execute(ORDERS_SQL, params)
+        reset_seen(con, build.table, ORDERS_STATE)
+        finish(con, build)
+        return 0
+    changed_partitions(con, build.table, ORDERS_STATE, into="changed_days")
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE changed_keys AS
+        SELECT key FROM changed_days
+        UNION SELECT key FROM ({changed_upstream(build, "clean.order_tracks")}) WHERE key IS NOT NULL"""
+    )
+    insert = "INSERT INTO clean.orders " + ORDERS_SELECT.replace("/*where*/", _CHANGED)
+    con.execute("DELETE FROM clean.orders WHERE order_id IN (SELECT key FROM changed_keys)")
+    con.execute(insert, params)
+    finish(con, build)
+    return int(con.execute("SELECT count(*) FROM changed_keys").fetchone()[0])
 
 
 @dg.asset(
@@ -272,12 +357,24 @@ def clean_orders(warehouse: DuckDBWarehouse, pii_key: PiiKey) -> dg.MaterializeR
     metadata=table_metadata("clean.order_items", ORDER_ITEMS_COLUMNS),
     automation_condition=FOLLOW_UPSTREAM,
 )
-def clean_order_items(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
+def clean_order_items(
+    context: dg.AssetExecutionContext, config: DerivedConfig, warehouse: DuckDBWarehouse
+) -> dg.MaterializeResult:
     """Order lines, one row per order and SKU: unit price, quantity and line total as DECIMAL."""
     with rebuild(warehouse, [tables.ORDERS]) as con:
-        con.execute(ORDER_ITEMS_SQL_CLEAN)
+        build = begin(
+            con, "clean.order_items", digest(ORDER_ITEMS_SQL_CLEAN), full=full_requested(context, config)
+        )
+        changed = _update(con, build, ORDER_ITEMS_SELECT, ORDERS_STATE, sku="sku_id")
         rows = row_count(con, "clean.order_items")
         units, skus = con.execute(
             "SELECT coalesce(sum(quantity), 0), count(DISTINCT sku_id) FROM clean.order_items"
         ).fetchone()
-    return dg.MaterializeResult(metadata={"dagster/row_count": rows, "units": int(units), "skus": int(skus)})
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": rows,
+            "units": int(units),
+            "skus": int(skus),
+            **build.metadata(changed),
+        }
+    )

@@ -26,6 +26,7 @@ import polars as pl
 from jd_assets.clean.comments import clean_comments
 from jd_assets.derived.automation import FOLLOW_UPSTREAM
 from jd_assets.derived.building import BEIJING, Column, row_count, sql_text, table_metadata
+from jd_assets.derived.incremental import log_step
 from jd_assets.derived.rules import checks_from_rules, key_rule, reconciles, rows_satisfy
 from jd_assets.insights import aspects as aspect_rules
 from jd_assets.insights import tags as tag_rules
@@ -40,6 +41,10 @@ from jd_assets.insights.sentiment import (
 from jd_assets.warehouse import DuckDBWarehouse, delete_returning, ensure_schemas, markdown_preview
 
 GROUP = "clean"
+TABLE = "clean.review_signals"
+#: The log of the rows whose text signals changed (scored, rescored or removed), without the template
+#: recounts: the marts that do not show is_templated follow this one.
+TEXTS_LOG = "clean.review_signals:texts"
 #: Reviews scored per write transaction: bounds the memory of one polars pass and the lock hold time.
 BATCH_ROWS = 100_000
 
@@ -179,23 +184,29 @@ ORDER BY c.comment_id
 
 
 def settle_templates(con: duckdb.DuckDBPyConnection, touched_keys: str) -> None:
-    """Recount the template keys in relation ``touched_keys`` (one column ``template_key``)."""
+    """Recount the template keys in relation ``touched_keys`` (one column ``template_key``); the rows it
+    changes are logged for the marts that follow this table."""
     min_comments = tag_rules.TEMPLATE_MIN_COMMENTS
     con.execute(
         f"""
-        UPDATE clean.review_signals s
-        SET template_count = k.n,
-            is_templated = s.is_default_text OR k.n >= {min_comments}
-        FROM (
+        CREATE OR REPLACE TEMP TABLE template_updates AS
+        SELECT s.comment_id, s.sku_id, CAST(s.commented_at AS DATE) AS day, k.n,
+               s.is_default_text OR k.n >= {min_comments} AS templated
+        FROM clean.review_signals s
+        JOIN (
             SELECT template_key, CAST(count(*) AS INTEGER) AS n
             FROM clean.review_signals
             WHERE template_key IN (SELECT template_key FROM {touched_keys})
             GROUP BY template_key
-        ) k
-        WHERE s.template_key = k.template_key
-          AND (s.template_count IS DISTINCT FROM k.n
-               OR s.is_templated IS DISTINCT FROM (s.is_default_text OR k.n >= {min_comments}))
+        ) k ON s.template_key = k.template_key
+        WHERE s.template_count IS DISTINCT FROM k.n
+           OR s.is_templated IS DISTINCT FROM (s.is_default_text OR k.n >= {min_comments})
         """
+    )
+    log_step(con, TABLE, "SELECT comment_id AS key, sku_id, day FROM template_updates")
+    con.execute(
+        """UPDATE clean.review_signals s SET template_count = u.n, is_templated = u.templated
+           FROM template_updates u WHERE s.comment_id = u.comment_id"""
     )
 
 
@@ -236,9 +247,15 @@ def clean_review_signals(
             con,
             "clean.review_signals s",
             "NOT EXISTS (SELECT 1 FROM clean.comments c WHERE c.comment_id = s.comment_id)",
-            "template_key",
+            "template_key, comment_id, sku_id, commented_at",
         )
         con.register("removed_keys", removed.to_arrow())
+        for log in (TABLE, TEXTS_LOG):
+            log_step(
+                con,
+                log,
+                "SELECT comment_id AS key, sku_id, CAST(commented_at AS DATE) AS day FROM removed_keys",
+            )
         con.execute(
             "CREATE TEMP TABLE touched_keys AS SELECT template_key FROM run_keys UNION "
             "SELECT template_key FROM removed_keys"
@@ -259,6 +276,14 @@ def clean_review_signals(
 def _replace_rows(con: duckdb.DuckDBPyConnection, batch) -> pl.DataFrame:
     """Replace the batch's rows (delete by id, insert); return the template keys it touched, old and new."""
     con.register("batch", batch)
+    for log in (TABLE, TEXTS_LOG):
+        log_step(
+            con,
+            log,
+            """SELECT comment_id AS key, sku_id, CAST(commented_at AS DATE) AS day FROM clean.review_signals
+               WHERE comment_id IN (SELECT comment_id FROM batch)
+               UNION ALL SELECT comment_id, sku_id, CAST(commented_at AS DATE) AS day FROM batch""",
+        )
     old_keys = delete_returning(
         con, "clean.review_signals", "comment_id IN (SELECT comment_id FROM batch)", "template_key"
     )

@@ -1,9 +1,9 @@
 """What every derived table shares: documented columns, one rebuild transaction, small SQL snippets.
 
-A derived table (``clean.*``, ``marts.*``) is rebuilt whole from its upstream tables by one
-``CREATE OR REPLACE TABLE ... AS SELECT ...`` inside one write transaction: a failure leaves the previous
-version, a re-run over the same raw rows gives the same table (the statements end in ``ORDER BY`` keys,
-so even the row order is repeatable).
+A derived table (``clean.*``, ``marts.*``) is built by one ``CREATE OR REPLACE TABLE ... AS SELECT ...``
+inside one write transaction: a failure leaves the previous version, a re-run over the same raw rows gives
+the same table. After the first build only what changed upstream is rebuilt, by the same query
+(``jd_assets/derived/incremental.py``).
 
 Timestamps named ``*_at`` that come from JD are **Beijing wall time** (UTC+8, stored as ``TIMESTAMP``
 without a zone, as JD sends them); the fetch times (``fetched_at``, ``first_seen_at``, ``last_seen_at``)
@@ -65,6 +65,12 @@ def rebuild(
         for table in reads:
             ensure_table(con, table)
         yield con
+
+
+def select_of(create_sql: str) -> str:
+    """The query of a ``CREATE OR REPLACE TABLE t AS <query>`` statement: an incremental build inserts
+    some keys' rows with it (its ``/*where*/`` comment replaced by their filter)."""
+    return create_sql.split(" AS\n", 1)[1]
 
 
 def row_count(con: duckdb.DuckDBPyConnection, table: str) -> int:

@@ -52,7 +52,7 @@ NEGATION = (
     r"(?:不|没|沒|无|無|別|别|未|非)(?:是|太|很|怎么|大|那么|这么|够|算|特别|非常|有|再|会|能|可能|任何|什么|啥|"
     r"一点|一丝|丝毫|过){0,3}(\p{Han})"
 )
-NEGATION2 = NEGATION[:-len(r"(\p{Han})")] + r"(\p{Han}\p{Han})"
+NEGATION2 = NEGATION[: -len(r"(\p{Han})")] + r"(\p{Han}\p{Han})"
 NEG_PREFIX = "¬"
 # Integer n-gram keys (see Model._key_tables): c1 + K*c2 + K*K*c3 < 2**39 with K = 2**13 (at most 8191
 # distinct characters in a model); negation features 2**39 + cid. With the row index in the high bits
@@ -102,7 +102,9 @@ class Model:
         w = w.filter(~is_lex)
         is_neg = pl.col("ngram").str.starts_with(NEG_PREFIX)
         letters = (
-            w.select(pl.when(is_neg).then(pl.col("ngram").str.slice(1)).otherwise(pl.col("ngram")).str.split(""))
+            w.select(
+                pl.when(is_neg).then(pl.col("ngram").str.slice(1)).otherwise(pl.col("ngram")).str.split("")
+            )
             .explode("ngram")
             .unique()
             .sort("ngram")
@@ -154,9 +156,7 @@ def normalise(texts: pl.Series, t2s_from: list[str], t2s_to: list[str]) -> pl.Da
     df = pl.DataFrame(s)
     has_entity = pl.col("raw").str.contains(_ENTITY)
     # html.unescape only on the rows that contain an entity (rare), everything else is columnar.
-    unescaped = (
-        pl.col("raw").map_elements(html.unescape, return_dtype=pl.String, skip_nulls=True)
-    )
+    unescaped = pl.col("raw").map_elements(html.unescape, return_dtype=pl.String, skip_nulls=True)
     t = pl.when(has_entity).then(unescaped).otherwise(pl.col("raw"))
     t = t.str.replace_all(r"<[^<>]{0,200}>", " ").str.normalize("NFKC").str.to_lowercase()
     if t2s_from:
@@ -212,8 +212,15 @@ def ngram_frame(norm: pl.DataFrame, ngram_max: int, lex: dict[str, str] | None =
 #: the character n-grams; plus the sign of the text's opinion sum. The LR weighs them like any n-gram.
 LEX_PREFIX = "§"
 LEX_TOKENS = (
-    "§pos_word", "§neg_word", "§pos_phrase", "§neg_phrase", "§not_pos", "§not_neg", "§neutral",
-    "§sum+", "§sum-",
+    "§pos_word",
+    "§neg_word",
+    "§pos_phrase",
+    "§neg_phrase",
+    "§not_pos",
+    "§not_neg",
+    "§neutral",
+    "§sum+",
+    "§sum-",
 )
 _MARK = "\x01"
 
@@ -224,8 +231,12 @@ def lexicon_from_aspects() -> dict[str, str]:
     from jd_assets.insights import aspects as a
 
     return {
-        "stop": a.STOP_WORDS, "pos_phrase": a.POSITIVE_PHRASES, "neg_phrase": a.NEGATIVE_PHRASES,
-        "neutral": a.NEUTRAL_WORDS, "negators": a.NEGATORS, "degrees": a.DEGREES,
+        "stop": a.STOP_WORDS,
+        "pos_phrase": a.POSITIVE_PHRASES,
+        "neg_phrase": a.NEGATIVE_PHRASES,
+        "neutral": a.NEUTRAL_WORDS,
+        "negators": a.NEGATORS,
+        "degrees": a.DEGREES,
         "pos_word": "|".join(w for w in (a.POSITIVE_WORDS, getattr(a, "POSITIVE_EMOJI", "")) if w),
         "neg_word": "|".join(w for w in (a.NEGATIVE_WORDS, getattr(a, "NEGATIVE_EMOJI", "")) if w),
     }
@@ -242,7 +253,9 @@ def lexicon_frame(norm: pl.DataFrame, lex: dict[str, str]) -> pl.DataFrame:
     t = pl.col("t")
     df = norm.select(pl.col("text").fill_null("").str.replace_all(lex["stop"], _MARK).alias("t"))
     for name, key in (
-        ("lx_pos_phrase", "pos_phrase"), ("lx_neg_phrase", "neg_phrase"), ("lx_neutral", "neutral")
+        ("lx_pos_phrase", "pos_phrase"),
+        ("lx_neg_phrase", "neg_phrase"),
+        ("lx_neutral", "neutral"),
     ):  # each pass materialised: one expression chain would be evaluated again for every column
         df = df.with_columns(t.str.count_matches(lex[key]).alias(name), t.str.replace_all(lex[key], _MARK))
     words = f"(?:{lex['pos_word']})|(?:{lex['neg_word']})"
@@ -255,12 +268,19 @@ def lexicon_frame(norm: pl.DataFrame, lex: dict[str, str]) -> pl.DataFrame:
     )
     df = df.with_columns(
         (pl.col("neg_hits").list.len() - pl.col("lx_not_pos")).alias("lx_not_neg"),
-        pl.col("hits").list.eval(pl.element().str.contains(f"^(?:{lex['pos_word']})$")).list.sum().alias("lx_pos_word"),
+        pl.col("hits")
+        .list.eval(pl.element().str.contains(f"^(?:{lex['pos_word']})$"))
+        .list.sum()
+        .alias("lx_pos_word"),
     ).with_columns((pl.col("hits").list.len() - pl.col("lx_pos_word")).alias("lx_neg_word"))
     counts = df.select(pl.col(c.replace(LEX_PREFIX, "lx_")).cast(pl.Int64) for c in LEX_TOKENS[:-2])
     total = (
-        pl.col("lx_pos_word") + pl.col("lx_pos_phrase") + pl.col("lx_not_neg")
-        - pl.col("lx_neg_word") - pl.col("lx_neg_phrase") - pl.col("lx_not_pos")
+        pl.col("lx_pos_word")
+        + pl.col("lx_pos_phrase")
+        + pl.col("lx_not_neg")
+        - pl.col("lx_neg_word")
+        - pl.col("lx_neg_phrase")
+        - pl.col("lx_not_pos")
     )
     signs = ((total > 0).alias("lx_sum+"), (total < 0).alias("lx_sum-"))
     return counts.fill_null(0).with_columns(*signs).select(pl.all().cast(pl.UInt32))
@@ -273,8 +293,9 @@ def lexicon_long(norm: pl.DataFrame, lex: dict[str, str]) -> pl.DataFrame:
     return (
         f.select(
             "rid",
-            pl.concat_list([pl.lit(i, pl.Int64).repeat_by(pl.col(c)) for i, c in enumerate(f.columns[1:])])
-            .alias("tok"),
+            pl.concat_list(
+                [pl.lit(i, pl.Int64).repeat_by(pl.col(c)) for i, c in enumerate(f.columns[1:])]
+            ).alias("tok"),
         )
         .explode("tok")
         .drop_nulls("tok")

@@ -1,16 +1,25 @@
 """The marts of what reviews say: pain points per SKU and aspect, and the reviews that need a look.
 
-Both are rebuilt whole from ``clean.review_signals`` (the costly scoring is incremental there; these are
-SQL aggregations over it), with their checks beside them.
+Both are SQL aggregations over ``clean.review_signals`` (the costly scoring is incremental there), with
+their checks beside them; after the first build only the SKUs whose aspects or alerts changed are rebuilt
+(``jd_assets/derived/incremental.py``).
 """
-
-from __future__ import annotations
 
 import dagster as dg
 
 from jd_assets.clean import clean_comments, clean_review_signals
 from jd_assets.clean.checks import no_buyer_pii
-from jd_assets.derived.building import BEIJING, Column, rebuild, row_count, sql_text, table_metadata
+from jd_assets.clean.review_signals import TEXTS_LOG
+from jd_assets.derived.building import (
+    BEIJING,
+    Column,
+    rebuild,
+    row_count,
+    select_of,
+    sql_text,
+    table_metadata,
+)
+from jd_assets.derived.incremental import DerivedConfig, begin, digest, full_requested, update_by_sku
 from jd_assets.derived.rules import checks_from_rules, keys_unique, reconciles, rows_satisfy
 from jd_assets.insights.aspects import ASPECT_IDS, ASPECT_NAMES
 from jd_assets.marts.assets import MART_OPTIONS
@@ -52,7 +61,8 @@ SKU_ASPECTS_SQL = f"""
 CREATE OR REPLACE TABLE marts.sku_aspects AS
 WITH clauses AS (
     SELECT sku_id, comment_id, commented_at, a.aspect, a.polarity, a.clause
-    FROM (SELECT sku_id, comment_id, commented_at, unnest(aspects) AS a FROM clean.review_signals)
+    FROM (SELECT sku_id, comment_id, commented_at, unnest(aspects) AS a FROM clean.review_signals
+          /*where*/)
 ), counts AS (
     SELECT sku_id, aspect,
            count(DISTINCT comment_id) AS mentions,
@@ -84,6 +94,7 @@ JOIN quotes q USING (sku_id, aspect)
 LEFT JOIN {_ASPECT_NAMES_SQL} USING (aspect)
 ORDER BY c.sku_id, c.aspect
 """
+SKU_ASPECTS_SELECT = select_of(SKU_ASPECTS_SQL)
 
 REVIEW_ALERTS_COLUMNS = (
     Column("sku_id", "VARCHAR", "The reviewed SKU."),
@@ -115,8 +126,23 @@ SELECT s.sku_id, s.comment_id, s.commented_at, s.score,
        row_number() OVER (PARTITION BY s.sku_id ORDER BY s.commented_at DESC, s.comment_id) AS sku_alert_rank
 FROM clean.review_signals s
 JOIN clean.comments c USING (comment_id)
-WHERE s.score <= 2 OR s.is_hidden_complaint OR (s.score = 3 AND s.text_sentiment = 'negative')
+WHERE (s.score <= 2 OR s.is_hidden_complaint OR (s.score = 3 AND s.text_sentiment = 'negative'))
+    /*and*/
 ORDER BY s.commented_at DESC, s.comment_id
+"""
+REVIEW_ALERTS_SELECT = select_of(REVIEW_ALERTS_SQL)
+#: The SKUs whose aspects changed, from the changed reviews (temp table ``changed_reviews``, with how many
+#: log rows each has: 2 = an old and a new version): a review that names an aspect now, one that is gone,
+#: and one rescored (its old version may have named one).
+_ASPECT_SKUS_SQL = """
+SELECT r.sku_id FROM changed_reviews r LEFT JOIN clean.review_signals s ON s.comment_id = r.key
+WHERE len(s.aspects) > 0 OR s.comment_id IS NULL OR r.versions > 1
+"""
+#: The SKUs whose alerts (or their ranks) changed: a changed review that is an alert now, or was one.
+_ALERT_SKUS_SQL = """
+SELECT s.sku_id FROM changed_reviews r JOIN clean.review_signals s ON s.comment_id = r.key
+WHERE s.score <= 2 OR s.is_hidden_complaint OR (s.score = 3 AND s.text_sentiment = 'negative')
+UNION SELECT a.sku_id FROM changed_reviews r JOIN marts.review_alerts a ON a.comment_id = r.key
 """
 
 
@@ -125,10 +151,19 @@ ORDER BY s.commented_at DESC, s.comment_id
     metadata=table_metadata("marts.sku_aspects", SKU_ASPECTS_COLUMNS),
     **MART_OPTIONS,
 )
-def sku_aspects(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
+def sku_aspects(
+    context: dg.AssetExecutionContext, config: DerivedConfig, warehouse: DuckDBWarehouse
+) -> dg.MaterializeResult:
     """Pain points: per SKU and aspect, how often reviews name it, how often negatively, with quotes."""
     with rebuild(warehouse) as con:
-        con.execute(SKU_ASPECTS_SQL)
+        build = begin(
+            con,
+            "marts.sku_aspects",
+            digest(SKU_ASPECTS_SQL),
+            full=full_requested(context, config),
+            upstreams=(TEXTS_LOG,),
+        )
+        changed = update_by_sku(con, build, SKU_ASPECTS_SELECT, "/*where*/", _ASPECT_SKUS_SQL)
         worst = con.execute(
             """SELECT sku_id || ' ' || aspect || ' ' || round(negative_share, 2), negative_share
                FROM marts.sku_aspects WHERE mentions >= 5
@@ -149,6 +184,7 @@ def sku_aspects(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
                           examples[1] AS example
                    FROM marts.sku_aspects ORDER BY negative_mentions DESC, sku_id, aspect LIMIT 8""",
             ),
+            **build.metadata(changed),
         }
     return dg.MaterializeResult(metadata=metadata)
 
@@ -158,10 +194,21 @@ def sku_aspects(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
     metadata=table_metadata("marts.review_alerts", REVIEW_ALERTS_COLUMNS),
     **MART_OPTIONS,
 )
-def review_alerts(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
+def review_alerts(
+    context: dg.AssetExecutionContext, config: DerivedConfig, warehouse: DuckDBWarehouse
+) -> dg.MaterializeResult:
     """Reviews that need a look, newest first: negative ones and hidden complaints behind good stars."""
     with rebuild(warehouse) as con:
-        con.execute(REVIEW_ALERTS_SQL)
+        build = begin(
+            con,
+            "marts.review_alerts",
+            digest(REVIEW_ALERTS_SQL),
+            full=full_requested(context, config),
+            upstreams=("clean.comments", TEXTS_LOG),
+        )
+        changed = update_by_sku(
+            con, build, REVIEW_ALERTS_SELECT, "/*and*/", _ALERT_SKUS_SQL, column="s.sku_id"
+        )
         by_reason = dict(
             con.execute("SELECT reason, count(*) FROM marts.review_alerts GROUP BY ALL").fetchall()
         )
@@ -178,6 +225,7 @@ def review_alerts(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
                 """SELECT sku_id, commented_at, score, reason, left(text, 40) AS text
                    FROM marts.review_alerts ORDER BY commented_at DESC, comment_id LIMIT 8""",
             ),
+            **build.metadata(changed),
         }
     return dg.MaterializeResult(metadata=metadata)
 

@@ -13,7 +13,6 @@ renders, with SKU ids and aspect ids in place of Chinese labels, and says so on 
 metadata (``cjk_font``).
 """
 
-
 import base64
 import html
 import io
