@@ -373,12 +373,17 @@ def _summary(db_path: Path, published: Path) -> None:
     con = duckdb.connect(str(db_path), read_only=True)
     try:
         rows = con.execute(
-            "SELECT schema_name || '.' || table_name, estimated_size FROM duckdb_tables() ORDER BY 1"
+            "SELECT schema_name || '.' || table_name FROM duckdb_tables()"
+            " WHERE schema_name <> 'meta' ORDER BY 1"
         ).fetchall()
+        (bookkeeping,) = con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'meta'"
+        ).fetchone()
         _say(f"\nDuckDB file (the pipeline's): {db_path.resolve()}")
-        for name, _ in rows:
+        for (name,) in rows:
             (count,) = con.execute(f"SELECT count(*) FROM {name}").fetchone()
             _say(f"  {name:<32} {count:>8} rows")
+        _say(f"  (and {bookkeeping} tables in meta: the derived tables' incremental state)")
     finally:
         con.close()
     if not published.exists():
