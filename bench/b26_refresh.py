@@ -64,13 +64,21 @@ def _meter(module, name: str, meter: dict) -> None:
 
 
 def _seed(sb, skus: list[str], path) -> int:
-    """Land what the sandbox serves now for every SKU (<= 100 pages), in one transaction."""
-    from jd_assets.raw import tables
-    from jd_assets.raw.landing import batch, land
-
+    """Land what the sandbox serves now for every SKU (<= 100 pages)."""
     cat, now = sb.app.catalog, sb.app.clock.now()
     wh = warehouse_resource(path)
     fetched = datetime.now(UTC)
+    total = 0
+    # One transaction per 500 SKUs: a single one over 10,000 SKUs' history outgrows DuckDB's memory limit.
+    for start in range(0, len(skus), 500):
+        total += _seed_group(wh, cat, now, skus[start : start + 500], fetched)
+    return total
+
+
+def _seed_group(wh, cat, now, skus: list[str], fetched: datetime) -> int:
+    from jd_assets.raw import tables
+    from jd_assets.raw.landing import batch, land
+
     total = 0
     with wh.write() as con:
         for sku in skus:
