@@ -7,6 +7,7 @@ Every ratio is measured side by side in the same run. See bench/README.md.
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import platform
@@ -34,7 +35,11 @@ BENCHES = {
     9: ("b9_publish", "Publishing the analysts' copy"),
     10: ("b10_signals", "Review signals refresh"),
     11: ("b11_lake", "DuckLake against the file"),
+    12: ("b12_scale", "Scale curve"),
 }
+#: Measurements another benchmark reuses (bench 12 takes bench 4's derived-table runs): computed once per
+#: arguments in a run, so a benchmark that needs them costs nothing more when both run.
+SHARED = [("b4_derived", "_measure")]
 
 
 def machine() -> str:
@@ -79,7 +84,7 @@ def table(rows: list[Row]) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="small sizes: seconds to a minute per benchmark")
-    ap.add_argument("--only", default="", help="comma list of benchmark numbers (1-10); 2 and 6 run together")
+    ap.add_argument("--only", default="", help="comma list of benchmark numbers (1-12); 2 and 6 run together")
     ap.add_argument("--out", default="", help="also write the report to this markdown file")
     args = ap.parse_args()
     wanted = sorted({int(x) for x in args.only.split(",") if x.strip()} or set(BENCHES))
@@ -87,9 +92,13 @@ def main() -> int:
     for n in wanted:
         if BENCHES[n][0] not in modules:
             modules.append(BENCHES[n][0])
+    for name, fn in SHARED:
+        if name in modules:
+            mod = __import__(name)
+            setattr(mod, fn, functools.cache(getattr(mod, fn)))
     started = datetime.now().astimezone()
     rows: list[Row] = []
-    timings = []
+    timings: list[tuple[str, float]] = []
     for name in modules:
         mod = __import__(name)
         t0 = time.perf_counter()
@@ -101,14 +110,16 @@ def main() -> int:
 
             traceback.print_exc()
             rows.append(Row(0, f"{name} FAILED", type(exc).__name__, "", "", "", "no", [str(exc)[:500]]))
-        timings.append(f"{name} {time.perf_counter() - t0:.0f} s")
+        timings.append((name, time.perf_counter() - t0))
+        print(f"{name} took {timings[-1][1]:.0f} s", file=sys.stderr, flush=True)
     mode = "quick" if args.quick else "full"
     head = [
         f"# jd_assets benchmarks ({mode} run)",
         "",
         f"Date: {started:%Y-%m-%d %H:%M %Z}. Machine: {machine()}.",
         f"Command: `python bench/run.py{' --quick' if args.quick else ''}"
-        f"{' --only ' + args.only if args.only else ''}`. Duration: {'; '.join(timings)}.",
+        f"{' --only ' + args.only if args.only else ''}`. Duration: {sum(t for _, t in timings):.0f} s "
+        f"({'; '.join(f'{name} {t:.0f} s' for name, t in timings)}).",
         "",
         table(rows),
         "",
