@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import BENCH, ROOT, Row, fmt_rate
+from common import BENCH, ROOT, WORK, Row, fmt_rate
 
 SAMPLE = BENCH / "sentiment_sample.tsv"
 SAMPLE_SHOP = BENCH / "sentiment_sample_shop.tsv"
@@ -50,6 +50,24 @@ def snownlp_probs(texts: list[str]) -> list[float]:
         except Exception:  # SnowNLP raises on some inputs (e.g. empty); count as wrong
             out.append(None)
     return out
+
+
+def snownlp_probs_cached(texts: list[str]) -> list[float]:
+    """SnowNLP's probabilities for the accuracy texts, cached in ``bench/.work/b7/`` by SnowNLP's version and
+    the texts: its bundled model and the fixed split do not change between runs, and scoring the held-out
+    texts at ~60 reviews/s was most of this benchmark's time. Its throughput is still measured every run."""
+    import hashlib
+    import json
+    from importlib.metadata import version
+
+    key = hashlib.sha256("\n".join([version("snownlp"), *texts]).encode()).hexdigest()[:16]
+    path = WORK / "b7" / f"snownlp_{key}.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    probs = snownlp_probs(texts)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(probs))
+    return probs
 
 
 def sklearn_path(texts: list[str]):
@@ -99,10 +117,10 @@ def run(quick: bool) -> list[Row]:
 
     ours_test = sentiment.score_texts(te_x)["text_positive_prob"].to_list()
     ours_sample = sentiment.score_texts(sm_x)["text_positive_prob"].to_list()
-    snow_test = snownlp_probs(te_x)
-    snow_sample = snownlp_probs(sm_x)
+    snow_test = snownlp_probs_cached(te_x)
+    snow_sample = snownlp_probs_cached(sm_x)
     ours_shop = sentiment.score_texts(sh_x)["text_positive_prob"].to_list()
-    snow_shop = snownlp_probs(sh_x)
+    snow_shop = snownlp_probs_cached(sh_x)
     acc = {
         "ours_test": accuracy(ours_test, te_y),
         "snow_test": accuracy(snow_test, te_y),
@@ -145,7 +163,9 @@ def run(quick: bool) -> list[Row]:
             f"{gap_test:+.1f} pts", ">= +4 pts", "yes" if gap_test >= 4 else "no",
             [
                 f"{len(te_x):,} texts of SnowNLP's corpus (de-duplicated) held out by the training script's fixed split; "
-                "SnowNLP's bundled model was trained on the whole corpus, these texts included, so its figure flatters it.",
+                "SnowNLP's bundled model was trained on the whole corpus, these texts included, so its figure flatters it. "
+                "(SnowNLP's scores of the accuracy texts are computed once and cached in bench/.work/b7/ by its "
+                "version and the texts.)",
                 f"Model {sentiment.model_version()}, {size_mb:.2f} MB. {neutral:.1%} of the held-out texts fall in the "
                 f"neutral band (0.4, 0.6); accuracy on the others {acc_decided:.4f}.",
             ],

@@ -13,10 +13,14 @@ In one child process, on its own copy of the raw file:
   changed. A day is emulated in SQL on the rebuilt tables (1 % of each changed table's rows appended
   again): the publish only sees content, so how the builder made the change does not matter to it.
 Bar: publish time <= 20 % of the full rebuild (issue 16).
+The full run measures 0.5M (the stricter reading: the rebuild grows faster than the copy); the 5M size
+adds a 5M rebuild and five publishes, minutes the bench's 20-minute budget has not got:
+``B9_SIZES=0.5M,5M`` runs both.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 
@@ -140,7 +144,7 @@ def _describe(name: str, r: dict) -> list[str]:
 
 
 def run(quick: bool) -> list[Row]:
-    sizes = ["quick"] if quick else ["0.5M", "5M"]
+    sizes = ["quick"] if quick else os.environ.get("B9_SIZES", "0.5M").split(",")
     res = {name: _measure(name) for name in sizes}
     details = [line for name, r in res.items() for line in _describe(name, r)]
     top = res[sizes[-1]]
