@@ -90,9 +90,9 @@ def main() -> int:
     ap.add_argument("--out", default="", help="also write the report to this markdown file")
     args = ap.parse_args()
     wanted = sorted({int(x) for x in args.only.split(",") if x.strip()} or set(BENCHES) - set(OPT_IN))
-    for n, why in OPT_IN.items():
-        if n not in wanted:
-            print(f"benchmark {n} not run ({why}): --only {n} runs it", file=sys.stderr)
+    skipped = "" if args.only else "; ".join(f"{n} ({why}): --only {n}" for n, why in OPT_IN.items())
+    if skipped:
+        print(f"opt-in benchmarks not run: {skipped}", file=sys.stderr)
     modules: list[str] = []
     for n in wanted:
         if BENCHES[n][0] not in modules:
@@ -124,7 +124,8 @@ def main() -> int:
         f"Date: {started:%Y-%m-%d %H:%M %Z}. Machine: {machine()}.",
         f"Command: `python bench/run.py{' --quick' if args.quick else ''}"
         f"{' --only ' + args.only if args.only else ''}`. Duration: {sum(t for _, t in timings):.0f} s "
-        f"({'; '.join(f'{name} {t:.0f} s' for name, t in timings)}).",
+        f"({'; '.join(f'{name} {t:.0f} s' for name, t in timings)})."
+        + (f" Not run (opt-in): {skipped}." if skipped else ""),
         "",
         table(rows),
         "",
