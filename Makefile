@@ -73,8 +73,9 @@ $(BENCH_STAMP): $(STAMP) pyproject.toml
 	$(BIN)/python -c "import duckdb, dagster_duckdb_polars; assert duckdb.__version__.startswith('1.5.'), duckdb.__version__"
 	touch $(BENCH_STAMP)
 
-# make bench            full run (~15 min; the first one also generates the 5M-comment raw data, cached in bench/.work)
-# make bench QUICK=1    small sizes, about 5 minutes, nothing written to bench/RESULTS.md
+# make bench            full run (the first one also generates the 5M-comment raw data, cached in bench/.work);
+#                       benchmark 11 is opt-in (ONLY=11); bench/README.md's "Time budget" has each one's time
+# make bench QUICK=1    small sizes, nothing written to bench/RESULTS.md
 bench: setup $(BENCH_STAMP)
 	$(BIN)/python bench/run.py $(if $(QUICK),--quick,--out bench/RESULTS.md) $(if $(ONLY),--only $(ONLY))
 

@@ -149,14 +149,18 @@ def landing(pages: str, n_rows: int, db: str) -> dict:
 
     from b1_landing import _package, _package_one_batch
 
-    # whole SKUs in page order; the bulk is the SKUs before the running total reaches n_rows
+    # whole SKUs in page order: the bulk is the SKUs before the running total reaches n_rows, then PARTITIONS
+    # more; only their pages are read (a smaller point's peak must not hold the largest size's pages)
+    source = f"read_parquet('{pages}', file_row_number = true)"
     skus = duckdb.sql(
-        f"""SELECT sku, bodies, rows, coalesce(sum(rows) OVER (ORDER BY first ROWS BETWEEN UNBOUNDED PRECEDING
-                                                              AND 1 PRECEDING), 0) < {n_rows} AS bulk
-            FROM (SELECT sku, list(body ORDER BY file_row_number) AS bodies, sum(rows) AS rows,
-                         min(file_row_number) AS first
-                  FROM read_parquet('{pages}', file_row_number = true) GROUP BY sku)
-            ORDER BY first"""
+        f"""WITH per AS (SELECT sku, sum(rows) AS rows, min(file_row_number) AS first FROM {source} GROUP BY sku),
+            ordered AS (
+                SELECT sku, rows, first, coalesce(sum(rows) OVER (ORDER BY first ROWS BETWEEN UNBOUNDED PRECEDING
+                                                                  AND 1 PRECEDING), 0) < {n_rows} AS bulk FROM per),
+            picked AS (SELECT * FROM ordered WHERE bulk
+                       OR sku IN (SELECT sku FROM ordered WHERE NOT bulk ORDER BY first LIMIT {PARTITIONS}))
+            SELECT sku, list(body ORDER BY file_row_number), any_value(p.rows), any_value(bulk)
+            FROM {source} JOIN picked AS p USING (sku) GROUP BY sku ORDER BY any_value(p.first)"""
     ).fetchall()
     bulk = [(sku, bodies_) for sku, bodies_, _, in_bulk in skus if in_bulk]
     tail = [(sku, bodies_, n) for sku, bodies_, n, in_bulk in skus if not in_bulk][:PARTITIONS]
