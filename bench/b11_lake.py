@@ -13,6 +13,10 @@ are copied (not timed). Then, each in its own child process, on each backend:
   one process landing 50: rows/s together over rows/s alone; lock failures and conflicts counted. One and
   four writers alternate (``B11_REPS`` rounds, default 2), so both see the same machine load and the same
   number of files in the lake; the CPU seconds the writers used per partition are reported beside.
+
+``B11_PARTS=writers`` measures only the writers (``lake-writers``: on the lake alone); ``B11_SESSIONS=1``
+starts each writer in a session of its own (see bench/RESULTS.lake.md: with the kernel's autogroup
+scheduling, processes of one session share one session's CPU on a loaded machine).
 """
 
 from __future__ import annotations
@@ -182,6 +186,9 @@ def _at_once(database: str, data_path: str, first: int, n_skus: int, writers: in
             stderr=subprocess.PIPE,
             env=env,
             text=True,
+            # B11_SESSIONS=1: each writer in a session of its own, so Linux's autogroup scheduler gives it
+            # its own share of the cores, as runs on separate hosts or containers would have (a diagnostic)
+            start_new_session=os.environ.get("B11_SESSIONS") == "1",
         )
         for w in range(writers)
     ]
