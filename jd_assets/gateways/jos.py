@@ -139,7 +139,20 @@ ROUTER_CODES: Mapping[str, tuple[type[GatewayError], str]] = {
         "method {method} refused (router code 15): check the app's API permissions and the dialect",
     ),
     "19": (AuthError, "access token invalid (router code 19): refresh JD_JOS_ACCESS_TOKEN"),
-    "401": (AuthError, "access token expired or invalid (code 401): refresh JD_JOS_ACCESS_TOKEN"),
+    "401": (
+        AuthError,
+        "access token expired or invalid, or a signature error (code 401): refresh JD_JOS_ACCESS_TOKEN, "
+        "and check JD_JOS_APP_KEY and JD_JOS_APP_SECRET",
+    ),
+    # seed 002: "403 Insufficient permissions or rate limit exceeded": retried as a rate limit; what is
+    # still refused after the retries fails the partition, saying which permission may be missing.
+    "403": (
+        RateLimitedError,
+        "insufficient permissions or rate limit exceeded (code 403) calling {method}: if it persists, add "
+        "the {method} permission to the app",
+    ),
+    "400": (PartitionError, "parameter format error or missing required parameter (code 400) for {what}"),
+    "409": (PartitionError, "status conflict (code 409) for {what}"),
     "500": (TransientError, "router internal error (code 500) for {what}"),
     "503": (TransientError, "router unavailable (code 503) for {what}"),
     "3001": (PartitionError, "parameter error (code 3001) for {what}"),
