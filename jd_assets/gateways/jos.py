@@ -291,14 +291,16 @@ class JosClient:
         if self.dialect == "live":
             param["optional_fields"] = LIVE_OPTIONAL_FIELDS
         inner = self._call(self._methods["get"], param, what)
-        if self.dialect == "live":
-            detail = inner.get("orderDetailInfo")
-            if not isinstance(detail, dict):
-                raise TransientError(
-                    f"{what}: no orderDetailInfo in the answer", gateway=GATEWAY, reason="malformed"
-                )
+        # Either wrapper is read in either dialect: which one a router answers with is only known from
+        # JD's SDK (live) and seed 003's example (seed), not from a rule of the router's.
+        detail = inner.get("orderDetailInfo")
+        if isinstance(detail, dict):
             _check_api_result(detail, what)
             record = detail.get("orderInfo")
+        elif self.dialect == "live" and "order_info" not in inner:
+            raise TransientError(
+                f"{what}: no orderDetailInfo in the answer", gateway=GATEWAY, reason="malformed"
+            )
         else:
             record = inner.get("order_info")
         if not isinstance(record, dict) or not record:
@@ -334,11 +336,12 @@ class JosClient:
         first, last = start.strftime(TIME_FORMAT), end.strftime(TIME_FORMAT)
         what = f"orders window {first} .. {last}"
         for page in range(1, MAX_PAGES_PER_WINDOW + 1):
-            param: dict[str, str] = {"start_date": first, "end_date": last}
-            if self.dialect == "live":
+            param: dict[str, str | int] = {"start_date": first, "end_date": last}
+            if self.dialect == "live":  # as JD's SDK sends them: every value a string
                 param |= {"order_state": ",".join(ORDER_STATES), "optional_fields": LIVE_OPTIONAL_FIELDS}
-                param |= {"dateType": "1"}
-            param |= {"page": str(page), "page_size": str(PAGE_SIZE)}
+                param |= {"dateType": "1", "page": str(page), "page_size": str(PAGE_SIZE)}
+            else:  # as seed 003's example and parameter table send them: page numbers as JSON ints
+                param |= {"page": page, "page_size": PAGE_SIZE}
             inner = self._call(self._methods["search"], param, f"{what} page {page}")
             orders, total = self._search_result(inner, f"{what} page {page}")
             self.stats.add(pages=1)

@@ -132,7 +132,7 @@ def test_param_json_is_sent_exactly_as_signed(respx_mock, jos_resource, inject):
     list(jos_resource.model_copy(update={"dialect": "seed"}).open(**inject).order_pages(DAY, DAY_END))
     raw = form(route.calls.last.request)["360buy_param_json"]
     assert raw == (
-        '{"start_date":"2024-01-01 00:00:00","end_date":"2024-01-01 23:59:59","page":"1","page_size":"100"}'
+        '{"start_date":"2024-01-01 00:00:00","end_date":"2024-01-01 23:59:59","page":1,"page_size":100}'
     )
 
 
@@ -402,6 +402,23 @@ def test_seed_order_is_read_from_order_info_and_sent_a_numeric_id(respx_mock, jo
     assert form(route.calls.last.request)["360buy_param_json"] == '{"order_id":300000000003}'
     client.order("18446744073709551617")
     assert form(route.calls.last.request)["360buy_param_json"] == '{"order_id":18446744073709551617}'
+
+
+@pytest.mark.parametrize("dialect", ["live", "seed"])
+def test_an_order_answer_in_either_wrapper_is_read_in_either_dialect(
+    respx_mock, jos_resource, inject, dialect
+):
+    live_shaped = {"orderDetailInfo": {"apiResult": {"success": True}, "orderInfo": live_order(7)}}
+    seed_shaped = {"order_info": seed_order(7)}
+    respx_mock.post(JOS_URL).mock(
+        side_effect=[
+            ok({"jingdong_pop_order_get_responce": {"code": "0", **live_shaped}}),
+            ok({"jingdong_pop_order_get_responce": seed_shaped}),
+        ]
+    )
+    client = jos_resource.model_copy(update={"dialect": dialect}).open(**inject)
+    assert client.order("300000000007") == live_order(7)
+    assert client.order("300000000007") == seed_order(7)
 
 
 def test_missing_order_record_fails_the_partition(respx_mock, jos_resource, inject):
