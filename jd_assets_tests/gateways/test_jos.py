@@ -7,6 +7,7 @@ import itertools
 import json
 import logging
 from datetime import UTC, datetime
+from pathlib import Path
 from urllib.parse import parse_qsl
 
 import httpx
@@ -435,6 +436,17 @@ def test_order_tracks_come_back_as_received(respx_mock, jos_resource, inject):
     assert jos_resource.open(**inject).order_tracks("300000000003") == tracks
     assert form(route.calls.last.request)["method"] == "jingdong.pop.order.track"
     assert param_json(route.calls.last.request) == {"order_id": "300000000003"}
+
+
+@pytest.mark.parametrize("dialect", ["live", "seed"])
+def test_seed_003s_track_answer_verbatim_is_read(respx_mock, jos_resource, inject, dialect):
+    answer = (Path(__file__).resolve().parent.parent / "seed_examples" / "003_order_track.json").read_bytes()
+    respx_mock.post(JOS_URL).mock(return_value=httpx.Response(200, content=answer))
+    tracks = jos_resource.model_copy(update={"dialect": dialect}).open(**inject).order_tracks("1234567890")
+    assert tracks == [
+        {"time": "2025-05-01 10:00:00", "content": "Package picked up"},
+        {"time": "2025-05-02 15:45:00", "content": "Arrived at Nanjing distribution center"},
+    ]
 
 
 # -- order keys ----------------------------------------------------------------------------------------
