@@ -23,11 +23,11 @@ from jd_assets_tests.clean.raw_fixture import derived_resources
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
-
 def _missing(reason: str) -> None:
     """Fail naming the missing system package: make test installs fonts and Chromium, so a missing one
     means the setup broke (a skipped test would prove nothing)."""
     pytest.fail(f"cannot run: {reason}; make test installs it")
+
 
 def materialize(path: Path, reports: Path, monkeypatch) -> dict[str, object]:
     monkeypatch.setenv("JD_REPORTS_DIR", str(reports))
