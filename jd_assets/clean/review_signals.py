@@ -41,6 +41,7 @@ from jd_assets.insights.sentiment import (
 from jd_assets.warehouse import DuckDBWarehouse, delete_returning, ensure_schemas, markdown_preview
 
 GROUP = "clean"
+#: The table, and its log: the rows scored, rescored or removed, and those whose is_templated changed.
 TABLE = "clean.review_signals"
 #: The log of the rows whose text signals changed (scored, rescored or removed), without the template
 #: recounts: the marts that do not show is_templated follow this one.
@@ -184,14 +185,17 @@ ORDER BY c.comment_id
 
 
 def settle_templates(con: duckdb.DuckDBPyConnection, touched_keys: str) -> None:
-    """Recount the template keys in relation ``touched_keys`` (one column ``template_key``); the rows it
-    changes are logged for the marts that follow this table."""
+    """Recount the template keys in relation ``touched_keys`` (one column ``template_key``); the rows whose
+    ``is_templated`` it changes are logged for the marts that follow this table. A new copy of a common
+    text moves the ``template_count`` of every review sharing it (a third of them in bench 4), which no
+    mart shows: logging those would make the marts redo most reviews every day."""
     min_comments = tag_rules.TEMPLATE_MIN_COMMENTS
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE template_updates AS
         SELECT s.comment_id, s.sku_id, CAST(s.commented_at AS DATE) AS day, k.n,
-               s.is_default_text OR k.n >= {min_comments} AS templated
+               s.is_default_text OR k.n >= {min_comments} AS templated,
+               s.is_templated IS DISTINCT FROM templated AS templated_changed
         FROM clean.review_signals s
         JOIN (
             SELECT template_key, CAST(count(*) AS INTEGER) AS n
@@ -203,7 +207,9 @@ def settle_templates(con: duckdb.DuckDBPyConnection, touched_keys: str) -> None:
            OR s.is_templated IS DISTINCT FROM (s.is_default_text OR k.n >= {min_comments})
         """
     )
-    log_step(con, TABLE, "SELECT comment_id AS key, sku_id, day FROM template_updates")
+    log_step(
+        con, TABLE, "SELECT comment_id AS key, sku_id, day FROM template_updates WHERE templated_changed"
+    )
     con.execute(
         """UPDATE clean.review_signals s SET template_count = u.n, is_templated = u.templated
            FROM template_updates u WHERE s.comment_id = u.comment_id"""

@@ -4,7 +4,9 @@ The demo catalog (seed 7) of the real sandbox, through the real raw assets: the 
 (the refresh job, one run), their details and wares, one order day; then every clean and mart table is
 built (whole: nothing was built before). The sandbox then moves on one day: the refresh lands the new
 reviews (and moves ``last_seen_at`` on the ones it sees again), the new order day lands with its tracks,
-and yesterday is landed again (its tracks moved on). A copy of the file gets a full rebuild (run tag
+and yesterday is landed again (its tracks moved on); one review, an alert naming an aspect, is removed
+from raw by hand (its SKU's aspects and alerts are then redone, the other SKUs' take the day's reviews
+as increments). A copy of the file gets a full rebuild (run tag
 ``jd/full_rebuild``); the file itself the default, incremental, run. Every clean and mart table of the two
 must hold the same rows (``EXCEPT ALL`` both ways; ``scored_at`` is when a review was scored, not what).
 """
@@ -106,6 +108,12 @@ def test_a_days_incremental_update_equals_a_full_rebuild(tmp_path, monkeypatch):
         sandbox.advance(days=1)
         _refresh_comments(resources, instance, skus)
         _land(resources, instance, *((raw_orders, (today - timedelta(days=n)).isoformat()) for n in (1, 0)))
+        with duckdb.connect(str(db)) as con:
+            (removed,) = con.execute(
+                """SELECT comment_id FROM marts.review_alerts WHERE len(negative_aspects) > 0
+                   ORDER BY comment_id LIMIT 1"""
+            ).fetchone()
+            con.execute("DELETE FROM raw.comments WHERE comment_id = ?", [removed])
         shutil.copy(db, full)
 
         updated = build_derived(db, with_checks=False, instance=instance)
@@ -130,3 +138,7 @@ def test_a_days_incremental_update_equals_a_full_rebuild(tmp_path, monkeypatch):
     assert len(differences) == 13
     assert all(rows for rows, _, _ in differences.values()), differences
     assert {t: d for t, d in differences.items() if d[1] or d[2]} == {}
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute(
+            "SELECT count(*) FROM marts.product_reviews WHERE comment_id = ?", [removed]
+        ).fetchone() == (0,)
