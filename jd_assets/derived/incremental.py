@@ -224,20 +224,25 @@ def changed_partitions(
     old and new, go to temp table ``into`` (column ``key``), and the consumed state is moved on. Returns
     how many keys.
     """
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE raw_state AS SELECT CAST(part AS VARCHAR) AS part, "
-        f"CAST(key AS VARCHAR) AS key, fetched_at FROM ({raw_sql})"
-    )
     seen = state("seen", consumer)
     _ensure(con, consumer, "seen")
+    # raw is summed up per partition first: only the rows of changed partitions are copied (a day's
+    # orders, not the million before them)
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE changed_parts AS
-        WITH now_ AS (SELECT part, count(*) AS n, min(fetched_at) AS lo, max(fetched_at) AS hi
-                      FROM raw_state GROUP BY part),
+        WITH now_ AS (SELECT CAST(part AS VARCHAR) AS part, n, lo, hi FROM (
+                          SELECT part, count(*) AS n, min(fetched_at) AS lo, max(fetched_at) AS hi
+                          FROM ({raw_sql}) GROUP BY part)),
         seen AS (SELECT part, count(*) AS n, min(fetched_at) AS lo, max(fetched_at) AS hi
                  FROM {seen} GROUP BY part)
         SELECT part FROM (SELECT * FROM now_ EXCEPT SELECT * FROM seen)
         UNION SELECT part FROM (SELECT * FROM seen EXCEPT SELECT * FROM now_)"""
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE raw_state AS
+        SELECT * FROM (SELECT CAST(part AS VARCHAR) AS part, CAST(key AS VARCHAR) AS key, fetched_at
+                       FROM ({raw_sql}))
+        WHERE part IN (SELECT part FROM changed_parts)"""
     )
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE {into} AS
