@@ -116,6 +116,13 @@ ORDER BY c.sku_id, c.aspect
 """
 SKU_ASPECTS_SELECT = select_of(SKU_ASPECTS_SQL)
 _OF_COUNTS = "SEMI JOIN counts g ON g.sku_id = r.sku_id AND g.aspect = r.aspect"
+#: After new reviews only: the quotes are ranked among the candidates (temp table ``candidates``): a
+#: group's former three and the clauses the new reviews name. Merging only raises a clause's rank (negative
+#: or not, newest, first review), so no other clause can enter the three.
+_OF_CANDIDATES = (
+    "SEMI JOIN candidates g ON g.sku_id = r.sku_id AND g.aspect = r.aspect "
+    "AND g.clause IS NOT DISTINCT FROM r.clause"
+)
 
 REVIEW_ALERTS_COLUMNS = (
     Column("sku_id", "VARCHAR", "The reviewed SKU."),
@@ -310,8 +317,14 @@ def _update_sku_aspects(con, build) -> int:
                greatest(r.last_mentioned_at, n.last_mentioned_at) AS last_mentioned_at
         FROM new_counts n LEFT JOIN marts.sku_aspects r ON r.sku_id = n.sku_id AND r.aspect = n.aspect"""
     )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE candidates AS
+        SELECT r.sku_id, r.aspect, unnest(r.examples) AS clause
+        FROM marts.sku_aspects r SEMI JOIN counts n ON {_SAME_GROUP}
+        UNION SELECT sku_id, aspect, clause FROM new_ranks"""
+    )
     con.execute(f"DELETE FROM marts.sku_aspects r USING counts n WHERE {_SAME_GROUP}")
-    con.execute("INSERT INTO marts.sku_aspects " + SKU_ASPECTS_SELECT.replace("/*where*/", _OF_COUNTS))
+    con.execute("INSERT INTO marts.sku_aspects " + SKU_ASPECTS_SELECT.replace("/*where*/", _OF_CANDIDATES))
     finish(con, build)
     return redone + row_count(con, "counts")
 
