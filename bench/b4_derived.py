@@ -530,13 +530,11 @@ CREATE OR REPLACE TABLE marts.product_reviews AS
 SELECT c.*, p.sku_id IS NOT NULL AS has_details, p.title AS product_title,
        coalesce(p.brand_name, wa.brand_name) AS brand_name, p.shop_name, p.category_path, p.price,
        w.ware_id, w.ware_link_source, wa.title AS ware_title, wa.status_code AS ware_status_code,
-       wa.status_label AS ware_status_label, coalesce(s.orders, 0) AS sku_orders,
-       coalesce(s.units_sold, 0) AS sku_units_sold, coalesce(s.revenue, 0) AS sku_revenue
+       wa.status_label AS ware_status_label
 FROM clean.comments c
 LEFT JOIN clean.products p USING (sku_id)
 LEFT JOIN ware_of_sku w USING (sku_id)
-LEFT JOIN clean.wares wa ON wa.ware_id = w.ware_id
-LEFT JOIN sales s USING (sku_id);
+LEFT JOIN clean.wares wa ON wa.ware_id = w.ware_id;
 
 CREATE OR REPLACE TABLE marts.product_review_summary AS
 WITH prior AS (SELECT avg(score) AS g, timezone('Asia/Shanghai', max(last_seen_at)) AS as_of FROM clean.comments),
