@@ -324,6 +324,11 @@ def land_partitions(
         "SELECT partition_key, count(*), count(*) FILTER (WHERE reject_reason IS NOT NULL) "
         "FROM landing_stage GROUP BY partition_key",
     )
+    # a key on two pages (pages shifted while crawling) is rare: look for one before paying for a window
+    (doubled,) = con.execute(
+        f"SELECT count(*) > count(DISTINCT (partition_key, {key})) FROM landing_stage "
+        "WHERE reject_reason IS NULL"
+    ).fetchone()
     _write_rejects(
         con,
         table,
@@ -355,7 +360,7 @@ def land_partitions(
             SELECT partition_key, {table.column_names}, record, page{detail}
             FROM landing_stage
             WHERE reject_reason IS NULL
-            {_dedup(table)}
+            {_dedup(table) if doubled else ""}
         ) v
         """
     )
@@ -453,12 +458,13 @@ def _literal(value: object) -> str:
 
 
 def _keyed(partitions: Sequence[Partition]) -> pa.Table:
-    """The partitions' batches as one, each row carrying its partition's key."""
+    """The partitions' batches as one, each row with its partition's key and its place (``arrival``)."""
     tables = [
         p.records.append_column("partition_key", pa.repeat(pa.scalar(p.key, pa.string()), p.records.num_rows))
         for p in partitions
     ]
-    return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+    keyed = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+    return keyed.append_column("arrival", pa.array(range(keyed.num_rows), pa.int64()))
 
 
 def _by_key(con: duckdb.DuckDBPyConnection, sql: str) -> dict[str, tuple[int, int]]:
@@ -475,8 +481,7 @@ def _stage(con: duckdb.DuckDBPyConnection, table: RawTable) -> None:
         WITH parsed AS (
             SELECT CASE WHEN problem IS NULL THEN record::JSON ELSE TRY_CAST(record AS JSON) END AS record,
                    CASE WHEN problem IS NULL THEN detail::JSON ELSE TRY_CAST(detail AS JSON) END AS detail,
-                   record AS record_text, page, request_key, problem, partition_key,
-                   row_number() OVER () AS arrival
+                   record AS record_text, page, request_key, problem, partition_key, arrival
             FROM landing_batch
         ), extracted AS (
             SELECT {table.extract}, record, detail, record_text, page, arrival, problem, partition_key
