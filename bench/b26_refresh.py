@@ -18,7 +18,8 @@ Billed calls are the sandbox's ``counters()["billed"]["comments"]`` over all N p
 2b. Quota-bound refresh: the same setup on a sandbox limited to R = 20 requests/s (50 ms latency) and the
 resource configured at R; ``raw_comments_refresh_job`` (its defaults) over N_q SKUs
 (``B26_QUOTA_SKUS``, 500 full, 100 quick), wall time against billed calls / R, the time the quota itself
-needs. ``B26_QUOTA_ONLY=1`` runs this part alone.
+needs, and the time of the op's landing thread (``land_timed``: connect, land a group, commit, close) a SKU.
+``B26_QUOTA_ONLY=1`` runs this part alone.
 Time inside HTTP calls, ``land`` and the watermark reads is metered by wrapping those functions in the
 bench process (the package is not changed).
 """
