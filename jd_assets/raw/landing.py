@@ -380,7 +380,7 @@ def land_partitions(
         # A partition whose every record was rejected replaces nothing: its previous version stays.
         replaced = {p.key for p in partitions if counts[p.key].valid or not staged[p.key][1]}
         _replace(con, table, [p for p in partitions if p.key in replaced], fetched=fetched, run=run)
-    previews = _previews(con, table)
+    previews = _previews(con, table, len(partitions))
     (table_rows,) = con.execute(f"SELECT count(*) FROM {table.name}").fetchone()
     con.execute("DROP TABLE landing_stage; DROP TABLE landing_valid; DROP TABLE landing_existing")
     refused = _clear_refusals(con, table.source, [p.key for p in partitions])
@@ -575,14 +575,18 @@ def _merge(
 
 
 def _previews(
-    con: duckdb.DuckDBPyConnection, table: RawTable, rows: int = 5
+    con: duckdb.DuckDBPyConnection, table: RawTable, partitions: int, rows: int = 5
 ) -> dict[str | None, dg.MetadataValue]:
-    """A few of each partition's landed rows, new or seen again (None: the table of a partition without)."""
+    """A few of each partition's landed rows, new or seen again (None: the table of a partition without).
+    One partition takes the top rows (no window over a big batch)."""
+    newest = f"ORDER BY partition_key, {table.key_column} DESC"
     return markdown_previews(
         con,
-        f"""SELECT partition_key, {table.preview} FROM landing_valid
+        f"SELECT partition_key, {table.preview} FROM landing_valid {newest} LIMIT {rows}"
+        if partitions == 1
+        else f"""SELECT partition_key, {table.preview} FROM landing_valid
             QUALIFY row_number() OVER (PARTITION BY partition_key ORDER BY {table.key_column} DESC) <= {rows}
-            ORDER BY partition_key, {table.key_column} DESC""",
+            {newest}""",
         by="partition_key",
     )
 
