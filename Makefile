@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup fonts browser demo demo-lake test bench dev clean train-sentiment screenshots
+.PHONY: setup fonts browser postgres demo demo-lake test bench dev clean train-sentiment screenshots
 
 $(STAMP): pyproject.toml sandbox/pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,8 +36,12 @@ fonts:
 demo: setup
 	$(BIN)/python -m jd_sandbox.demo
 
-# Starts a throwaway PostgreSQL (Debian's postgresql package: apt-get install -y postgresql), stops it after.
-demo-lake: setup
+# Debian's postgresql for the DuckLake tests and make demo-lake, installed only when missing (root needed).
+postgres:
+	@bash scripts/install_postgres.sh
+
+# Starts a throwaway PostgreSQL (Debian's postgresql package), stops it after.
+demo-lake: setup postgres
 	$(BIN)/python -m jd_sandbox.demo_lake
 
 # JD's own Python SDK (jd-sdk), for the test that calls the sandbox through it, in a venv of its own
@@ -50,7 +54,7 @@ $(SDK_STAMP): $(STAMP) $(SDK_LOCK)
 	$(BIN)/python -m jd_assets_tests.sandbox.jd_sdk
 
 # Debian's chromium for the tests that open the review report in a real browser and for make screenshots,
-# installed only when missing (where it cannot be installed, those tests skip, saying why).
+# installed only when missing (where it cannot be installed, those tests fail, saying what to install).
 browser:
 	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || { \
 		if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
@@ -58,9 +62,9 @@ browser:
 			{ apt-get update -qq && apt-get install -y -qq chromium; }; \
 		elif command -v apt-get >/dev/null && command -v sudo >/dev/null; then \
 			sudo apt-get install -y -qq chromium || { sudo apt-get update -qq && sudo apt-get install -y -qq chromium; }; \
-		else echo "no chromium and no apt-get: the browser tests will skip"; fi; }
+		else echo "no chromium and no apt-get: install Chromium, or the browser tests fail"; fi; }
 
-test: setup $(SDK_STAMP) browser
+test: setup $(SDK_STAMP) browser postgres
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 

@@ -13,6 +13,10 @@ are copied (not timed). Then, each in its own child process, on each backend:
   one process landing 50: rows/s together over rows/s alone; lock failures and conflicts counted. One and
   four writers alternate (``B11_REPS`` rounds, default 2), so both see the same machine load and the same
   number of files in the lake; the CPU seconds the writers used per partition are reported beside.
+
+``B11_PARTS=writers`` measures only the writers (``lake-writers``: on the lake alone); ``B11_SESSIONS=1``
+starts each writer in a session of its own (see bench/RESULTS.lake.md: with the kernel's autogroup
+scheduling, processes of one session share one session's CPU on a loaded machine).
 """
 
 from __future__ import annotations
@@ -182,6 +186,9 @@ def _at_once(database: str, data_path: str, first: int, n_skus: int, writers: in
             stderr=subprocess.PIPE,
             env=env,
             text=True,
+            # B11_SESSIONS=1: each writer in a session of its own, so Linux's autogroup scheduler gives it
+            # its own share of the cores, as runs on separate hosts or containers would have (a diagnostic)
+            start_new_session=os.environ.get("B11_SESSIONS") == "1",
         )
         for w in range(writers)
     ]
@@ -229,8 +236,9 @@ def _measure(size: str, pg) -> dict:
         if os.environ.get("B11_PARTS") == "rebuild":  # the full rebuild alone (5M on a busy machine)
             out[who] = {"rebuild": run_child("b11_lake:rebuild", args)}
             continue
-        if os.environ.get("B11_PARTS") == "writers":  # one and four writers alone, alternated
-            out[who] = {"writers": _writer_rounds(database, data_path)}
+        if os.environ.get("B11_PARTS") in ("writers", "lake-writers"):  # one and four writers, alternated
+            if who == "lake" or os.environ["B11_PARTS"] == "writers":
+                out[who] = {"writers": _writer_rounds(database, data_path)}
             continue
         out[who] = {
             "landing": run_child("b11_lake:land_new", {**args, "first": 8_000_000, "n_skus": n_new}),
@@ -285,22 +293,23 @@ def run(quick: bool) -> list[Row]:
         res = {size: _measure(size, pg) for size in sizes}
     rows: list[Row] = []
     for size, r in res.items():
-        f, lk = r["file"], r["lake"]
-        reb_f, reb_l = f["rebuild"]["wall_s"], lk["rebuild"]["wall_s"]
-        rebuild = Row(11, f"DuckLake: full rebuild, {size}", f"{reb_l:.1f} s", f"{reb_f:.1f} s (file)",
-                      f"{reb_l / reb_f:.2f}", "<= 1.5", "yes" if reb_l / reb_f <= 1.5 else "no")  # fmt: skip
-        if "rebuild" not in f:  # B11_PARTS=writers
-            lake_rows = _writer_details("lake", r["lake"]["writers"])
-            file_rows = _writer_details("file", r["file"]["writers"])
-            scale = {b: _writers_ratio(r[b]["writers"]) for b in ("file", "lake")}
+        f, lk = r.get("file", {}), r["lake"]
+        if "rebuild" not in lk:  # B11_PARTS=writers (or lake-writers: the lake alone)
+            measured = [b for b in ("file", "lake") if b in r]
+            details = [line for b in measured for line in _writer_details(b, r[b]["writers"])]
+            scale = {b: _writers_ratio(r[b]["writers"]) for b in measured}
             lost = sum(one["failures"] + four["failures"] for one, four in r["lake"]["writers"])
             rows.append(
                 Row(11, f"DuckLake: 4 writers / 1 writer, {size} (rows/s)",
-                    f"{scale['lake']:.2f}x, {lost} failures", f"{scale['file']:.2f}x (file)",
+                    f"{scale['lake']:.2f}x, {lost} failures",
+                    f"{scale['file']:.2f}x (file)" if "file" in scale else "not measured (file)",
                     f"{scale['lake']:.2f}", ">= 1.6, 0 failures",
-                    "yes" if scale["lake"] >= 1.6 and not lost else "no", file_rows + lake_rows)
+                    "yes" if scale["lake"] >= 1.6 and not lost else "no", details)
             )  # fmt: skip
             continue
+        reb_f, reb_l = f["rebuild"]["wall_s"], lk["rebuild"]["wall_s"]
+        rebuild = Row(11, f"DuckLake: full rebuild, {size}", f"{reb_l:.1f} s", f"{reb_f:.1f} s (file)",
+                      f"{reb_l / reb_f:.2f}", "<= 1.5", "yes" if reb_l / reb_f <= 1.5 else "no")  # fmt: skip
         if "landing" not in f:  # B11_PARTS=rebuild
             rebuild.details = [
                 f"{size}: copied into the lake in {r['copy_s']:.1f} s (not timed); full rebuild (7 clean + 3 "

@@ -444,6 +444,13 @@ def load_lake_extensions(con: duckdb.DuckDBPyConnection) -> None:
 #: 12-31% more CPU per landing with 2), and the parallelism of landings is across runs and processes.
 LANDING_THREADS = 1
 
+#: DuckLake's own retry of a commit that lost the race for the next snapshot id to another writer's commit
+#: (no logical conflict: landings of different partitions). Its default first wait, 100 ms (then x1.5), is
+#: about half a landing, and with four writers nearly every commit loses once (bench/RESULTS.lake.md): the
+#: retry re-reads the latest snapshot and commits again, so a short wait is enough. More retries than its
+#: default 10 because more writers lose more often; a real conflict is not retried here (transact() does).
+LAKE_COMMIT_RETRY = {"ducklake_retry_wait_ms": 10, "ducklake_max_retry_count": 100}
+
 
 class _LakeDatabases:
     """One in-memory DuckDB per process, lake and kind of work, with the lake attached; connections are
@@ -495,6 +502,8 @@ def _attach_lake(warehouse: DuckDBWarehouse, *, threads: int | None = None) -> d
     )
     try:
         load_lake_extensions(con)
+        for setting, value in LAKE_COMMIT_RETRY.items():
+            con.execute(f"SET GLOBAL {setting} = {value}")
         attach = f"ATTACH {_sql_text(warehouse.database)} AS {LAKE_ALIAS} (DATA_PATH {_sql_text(data_path)})"
         for attempt in range(1, 11):
             # The first processes to open a new catalog all create DuckLake's tables in it: all but one

@@ -8,19 +8,18 @@ Used by the report test (``jd_assets_tests/reports/``) and by ``make screenshots
 from __future__ import annotations
 
 import base64
-import contextlib
 import itertools
 import json
-import os
 import re
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
 import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
+
+from jd_sandbox.processes import stop_process_group
 
 CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "chrome")
 
@@ -155,25 +154,3 @@ def browser(width: int = 1280, height: int = 800):
                 yield page
         finally:
             stop_process_group(process)
-
-
-def stop_process_group(process: subprocess.Popen) -> None:
-    """Stop Chromium and its helpers (renderer, crashpad), which outlive the main process and keep
-    writing to the profile folder while it is being removed."""
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-    except ProcessLookupError:
-        process.wait()
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(process.pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.1)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)

@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import shlex
-import signal
 import socket
 import subprocess
 import sys
@@ -31,6 +30,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "sandbox")]
 
 from jd_assets_tests.browser import browser  # noqa: E402
 from jd_sandbox import today_start  # noqa: E402
+from jd_sandbox.processes import stop_process_group  # noqa: E402
 
 DEMO_PII_KEY = "jd-assets-demo-pii-key"
 SKIP_MODAL = """(() => {
@@ -78,17 +78,6 @@ def refused_partition(path: Path) -> str:
     finally:
         con.close()
     return row[0] if row else ""
-
-
-def stop(process: subprocess.Popen) -> None:
-    """SIGTERM to the process group this script started for it, then SIGKILL if it lingers."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 def shrink(path: Path, width: int = 1100) -> None:
@@ -216,7 +205,7 @@ def _drive(python, env, data, out, sandbox_port, ui_port, started, log) -> int:
                 print(f"console errors seen: {page.console_errors[:5]}")
     finally:
         for process in reversed(started):
-            stop(process)
+            stop_process_group(process, grace_s=30)
     print(f"dagster dev's log: {log.name}")
     return 0
 

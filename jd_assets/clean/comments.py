@@ -106,17 +106,17 @@ COMMENTS_SELECT = select_of(COMMENTS_SQL)
 #: that build and committed after it (it waited for the write lock) still carries the older time.
 WATERMARK_OVERLAP = "INTERVAL 1 DAY"
 
-#: Comment ids whose raw row is new or was seen again since the last build (``last_seen_at`` moves on
-#: every sighting), compared exactly with what clean.comments holds.
-CHANGED_COMMENTS_SQL = f"""
-CREATE OR REPLACE TEMP TABLE changed_keys AS
-SELECT DISTINCT r.comment_id AS key
+#: The raw comments new or seen again since the last build (``last_seen_at`` moves on every sighting),
+#: compared exactly with what clean.comments holds. A comment only seen again (same SKU, same first fetch)
+#: differs in ``last_seen_at`` alone: the landing's merge never rewrites a known comment's record.
+RAW_CHANGES_SQL = f"""
+CREATE OR REPLACE TEMP TABLE raw_changes AS
+SELECT r.comment_id AS key, r.last_seen_at, c.comment_id IS NOT NULL AS seen_again
 FROM raw.comments r
+LEFT JOIN clean.comments c
+    ON c.comment_id = r.comment_id AND c.sku_id = r.sku_id AND c.first_seen_at = r.fetched_at
 WHERE r.last_seen_at > coalesce($watermark - {WATERMARK_OVERLAP}, TIMESTAMPTZ '-infinity')
-  AND NOT EXISTS (
-      SELECT 1 FROM clean.comments c
-      WHERE c.comment_id = r.comment_id AND c.sku_id = r.sku_id
-        AND c.first_seen_at = r.fetched_at AND c.last_seen_at = r.last_seen_at)
+  AND c.last_seen_at IS DISTINCT FROM r.last_seen_at
 """
 
 
@@ -161,7 +161,17 @@ def _update(con, build) -> int:
         con.execute(COMMENTS_SQL)
         changed = 0
     else:
-        con.execute(CHANGED_COMMENTS_SQL, {"watermark": build.watermark})
+        con.execute(RAW_CHANGES_SQL, {"watermark": build.watermark})
+        # a review only seen again changes last_seen_at, which no reader of this table uses: updated in
+        # place and not logged, so the marts do not redo the reviews a refresh merely saw again
+        con.execute(
+            """UPDATE clean.comments c SET last_seen_at = r.last_seen_at
+               FROM raw_changes r WHERE r.seen_again AND c.comment_id = r.key"""
+        )
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE changed_keys AS "
+            "SELECT DISTINCT key FROM raw_changes WHERE NOT seen_again"
+        )
         insert = "INSERT INTO clean.comments " + COMMENTS_SELECT.replace(
             "/*where*/", "WHERE c.comment_id IN (SELECT key FROM changed_keys)"
         )

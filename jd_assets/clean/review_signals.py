@@ -41,6 +41,7 @@ from jd_assets.insights.sentiment import (
 from jd_assets.warehouse import DuckDBWarehouse, delete_returning, ensure_schemas, markdown_preview
 
 GROUP = "clean"
+#: The table, and its log: the rows scored, rescored or removed, and those whose is_templated changed.
 TABLE = "clean.review_signals"
 #: The log of the rows whose text signals changed (scored, rescored or removed), without the template
 #: recounts: the marts that do not show is_templated follow this one.
@@ -173,25 +174,30 @@ def score_reviews(reviews: pl.DataFrame, version: str) -> pl.DataFrame:
     )
 
 
-#: The reviews a run must score: no row yet, or a row of another version.
+#: The reviews a run must score: no row yet, or a row of another version. The ids are found first, on the
+#: id columns alone: a join carrying every review's text to keep a day's new ones took twice as long.
 _TO_SCORE_SQL = """
 SELECT c.comment_id, c.sku_id, c.commented_at, c.score, c.text, c.is_default_text
 FROM clean.comments c
-LEFT JOIN clean.review_signals s USING (comment_id)
-WHERE s.comment_id IS NULL OR s.model_version <> $version OR $rescore_all
+WHERE c.comment_id IN (
+    SELECT comment_id FROM clean.comments
+    EXCEPT SELECT comment_id FROM clean.review_signals WHERE model_version = $version AND NOT $rescore_all)
 ORDER BY c.comment_id
 """
 
 
 def settle_templates(con: duckdb.DuckDBPyConnection, touched_keys: str) -> None:
-    """Recount the template keys in relation ``touched_keys`` (one column ``template_key``); the rows it
-    changes are logged for the marts that follow this table."""
+    """Recount the template keys in relation ``touched_keys`` (one column ``template_key``); the rows whose
+    ``is_templated`` it changes are logged for the marts that follow this table. A new copy of a common
+    text moves the ``template_count`` of every review sharing it (a third of them in bench 4), which no
+    mart shows: logging those would make the marts redo most reviews every day."""
     min_comments = tag_rules.TEMPLATE_MIN_COMMENTS
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE template_updates AS
         SELECT s.comment_id, s.sku_id, CAST(s.commented_at AS DATE) AS day, k.n,
-               s.is_default_text OR k.n >= {min_comments} AS templated
+               s.is_default_text OR k.n >= {min_comments} AS templated,
+               s.is_templated IS DISTINCT FROM templated AS templated_changed
         FROM clean.review_signals s
         JOIN (
             SELECT template_key, CAST(count(*) AS INTEGER) AS n
@@ -203,7 +209,9 @@ def settle_templates(con: duckdb.DuckDBPyConnection, touched_keys: str) -> None:
            OR s.is_templated IS DISTINCT FROM (s.is_default_text OR k.n >= {min_comments})
         """
     )
-    log_step(con, TABLE, "SELECT comment_id AS key, sku_id, day FROM template_updates")
+    log_step(
+        con, TABLE, "SELECT comment_id AS key, sku_id, day FROM template_updates WHERE templated_changed"
+    )
     con.execute(
         """UPDATE clean.review_signals s SET template_count = u.n, is_templated = u.templated
            FROM template_updates u WHERE s.comment_id = u.comment_id"""

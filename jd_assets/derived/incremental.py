@@ -224,20 +224,25 @@ def changed_partitions(
     old and new, go to temp table ``into`` (column ``key``), and the consumed state is moved on. Returns
     how many keys.
     """
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE raw_state AS SELECT CAST(part AS VARCHAR) AS part, "
-        f"CAST(key AS VARCHAR) AS key, fetched_at FROM ({raw_sql})"
-    )
     seen = state("seen", consumer)
     _ensure(con, consumer, "seen")
+    # raw is summed up per partition first: only the rows of changed partitions are copied (a day's
+    # orders, not the million before them)
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE changed_parts AS
-        WITH now_ AS (SELECT part, count(*) AS n, min(fetched_at) AS lo, max(fetched_at) AS hi
-                      FROM raw_state GROUP BY part),
+        WITH now_ AS (SELECT CAST(part AS VARCHAR) AS part, n, lo, hi FROM (
+                          SELECT part, count(*) AS n, min(fetched_at) AS lo, max(fetched_at) AS hi
+                          FROM ({raw_sql}) GROUP BY part)),
         seen AS (SELECT part, count(*) AS n, min(fetched_at) AS lo, max(fetched_at) AS hi
                  FROM {seen} GROUP BY part)
         SELECT part FROM (SELECT * FROM now_ EXCEPT SELECT * FROM seen)
         UNION SELECT part FROM (SELECT * FROM seen EXCEPT SELECT * FROM now_)"""
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE raw_state AS
+        SELECT * FROM (SELECT CAST(part AS VARCHAR) AS part, CAST(key AS VARCHAR) AS key, fetched_at
+                       FROM ({raw_sql}))
+        WHERE part IN (SELECT part FROM changed_parts)"""
     )
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE {into} AS
@@ -292,22 +297,9 @@ def replace_keys(
         log_rows(con, build, old_and_new)
 
 
-def update_by_sku(
-    con: duckdb.DuckDBPyConnection,
-    build: Build,
-    select_sql: str,
-    token: str,
-    skus_sql: str,
-    column: str = "sku_id",
-) -> int:
-    """A mart grouped by SKU: whole, or only some SKUs. ``skus_sql`` picks them from temp table
-    ``changed_reviews`` (key, sku_id, versions: the changed keys of the upstream logs, with how many log
-    rows each has); ``token`` in ``select_sql`` is where their filter goes (``column IN (...)``).
-    Returns how many SKUs."""
-    if build.full:
-        con.execute(f"CREATE OR REPLACE TABLE {build.table} AS " + select_sql.replace(token, ""))
-        finish(con, build)
-        return 0
+def changed_reviews(con: duckdb.DuckDBPyConnection, build: Build) -> None:
+    """Temp table ``changed_reviews`` (key, sku_id, versions): the keys of the upstream logs this build has
+    not consumed, one row per log row, with how many log rows the key has (2 = an old and a new version)."""
     logs = " UNION ALL ".join(
         f"SELECT key, sku_id FROM ({changed_upstream(build, u)}) WHERE key IS NOT NULL"
         for u in build.upstreams
@@ -316,13 +308,3 @@ def update_by_sku(
         f"CREATE OR REPLACE TEMP TABLE changed_reviews AS "
         f"SELECT key, sku_id, count(*) OVER (PARTITION BY key) AS versions FROM ({logs})"
     )
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE changed_keys AS SELECT DISTINCT sku_id AS key FROM ({skus_sql})"
-    )
-    filter_sql = (
-        "WHERE " if token == "/*where*/" else "AND "
-    ) + f"{column} IN (SELECT key FROM changed_keys)"
-    insert = f"INSERT INTO {build.table} " + select_sql.replace(token, filter_sql)
-    replace_keys(con, build, "sku_id", insert, log=False)
-    finish(con, build)
-    return int(con.execute("SELECT count(*) FROM changed_keys").fetchone()[0])

@@ -9,13 +9,16 @@ layer's, jd_assets.http.layer):
 - the code table of docs/GATEWAYS.md §1 (``CODES`` below, the one place it lives);
 - comment paging (``data.pageInfo.maxPage``/``nowPage`` arrive as strings) and details polling.
 
-Details v2 pending (**assumption**, docs/GATEWAYS.md §1): ``code == 0`` with ``data`` carrying
-``taskStatus`` PENDING or RUNNING means "not ready"; asking again for the same item polls the same task.
+Details v2 pending (**assumption**, docs/GATEWAYS.md §1; seed 001 says only that "the response returns a
+pending task status"): ``code == 0`` with ``data`` whose task status (``taskStatus``, else ``status`` or
+``state``) is PENDING, RUNNING or a like word, or whose every field is task bookkeeping (a task id, a
+status, a progress: nothing about a product), means "not ready"; asking again for the same item polls the
+same task. A finished payload may carry its task's id and a SUCCESS status beside the product: it is ready.
 A pending payload is never returned: the client polls again after ``details_first_poll_s``, doubling the
 wait up to ``details_poll_interval_s`` (quick tasks are picked up at once, slow ones are not hammered,
 and every poll is billed), until ``details_deadline_s``; then it raises PendingDeadlineError (the
 partition fails; a later run may succeed).
-A ``taskStatus`` of FAILED/ERROR is treated like code 301 (collection failed: retried, bounded).
+A task status of FAILED/ERROR is treated like code 301 (collection failed: retried, bounded).
 """
 
 from __future__ import annotations
@@ -75,7 +78,11 @@ CODES: Mapping[int, tuple[type[GatewayError], str]] = {
 #: JD serves the newest 100 pages of 10 comments; a crawl never asks for more (docs/GATEWAYS.md §1).
 MAX_COMMENT_PAGES = 100
 
-PENDING_STATUSES = frozenset({"PENDING", "RUNNING"})
+# The details task's bookkeeping (assumption: the pending payload is not published; see the docstring).
+TASK_STATUS_FIELDS = ("taskStatus", "status", "state")
+TASK_ID_FIELDS = frozenset({"taskId", "task_id"})
+TASK_FIELDS = TASK_ID_FIELDS | set(TASK_STATUS_FIELDS) | {"progress", "message", "msg", "retryAfter"}
+PENDING_STATUSES = frozenset({"PENDING", "RUNNING", "PROCESSING", "QUEUED", "WAITING", "SUBMITTED"})
 FAILED_STATUSES = frozenset({"FAILED", "FAILURE", "ERROR"})
 
 
@@ -278,7 +285,7 @@ class JustOneClient:
             log.info(
                 "details of item %s pending (%s, poll %d); polling again in %g s",
                 item_id,
-                str(data.get("taskStatus"))[:20],
+                task_status(data)[:20] or "no status",
                 polls,
                 wait,
             )
@@ -320,7 +327,7 @@ class JustOneClient:
                 gateway=GATEWAY,
                 reason="malformed",
             )
-        status = str(data.get("taskStatus", "")).upper()
+        status = task_status(data)
         if status in FAILED_STATUSES:
             raise TransientError(
                 f"details task of item {item_id} failed ({status}): {reply.describe()}",
@@ -330,9 +337,16 @@ class JustOneClient:
         return data
 
 
+def task_status(data: Mapping[str, Any]) -> str:
+    """The details task's status, upper-cased: the first text among ``TASK_STATUS_FIELDS`` ("" if none)."""
+    return next((data[field].upper() for field in TASK_STATUS_FIELDS if isinstance(data.get(field), str)), "")
+
+
 def is_pending(data: Mapping[str, Any]) -> bool:
-    """Whether a details ``data`` object is a not-ready task (the **assumption** of docs/GATEWAYS.md §1)."""
-    return str(data.get("taskStatus", "")).upper() in PENDING_STATUSES
+    """Whether a details ``data`` object is a not-ready task (the **assumption** of docs/GATEWAYS.md §1):
+    a pending status, or nothing but a task's bookkeeping."""
+    only_task = data.keys() <= TASK_FIELDS and not data.keys().isdisjoint(TASK_ID_FIELDS)
+    return task_status(data) in PENDING_STATUSES or only_task
 
 
 def _comment_page(data: Any, item_id: str, page: int) -> CommentPage:

@@ -1,4 +1,4 @@
-"""The marts people query: reviews joined to product, ware and sales facts; per-SKU summary; per-day counts.
+"""The marts people query: reviews joined to product and ware facts; per-SKU summary and sales; daily counts.
 
 Every join from a review is a LEFT join: a review whose SKU has no details, no known ware or no sales yet
 is kept, with NULLs (or 0 for counts), never dropped. Sales facts count non-cancelled orders only.
@@ -95,13 +95,6 @@ PRODUCT_REVIEWS_COLUMNS = (
     Column("ware_title", "VARCHAR", "Ware title from the seller gateway."),
     Column("ware_status_code", "INTEGER", "The ware's wareStatus."),
     Column("ware_status_label", "VARCHAR", "The ware's status label (e.g. 上架)."),
-    Column("sku_orders", "BIGINT", "Non-cancelled orders containing the SKU (0 when none)."),
-    Column("sku_units_sold", "BIGINT", "Units of the SKU sold in non-cancelled orders (0 when none)."),
-    Column(
-        "sku_revenue",
-        "DECIMAL(18,2)",
-        "Revenue (sum of line totals, CNY) of the SKU in non-cancelled orders.",
-    ),
     Column("text_positive_prob", "DOUBLE", "Probability that the text is positive (clean.review_signals)."),
     Column("text_sentiment", "VARCHAR", "positive / neutral / negative from the text; NULL when unscorable."),
     Column(
@@ -118,11 +111,13 @@ PRODUCT_REVIEWS_COLUMNS = (
     ),
 )
 
-#: Per SKU, what product_reviews repeats on each of its reviews: product, ware and sales facts. Kept in
-#: ``meta.product_reviews_skus`` (not published) so that a build can tell which SKUs' facts changed.
+#: Per SKU, what product_reviews repeats on each of its reviews: product and ware facts. Kept in
+#: ``meta.product_reviews_skus`` (not published) so that a build can tell which SKUs' facts changed. The
+#: SKU's sales are not among them (they are product_review_summary's ``orders``, ``units_sold``,
+#: ``revenue``): a day's orders change the sales of the SKUs holding most reviews, and repeating them on
+#: every review made each day's update rewrite most of the table.
 SKU_FACTS_SQL = f"""
-WITH ware_of_sku AS ({WARE_OF_SKU_SQL}),
-sales AS ({SKU_SALES_SQL})
+WITH ware_of_sku AS ({WARE_OF_SKU_SQL})
 SELECT
     k.sku_id,
     p.sku_id IS NOT NULL AS has_details,
@@ -135,22 +130,14 @@ SELECT
     w.ware_link_source,
     wa.title AS ware_title,
     wa.status_code AS ware_status_code,
-    wa.status_label AS ware_status_label,
-    coalesce(s.orders, 0) AS sku_orders,
-    coalesce(s.units_sold, 0) AS sku_units_sold,
-    coalesce(s.revenue, 0) AS sku_revenue
-FROM (
-    SELECT sku_id FROM clean.products
-    UNION SELECT sku_id FROM ware_of_sku
-    UNION SELECT sku_id FROM sales WHERE sku_id IS NOT NULL
-) k
+    wa.status_label AS ware_status_label
+FROM (SELECT sku_id FROM clean.products UNION SELECT sku_id FROM ware_of_sku) k
 LEFT JOIN clean.products p USING (sku_id)
 LEFT JOIN ware_of_sku w USING (sku_id)
 LEFT JOIN clean.wares wa ON wa.ware_id = w.ware_id
-LEFT JOIN sales s USING (sku_id)
 """
 SKU_FACTS_TABLE = "meta.product_reviews_skus"
-#: The SKU facts columns of product_reviews, in their order (a SKU without any fact: false, NULLs, 0).
+#: The SKU facts columns of product_reviews, in their order (a SKU without any fact: false, NULLs).
 _FACTS = (
     ("has_details", "false"),
     *(
@@ -168,9 +155,6 @@ _FACTS = (
             "ware_status_label",
         )
     ),
-    ("sku_orders", "0"),
-    ("sku_units_sold", "0"),
-    ("sku_revenue", "0"),
 )
 _FACT_VALUES = ",\n    ".join(f"coalesce(f.{c}, {d}) AS {c}" if d else f"f.{c}" for c, d in _FACTS)
 
@@ -192,6 +176,7 @@ LEFT JOIN (
     SELECT comment_id, text_positive_prob, text_sentiment, aspects, is_hidden_complaint, is_templated,
            mentions_repurchase
     FROM clean.review_signals
+    /*signals*/
 ) g USING (comment_id)
 LEFT JOIN {SKU_FACTS_TABLE} f USING (sku_id)
 /*where*/
@@ -199,31 +184,21 @@ ORDER BY c.sku_id, c.commented_at, c.comment_id
 """
 PRODUCT_REVIEWS_SELECT = select_of(PRODUCT_REVIEWS_SQL)
 
-_SALES = ("sku_orders", "sku_units_sold", "sku_revenue")
 #: Above this share of reviews whose SKU facts changed, rewriting product_reviews whole (from clean tables,
-#: no JSON) is cheaper than updating their columns (bench 4: a day's orders at 5M changed the sales of SKUs
-#: holding most reviews, and the update took 73 s against 25 s for the whole table).
+#: no JSON) is cheaper than updating their columns (bench 4 at 5M: an update of most reviews' SKU columns
+#: took 73 s against 25 s for the whole table).
 REWRITE_SHARE = 0.25
 
-
-def _differ(columns) -> str:
-    return " OR ".join(f"n.{c} IS DISTINCT FROM o.{c}" for c in columns)
-
-
-#: The SKUs whose facts differ from the stored ones (new, changed or gone), with their new facts, and
-#: whether their sales or their other facts changed (a day's orders change the sales of many SKUs).
+#: The SKUs whose facts differ from the stored ones (new, changed or gone), with their new facts.
 CHANGED_FACTS_SQL = f"""
 CREATE OR REPLACE TEMP TABLE changed_facts AS
 WITH changed AS (
     SELECT sku_id FROM (SELECT * FROM sku_facts EXCEPT SELECT * FROM {SKU_FACTS_TABLE})
     UNION SELECT sku_id FROM (SELECT * FROM {SKU_FACTS_TABLE} EXCEPT SELECT * FROM sku_facts)
 )
-SELECT k.sku_id, {", ".join(f"n.{c}" for c, _ in _FACTS)},
-       {_differ(_SALES)} AS sales_changed,
-       {_differ(c for c, _ in _FACTS if c not in _SALES)} AS others_changed
+SELECT k.sku_id, {", ".join(f"n.{c}" for c, _ in _FACTS)}
 FROM changed k
 LEFT JOIN sku_facts n USING (sku_id)
-LEFT JOIN {SKU_FACTS_TABLE} o USING (sku_id)
 """
 
 SUMMARY_COLUMNS = (
@@ -283,12 +258,10 @@ SUMMARY_COLUMNS = (
     Column("top_pain_point_reviews", "BIGINT", "Reviews in which top_pain_point is negative (0 when none)."),
 )
 
-#: Per SKU and aspect: reviews in which the aspect is negative (a review counts once per aspect).
+#: Per SKU and aspect: reviews in which the aspect is negative (a review counts once per aspect), which
+#: marts.sku_aspects keeps up to date: unnesting every review's aspects again took half the summary's time.
 PAIN_POINTS_SQL = """
-    SELECT sku_id, a.aspect AS aspect, count(DISTINCT comment_id) AS reviews
-    FROM (SELECT sku_id, comment_id, unnest(aspects) AS a FROM clean.review_signals)
-    WHERE a.polarity = 'negative'
-    GROUP BY sku_id, a.aspect"""
+    SELECT sku_id, aspect, negative_mentions AS reviews FROM marts.sku_aspects WHERE negative_mentions > 0"""
 
 SUMMARY_SQL = f"""
 CREATE OR REPLACE TABLE marts.product_review_summary AS
@@ -404,7 +377,9 @@ SELECT
     count(*) FILTER (WHERE g.text_sentiment = 'negative') AS text_negatives,
     count(*) FILTER (WHERE g.is_hidden_complaint) AS hidden_complaints
 FROM clean.comments c
-LEFT JOIN clean.review_signals g USING (comment_id)
+LEFT JOIN (
+    SELECT comment_id, text_sentiment, is_hidden_complaint FROM clean.review_signals /*signals*/
+) g USING (comment_id)
 /*where*/
 GROUP BY c.sku_id, c.comment_date
 ORDER BY sku_id, day
@@ -509,7 +484,7 @@ MART_OPTIONS = {
 def product_reviews(
     context: dg.AssetExecutionContext, config: DerivedConfig, warehouse: DuckDBWarehouse
 ) -> dg.MaterializeResult:
-    """One row per review, joined (left) to its product, ware and the SKU's sales facts."""
+    """One row per review, joined (left) to its product and ware facts (the SKU's sales: the summary)."""
     with rebuild(warehouse) as con:
         build = begin(
             con,
@@ -540,25 +515,29 @@ def _update_review_daily(con, build) -> int:
         for u in build.upstreams
     )
     con.execute(f"CREATE OR REPLACE TEMP TABLE changed_groups AS {logs}")
+    # the reviews of those groups, so that the signals are read for them only
     con.execute(
-        """DELETE FROM marts.review_daily d
-           WHERE EXISTS (SELECT 1 FROM changed_groups g WHERE g.sku_id = d.sku_id AND g.day = d.day)"""
+        """CREATE OR REPLACE TEMP TABLE group_reviews AS
+           SELECT c.comment_id FROM clean.comments c
+           SEMI JOIN changed_groups g ON g.sku_id = c.sku_id AND g.day = c.comment_date"""
+    )
+    con.execute(
+        """DELETE FROM marts.review_daily d USING changed_groups g
+           WHERE g.sku_id = d.sku_id AND g.day = d.day"""
     )
     con.execute(
         "INSERT INTO marts.review_daily "
         + REVIEW_DAILY_SELECT.replace(
-            "/*where*/",
-            "WHERE EXISTS (SELECT 1 FROM changed_groups k "
-            "WHERE k.sku_id = c.sku_id AND k.day = c.comment_date)",
-        )
+            "/*where*/", "WHERE c.comment_id IN (SELECT comment_id FROM group_reviews)"
+        ).replace("/*signals*/", "WHERE comment_id IN (SELECT comment_id FROM group_reviews)")
     )
     finish(con, build)
     return row_count(con, "changed_groups")
 
 
 def _update_product_reviews(con, build) -> int:
-    """Whole, or: the reviews whose comment or signals changed are replaced, and the SKUs whose product,
-    ware or sales facts changed get their new facts on every review (an update of those columns only).
+    """Whole, or: the reviews whose comment or signals changed are replaced, and the SKUs whose product or
+    ware facts changed get their new facts on every review (an update of those columns only).
     Returns how many reviews and SKUs changed."""
     if not build.full:
         con.execute(f"CREATE OR REPLACE TEMP TABLE sku_facts AS {SKU_FACTS_SQL}")
@@ -575,19 +554,10 @@ def _update_product_reviews(con, build) -> int:
         con.execute(PRODUCT_REVIEWS_SQL)
         finish(con, build)
         return 0
-    # Only the columns that changed are updated: most days change the sales of many SKUs, nothing else.
-    for flag, columns in (
-        ("sales_changed", _SALES),
-        ("others_changed", [c for c, _ in _FACTS if c not in _SALES]),
-    ):
-        defaults = dict(_FACTS)
-        assignments = ", ".join(
-            f"{c} = coalesce(n.{c}, {defaults[c]})" if defaults[c] else f"{c} = n.{c}" for c in columns
-        )
-        con.execute(
-            f"UPDATE marts.product_reviews p SET {assignments} FROM changed_facts n "
-            f"WHERE p.sku_id = n.sku_id AND n.{flag}"
-        )
+    assignments = ", ".join(f"{c} = coalesce(n.{c}, {d})" if d else f"{c} = n.{c}" for c, d in _FACTS)
+    con.execute(
+        f"UPDATE marts.product_reviews p SET {assignments} FROM changed_facts n WHERE p.sku_id = n.sku_id"
+    )
     con.execute(f"DELETE FROM {SKU_FACTS_TABLE} WHERE sku_id IN (SELECT sku_id FROM changed_facts)")
     con.execute(
         f"INSERT INTO {SKU_FACTS_TABLE} SELECT * FROM sku_facts "
@@ -597,8 +567,11 @@ def _update_product_reviews(con, build) -> int:
         f"SELECT key FROM ({changed_upstream(build, u)}) WHERE key IS NOT NULL" for u in build.upstreams
     )
     con.execute(f"CREATE OR REPLACE TEMP TABLE changed_keys AS {upstreams}")
-    insert = "INSERT INTO marts.product_reviews " + PRODUCT_REVIEWS_SELECT.replace(
-        "/*where*/", "WHERE c.comment_id IN (SELECT key FROM changed_keys)"
+    insert = (
+        "INSERT INTO marts.product_reviews "
+        + PRODUCT_REVIEWS_SELECT.replace("/*where*/", "WHERE c.comment_id IN (SELECT key FROM changed_keys)")
+        # the signals too, or the join reads the aspects of every review
+        .replace("/*signals*/", "WHERE comment_id IN (SELECT key FROM changed_keys)")
     )
     replace_keys(con, build, "comment_id", insert, log=False)
     finish(con, build)
@@ -606,13 +579,15 @@ def _update_product_reviews(con, build) -> int:
 
 
 @dg.asset(
-    deps=JOINED_CLEAN_TABLES,
+    # sku_aspects (defined beside the review insights, which import this module) gives the pain points
+    deps=[*JOINED_CLEAN_TABLES, dg.AssetKey("sku_aspects")],
     metadata=table_metadata("marts.product_review_summary", SUMMARY_COLUMNS),
     **MART_OPTIONS,
 )
 def product_review_summary(warehouse: DuckDBWarehouse) -> dg.MaterializeResult:
     # Rebuilt whole on every run: the prior (mean of all scores) and the newest review move with every
-    # day's reviews, so every SKU's bayes_score and 30-day count change; it reads only clean tables.
+    # day's reviews, so every SKU's bayes_score and 30-day count change; it reads clean tables and the
+    # pain points of marts.sku_aspects.
     """One row per SKU: product and ware facts, review scores (mean and Bayesian), shares, sales, delivery."""
     with rebuild(warehouse) as con:
         con.execute(SUMMARY_SQL)

@@ -19,7 +19,15 @@ from jd_assets.derived.building import (
     sql_text,
     table_metadata,
 )
-from jd_assets.derived.incremental import DerivedConfig, begin, digest, full_requested, update_by_sku
+from jd_assets.derived.incremental import (
+    DerivedConfig,
+    begin,
+    changed_reviews,
+    digest,
+    finish,
+    full_requested,
+    table_exists,
+)
 from jd_assets.derived.rules import checks_from_rules, keys_unique, reconciles, rows_satisfy
 from jd_assets.insights.aspects import ASPECT_IDS, ASPECT_NAMES
 from jd_assets.marts.assets import MART_OPTIONS
@@ -57,31 +65,43 @@ SKU_ASPECTS_COLUMNS = (
     Column("last_mentioned_at", "TIMESTAMP", f"Newest review naming the aspect, {BEIJING}."),
 )
 
+#: Every clause of the reviews (passing ``/*where*/``) that names an aspect, one row each.
+ASPECT_CLAUSES_SQL = """
+SELECT sku_id, comment_id, commented_at, a.aspect, a.polarity, a.clause
+FROM (SELECT sku_id, comment_id, commented_at, unnest(aspects) AS a FROM clean.review_signals /*where*/)
+"""
+#: Per SKU, aspect and distinct clause of temp table ``clauses``: what ranks the clause among the quotes.
+#: Kept as ``meta.sku_aspects_clauses`` (not published), so a day's new clauses merge into it: the quotes
+#: of a (SKU, aspect) are then ranked without reading the SKU's other reviews again.
+CLAUSE_RANKS_SQL = """
+SELECT sku_id, aspect, clause,
+       bool_or(polarity = 'negative') AS negative,
+       max(commented_at) AS newest,
+       min(comment_id) AS first_comment
+FROM clauses
+GROUP BY sku_id, aspect, clause
+"""
+CLAUSE_RANKS_TABLE = "meta.sku_aspects_clauses"
+#: Per SKU and aspect of temp table ``clauses``: reviews naming it (a review counts once), how many of
+#: them negatively and positively, the newest. Counts of different reviews add up.
+ASPECT_COUNTS_SQL = """
+SELECT sku_id, aspect,
+       count(DISTINCT comment_id) AS mentions,
+       count(DISTINCT comment_id) FILTER (WHERE polarity = 'negative') AS negative_mentions,
+       count(DISTINCT comment_id) FILTER (WHERE polarity = 'positive') AS positive_mentions,
+       max(commented_at) AS last_mentioned_at
+FROM clauses
+GROUP BY sku_id, aspect
+"""
+#: The rows of marts.sku_aspects from temp table ``counts`` and the clause ranks (``/*where*/``: of the
+#: (SKU, aspect) groups in temp table ``counts`` only).
 SKU_ASPECTS_SQL = f"""
 CREATE OR REPLACE TABLE marts.sku_aspects AS
-WITH clauses AS (
-    SELECT sku_id, comment_id, commented_at, a.aspect, a.polarity, a.clause
-    FROM (SELECT sku_id, comment_id, commented_at, unnest(aspects) AS a FROM clean.review_signals
-          /*where*/)
-), counts AS (
-    SELECT sku_id, aspect,
-           count(DISTINCT comment_id) AS mentions,
-           count(DISTINCT comment_id) FILTER (WHERE polarity = 'negative') AS negative_mentions,
-           count(DISTINCT comment_id) FILTER (WHERE polarity = 'positive') AS positive_mentions,
-           max(commented_at) AS last_mentioned_at
-    FROM clauses
-    GROUP BY sku_id, aspect
-), quotes AS (
+WITH quotes AS (
     SELECT sku_id, aspect,
            list(clause ORDER BY negative DESC, newest DESC, first_comment, clause) AS ranked
-    FROM (
-        SELECT sku_id, aspect, clause,
-               bool_or(polarity = 'negative') AS negative,
-               max(commented_at) AS newest,
-               min(comment_id) AS first_comment
-        FROM clauses
-        GROUP BY sku_id, aspect, clause
-    )
+    FROM {CLAUSE_RANKS_TABLE} r
+    /*where*/
     GROUP BY sku_id, aspect
 )
 SELECT c.sku_id, c.aspect, names.aspect_name,
@@ -95,6 +115,14 @@ LEFT JOIN {_ASPECT_NAMES_SQL} USING (aspect)
 ORDER BY c.sku_id, c.aspect
 """
 SKU_ASPECTS_SELECT = select_of(SKU_ASPECTS_SQL)
+_OF_COUNTS = "SEMI JOIN counts g ON g.sku_id = r.sku_id AND g.aspect = r.aspect"
+#: After new reviews only: the quotes are ranked among the candidates (temp table ``candidates``): a
+#: group's former three and the clauses the new reviews name. Merging only raises a clause's rank (negative
+#: or not, newest, first review), so no other clause can enter the three.
+_OF_CANDIDATES = (
+    "SEMI JOIN candidates g ON g.sku_id = r.sku_id AND g.aspect = r.aspect "
+    "AND g.clause IS NOT DISTINCT FROM r.clause"
+)
 
 REVIEW_ALERTS_COLUMNS = (
     Column("sku_id", "VARCHAR", "The reviewed SKU."),
@@ -113,8 +141,8 @@ REVIEW_ALERTS_COLUMNS = (
     Column("sku_alert_rank", "BIGINT", "1 = the SKU's newest alert, 2 = the one before, ..."),
 )
 
-REVIEW_ALERTS_SQL = """
-CREATE OR REPLACE TABLE marts.review_alerts AS
+#: The alerts among the reviews passing ``/*and*/`` (and ``/*where*/`` for their texts), without ranks.
+ALERT_ROWS_SQL = """
 SELECT s.sku_id, s.comment_id, s.commented_at, s.score,
        CASE WHEN s.score <= 2 THEN 'negative_review'
             WHEN s.is_hidden_complaint THEN 'hidden_complaint'
@@ -122,22 +150,30 @@ SELECT s.sku_id, s.comment_id, s.commented_at, s.score,
        list_sort(list_distinct(list_transform(
            list_filter(s.aspects, a -> a.polarity = 'negative'), a -> a.aspect))) AS negative_aspects,
        s.text_positive_prob,
-       c.text,
-       row_number() OVER (PARTITION BY s.sku_id ORDER BY s.commented_at DESC, s.comment_id) AS sku_alert_rank
+       c.text
 FROM clean.review_signals s
-JOIN clean.comments c USING (comment_id)
+JOIN (SELECT comment_id, text FROM clean.comments /*where*/) c USING (comment_id)
 WHERE (s.score <= 2 OR s.is_hidden_complaint OR (s.score = 3 AND s.text_sentiment = 'negative'))
     /*and*/
-ORDER BY s.commented_at DESC, s.comment_id
+"""
+#: marts.review_alerts from temp table ``alert_rows`` (ALERT_ROWS_SQL's rows): each SKU's alerts ranked.
+REVIEW_ALERTS_SQL = """
+CREATE OR REPLACE TABLE marts.review_alerts AS
+SELECT *,
+       row_number() OVER (PARTITION BY sku_id ORDER BY commented_at DESC, comment_id) AS sku_alert_rank
+FROM alert_rows
+ORDER BY commented_at DESC, comment_id
 """
 REVIEW_ALERTS_SELECT = select_of(REVIEW_ALERTS_SQL)
-#: The SKUs whose aspects changed, from the changed reviews (temp table ``changed_reviews``, with how many
-#: log rows each has: 2 = an old and a new version): a review that names an aspect now, one that is gone,
-#: and one rescored (its old version may have named one).
-_ASPECT_SKUS_SQL = """
-SELECT r.sku_id FROM changed_reviews r LEFT JOIN clean.review_signals s ON s.comment_id = r.key
-WHERE len(s.aspects) > 0 OR s.comment_id IS NULL OR r.versions > 1
+#: The SKUs with a review rescored or removed (temp table ``changed_reviews``: versions = its log rows, 2
+#: for an old and a new one; a removed review has none left): their aspects are redone from their reviews.
+#: Every other changed review is new, and its counts add to what the mart holds.
+_REDO_SKUS_SQL = """
+SELECT DISTINCT r.sku_id FROM changed_reviews r LEFT JOIN clean.review_signals s ON s.comment_id = r.key
+WHERE r.versions > 1 OR s.comment_id IS NULL
 """
+_SAME_CLAUSE = " AND ".join(f"r.{c} IS NOT DISTINCT FROM n.{c}" for c in ("sku_id", "aspect", "clause"))
+_SAME_GROUP = "r.sku_id = n.sku_id AND r.aspect = n.aspect"
 #: The SKUs whose alerts (or their ranks) changed: a changed review that is an alert now, or was one.
 _ALERT_SKUS_SQL = """
 SELECT s.sku_id FROM changed_reviews r JOIN clean.review_signals s ON s.comment_id = r.key
@@ -159,11 +195,11 @@ def sku_aspects(
         build = begin(
             con,
             "marts.sku_aspects",
-            digest(SKU_ASPECTS_SQL),
+            digest(ASPECT_CLAUSES_SQL, CLAUSE_RANKS_SQL, ASPECT_COUNTS_SQL, SKU_ASPECTS_SQL),
             full=full_requested(context, config),
             upstreams=(TEXTS_LOG,),
         )
-        changed = update_by_sku(con, build, SKU_ASPECTS_SELECT, "/*where*/", _ASPECT_SKUS_SQL)
+        changed = _update_sku_aspects(con, build)
         worst = con.execute(
             """SELECT sku_id || ' ' || aspect || ' ' || round(negative_share, 2), negative_share
                FROM marts.sku_aspects WHERE mentions >= 5
@@ -202,13 +238,11 @@ def review_alerts(
         build = begin(
             con,
             "marts.review_alerts",
-            digest(REVIEW_ALERTS_SQL),
+            digest(ALERT_ROWS_SQL, REVIEW_ALERTS_SQL),
             full=full_requested(context, config),
             upstreams=("clean.comments", TEXTS_LOG),
         )
-        changed = update_by_sku(
-            con, build, REVIEW_ALERTS_SELECT, "/*and*/", _ALERT_SKUS_SQL, column="s.sku_id"
-        )
+        changed = _update_review_alerts(con, build)
         by_reason = dict(
             con.execute("SELECT reason, count(*) FROM marts.review_alerts GROUP BY ALL").fetchall()
         )
@@ -228,6 +262,99 @@ def review_alerts(
             **build.metadata(changed),
         }
     return dg.MaterializeResult(metadata=metadata)
+
+
+def _clauses(con, where: str) -> None:
+    """Temp table ``clauses``: the aspect clauses of the reviews passing ``where``."""
+    con.execute("CREATE OR REPLACE TEMP TABLE clauses AS " + ASPECT_CLAUSES_SQL.replace("/*where*/", where))
+
+
+def _update_sku_aspects(con, build) -> int:
+    """Whole, or: the SKUs with a rescored or removed review redone from their reviews, then the new
+    reviews' clauses merged into the clause ranks and their counts added to their (SKU, aspect) rows, so a
+    day's reviews cost what they hold, not what their SKUs hold. Returns how many (SKU, aspect) changed."""
+    if not build.full and not table_exists(con, CLAUSE_RANKS_TABLE):
+        build.full, build.reason = True, f"no {CLAUSE_RANKS_TABLE} yet"
+    if build.full:
+        _clauses(con, "")
+        con.execute(f"CREATE OR REPLACE TABLE {CLAUSE_RANKS_TABLE} AS {CLAUSE_RANKS_SQL}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE counts AS {ASPECT_COUNTS_SQL}")
+        con.execute(SKU_ASPECTS_SQL.replace("/*where*/", ""))
+        finish(con, build)
+        return 0
+    changed_reviews(con, build)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE redo_skus AS {_REDO_SKUS_SQL}")
+    con.execute(f"DELETE FROM {CLAUSE_RANKS_TABLE} WHERE sku_id IN (SELECT sku_id FROM redo_skus)")
+    con.execute("DELETE FROM marts.sku_aspects WHERE sku_id IN (SELECT sku_id FROM redo_skus)")
+    _clauses(con, "WHERE sku_id IN (SELECT sku_id FROM redo_skus)")
+    con.execute(f"INSERT INTO {CLAUSE_RANKS_TABLE} {CLAUSE_RANKS_SQL}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE counts AS {ASPECT_COUNTS_SQL}")
+    con.execute("INSERT INTO marts.sku_aspects " + SKU_ASPECTS_SELECT.replace("/*where*/", _OF_COUNTS))
+    redone = row_count(con, "counts")
+
+    _clauses(
+        con,
+        "WHERE comment_id IN (SELECT key FROM changed_reviews r ANTI JOIN redo_skus USING (sku_id))",
+    )
+    con.execute(f"CREATE OR REPLACE TEMP TABLE new_ranks AS {CLAUSE_RANKS_SQL}")
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE merged_ranks AS
+        SELECT n.sku_id, n.aspect, n.clause,
+               CASE WHEN r.sku_id IS NULL THEN n.negative ELSE r.negative OR n.negative END AS negative,
+               greatest(r.newest, n.newest) AS newest,
+               least(r.first_comment, n.first_comment) AS first_comment
+        FROM new_ranks n LEFT JOIN {CLAUSE_RANKS_TABLE} r ON {_SAME_CLAUSE}"""
+    )
+    con.execute(f"DELETE FROM {CLAUSE_RANKS_TABLE} r USING new_ranks n WHERE {_SAME_CLAUSE}")
+    con.execute(f"INSERT INTO {CLAUSE_RANKS_TABLE} SELECT * FROM merged_ranks")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE new_counts AS {ASPECT_COUNTS_SQL}")
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE counts AS
+        SELECT n.sku_id, n.aspect,
+               coalesce(r.mentions, 0) + n.mentions AS mentions,
+               coalesce(r.negative_mentions, 0) + n.negative_mentions AS negative_mentions,
+               coalesce(r.positive_mentions, 0) + n.positive_mentions AS positive_mentions,
+               greatest(r.last_mentioned_at, n.last_mentioned_at) AS last_mentioned_at
+        FROM new_counts n LEFT JOIN marts.sku_aspects r ON r.sku_id = n.sku_id AND r.aspect = n.aspect"""
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE candidates AS
+        SELECT r.sku_id, r.aspect, unnest(r.examples) AS clause
+        FROM marts.sku_aspects r SEMI JOIN counts n ON {_SAME_GROUP}
+        UNION SELECT sku_id, aspect, clause FROM new_ranks"""
+    )
+    con.execute(f"DELETE FROM marts.sku_aspects r USING counts n WHERE {_SAME_GROUP}")
+    con.execute("INSERT INTO marts.sku_aspects " + SKU_ASPECTS_SELECT.replace("/*where*/", _OF_CANDIDATES))
+    finish(con, build)
+    return redone + row_count(con, "counts")
+
+
+def _update_review_alerts(con, build) -> int:
+    """Whole, or the SKUs whose alerts changed, from the alerts the mart holds plus the changed reviews'
+    (only those are read from the clean tables); each such SKU's alerts ranked again. Returns how many
+    SKUs."""
+    if build.full:
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE alert_rows AS "
+            + ALERT_ROWS_SQL.replace("/*where*/", "").replace("/*and*/", "")
+        )
+        con.execute(REVIEW_ALERTS_SQL)
+        finish(con, build)
+        return 0
+    changed_reviews(con, build)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE alert_skus AS SELECT DISTINCT sku_id FROM ({_ALERT_SKUS_SQL})")
+    changed = "comment_id IN (SELECT key FROM changed_reviews)"
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE alert_rows AS
+        SELECT * EXCLUDE (sku_alert_rank) FROM marts.review_alerts
+        WHERE sku_id IN (SELECT sku_id FROM alert_skus) AND NOT {changed}
+        UNION ALL """
+        + ALERT_ROWS_SQL.replace("/*where*/", f"WHERE {changed}").replace("/*and*/", f"AND s.{changed}")
+    )
+    con.execute("DELETE FROM marts.review_alerts WHERE sku_id IN (SELECT sku_id FROM alert_skus)")
+    con.execute("INSERT INTO marts.review_alerts " + REVIEW_ALERTS_SELECT)
+    finish(con, build)
+    return row_count(con, "alert_skus")
 
 
 sku_aspects_checks = checks_from_rules(

@@ -4,7 +4,10 @@
   changes (a key that orders also brought in stays);
 - ``order_skus_sensor``: SKUs bought in landed orders → ``jd_item``;
 - ``ware_links_sensor``: wares linked to SKUs by orders or details → ``jd_ware``.
-Each new key gets a run of its raw assets. Keys that are not JD ids are refused with a logged message.
+Each new key gets a run of its raw assets; so does a known key that has neither a materialization nor any
+run (its run was lost: a daemon stopped between adding the key and launching the run, an interrupted
+demo). A key with a run, even a failed one (JD refused the item), is left to the user. Keys that are not
+JD ids are refused with a logged message.
 
 The tracked-items file may come from Excel: a UTF-8 byte-order mark is read, and a file that is not UTF-8
 (Excel's ANSI/GBK "CSV") fails naming the file, the line and what to do. A sensor that would add more than
@@ -21,6 +24,7 @@ import os
 from pathlib import Path
 
 import dagster as dg
+from dagster._core.storage.tags import PARTITION_NAME_TAG
 
 from jd_assets.conventions import InvalidIdError, require_jd_id
 from jd_assets.partitions import jd_item_partitions, jd_ware_partitions
@@ -109,6 +113,23 @@ class TooManyNewPartitions(RuntimeError):
     """A sensor would add more keys at once than the configured limit: nothing is added."""
 
 
+def _lost_runs(context: dg.SensorEvaluationContext, keys: set[str], assets: list[dg.AssetKey]) -> list[str]:
+    """The keys of ``keys`` that no run has ever targeted for ``assets`` and that have no materialization
+    of them. Any run, whatever its status or instigator, counts: a queued run is not duplicated by another
+    sensor, a failed one is not retried behind the user's back."""
+    instance = context.instance
+    unmaterialized = keys - set().union(*(instance.get_materialized_partitions(key) for key in assets))
+    if not unmaterialized:
+        return []
+    runs = instance.get_runs(filters=dg.RunsFilter(tags={PARTITION_NAME_TAG: sorted(unmaterialized)}))
+    targeted = {
+        run.tags[PARTITION_NAME_TAG]
+        for run in runs
+        if run.asset_selection is None or run.asset_selection & set(assets)
+    }
+    return sorted(unmaterialized - targeted)
+
+
 def _new_keys_result(
     context: dg.SensorEvaluationContext,
     partitions: dg.DynamicPartitionsDefinition,
@@ -129,17 +150,21 @@ def _new_keys_result(
             f"{MAX_NEW_ENV}={limit}: nothing was added. If that is intended, raise {MAX_NEW_ENV} to at "
             f"least {len(new)}; otherwise fix the source (e.g. {tracked_items_path()})"
         )
+    lost = _lost_runs(context, (candidates & existing) - set(delete), assets)
     requests = []
     if new:
         requests.append(partitions.build_add_request(new))
     if delete:
         requests.append(partitions.build_delete_request(list(delete)))
-    if not requests:
+    if not requests and not lost:
         return dg.SensorResult(skip_reason=f"no new {partitions.name} keys", cursor=cursor)
-    context.log.info(f"{partitions.name}: adding {len(new)} keys, removing {len(delete)}")
+    context.log.info(
+        f"{partitions.name}: adding {len(new)} keys, removing {len(delete)}"
+        + (f"; a run for {len(lost)} known keys that never had one: {lost[:10]}" if lost else "")
+    )
     return dg.SensorResult(
-        run_requests=[dg.RunRequest(partition_key=key, asset_selection=assets) for key in new],
-        dynamic_partitions_requests=requests,
+        run_requests=[dg.RunRequest(partition_key=key, asset_selection=assets) for key in [*new, *lost]],
+        dynamic_partitions_requests=requests or None,
         cursor=cursor,
     )
 

@@ -11,6 +11,7 @@ from jd_assets import jos_fields
 from jd_assets.conventions import JD_ID_RE, TIME_FORMAT_SQL
 from jd_assets.gateways.fengchao import WARE_STATUS_LABELS
 from jd_assets.gateways.jos import ORDER_STATES
+from jd_assets.gateways.justone import PENDING_STATUSES
 from jd_assets.raw.landing import RawTable
 
 WARE_STATUSES = tuple(WARE_STATUS_LABELS)
@@ -66,11 +67,13 @@ ITEM_DETAILS = RawTable(
         record->>'$.itemId' AS item_id,
         CASE WHEN regexp_matches(record->>'$.wareId', {JD_ID_RE}) THEN record->>'$.wareId' END AS ware_id
     """,
-    reject_reason="""CASE
+    reject_reason=f"""CASE
         WHEN json_type(record) <> 'OBJECT' THEN 'detail payload is not an object'
         WHEN item_id IS NOT NULL AND item_id <> sku_id
             THEN 'itemId ' || item_id || ' is not the requested SKU ' || sku_id
-        WHEN (record->'$.taskStatus') IS NOT NULL THEN 'pending task payload, not a product'
+        WHEN upper(coalesce(record->>'$.taskStatus', record->>'$.status', record->>'$.state', ''))
+            IN {tuple(sorted(PENDING_STATUSES))}
+            THEN 'pending task payload, not a product'
     END""",
 )
 
@@ -245,6 +248,40 @@ KNOWN_FIELDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
                 "shopId",
                 "categorySecId",
                 "promiseId",
+                # the rest of seed 004's field table (findWareById's Ware object): documented, so a
+                # record carrying them is not schema drift
+                "adWords",
+                "wrap",
+                "packListing",
+                "weight",
+                "width",
+                "height",
+                "length",
+                "props",
+                "features",
+                "shopCategorys",
+                "mobileDesc",
+                "introduction",
+                "zhuangBaIntroduction",
+                "zhuangBaId",
+                "introductionUseFlag",
+                "afterSales",
+                "multiCateProps",
+                "sellPoint",
+                "wareTax",
+                "afterSaleDesc",
+                "zhuangBaMobileDesc",
+                "mobileZhuangBaId",
+                "mobileDescUseFlag",
+                "fitCaseHtmlPc",
+                "fitCaseHtmlApp",
+                "specialServices",
+                "parentId",
+                "wareGroupId",
+                "businessType",
+                "designConcept",
+                "isArchival",
+                "templateIds",
             ]
         ),
     ),

@@ -7,6 +7,7 @@ import itertools
 import json
 import logging
 from datetime import UTC, datetime
+from pathlib import Path
 from urllib.parse import parse_qsl
 
 import httpx
@@ -132,7 +133,7 @@ def test_param_json_is_sent_exactly_as_signed(respx_mock, jos_resource, inject):
     list(jos_resource.model_copy(update={"dialect": "seed"}).open(**inject).order_pages(DAY, DAY_END))
     raw = form(route.calls.last.request)["360buy_param_json"]
     assert raw == (
-        '{"start_date":"2024-01-01 00:00:00","end_date":"2024-01-01 23:59:59","page":"1","page_size":"100"}'
+        '{"start_date":"2024-01-01 00:00:00","end_date":"2024-01-01 23:59:59","page":1,"page_size":100}'
     )
 
 
@@ -273,7 +274,15 @@ ROUTER_CASES = [
     ("14", ConfigError, 1, "method missing"),
     ("15", ConfigError, 1, "jingdong.pop.order.search refused"),
     ("19", AuthError, 1, "refresh JD_JOS_ACCESS_TOKEN"),
-    ("401", AuthError, 1, "access token expired or invalid \\(code 401\\): refresh JD_JOS_ACCESS_TOKEN"),
+    (
+        "401",
+        AuthError,
+        1,
+        "signature error \\(code 401\\): refresh JD_JOS_ACCESS_TOKEN, and check JD_JOS_APP_KEY",
+    ),
+    ("403", RateLimitedError, 4, "add the jingdong.pop.order.search permission to the app"),
+    ("400", PartitionError, 1, "parameter format error .* for orders window 2024-01-01 00:00:00"),
+    ("409", PartitionError, 1, "status conflict \\(code 409\\)"),
     ("3001", PartitionError, 1, "parameter error \\(code 3001\\) for orders window 2024-01-01 00:00:00"),
     ("402", PartitionError, 1, "code 402"),
     ("500", TransientError, 4, "router internal error"),
@@ -396,6 +405,23 @@ def test_seed_order_is_read_from_order_info_and_sent_a_numeric_id(respx_mock, jo
     assert form(route.calls.last.request)["360buy_param_json"] == '{"order_id":18446744073709551617}'
 
 
+@pytest.mark.parametrize("dialect", ["live", "seed"])
+def test_an_order_answer_in_either_wrapper_is_read_in_either_dialect(
+    respx_mock, jos_resource, inject, dialect
+):
+    live_shaped = {"orderDetailInfo": {"apiResult": {"success": True}, "orderInfo": live_order(7)}}
+    seed_shaped = {"order_info": seed_order(7)}
+    respx_mock.post(JOS_URL).mock(
+        side_effect=[
+            ok({"jingdong_pop_order_get_responce": {"code": "0", **live_shaped}}),
+            ok({"jingdong_pop_order_get_responce": seed_shaped}),
+        ]
+    )
+    client = jos_resource.model_copy(update={"dialect": dialect}).open(**inject)
+    assert client.order("300000000007") == live_order(7)
+    assert client.order("300000000007") == seed_order(7)
+
+
 def test_missing_order_record_fails_the_partition(respx_mock, jos_resource, inject):
     respx_mock.post(JOS_URL).mock(return_value=ok({"jingdong_pop_order_get_responce": {"code": "0"}}))
     with pytest.raises(PartitionError, match="order 300000000003 not found"):
@@ -410,6 +436,17 @@ def test_order_tracks_come_back_as_received(respx_mock, jos_resource, inject):
     assert jos_resource.open(**inject).order_tracks("300000000003") == tracks
     assert form(route.calls.last.request)["method"] == "jingdong.pop.order.track"
     assert param_json(route.calls.last.request) == {"order_id": "300000000003"}
+
+
+@pytest.mark.parametrize("dialect", ["live", "seed"])
+def test_seed_003s_track_answer_verbatim_is_read(respx_mock, jos_resource, inject, dialect):
+    answer = (Path(__file__).resolve().parent.parent / "seed_examples" / "003_order_track.json").read_bytes()
+    respx_mock.post(JOS_URL).mock(return_value=httpx.Response(200, content=answer))
+    tracks = jos_resource.model_copy(update={"dialect": dialect}).open(**inject).order_tracks("1234567890")
+    assert tracks == [
+        {"time": "2025-05-01 10:00:00", "content": "Package picked up"},
+        {"time": "2025-05-02 15:45:00", "content": "Arrived at Nanjing distribution center"},
+    ]
 
 
 # -- order keys ----------------------------------------------------------------------------------------

@@ -289,6 +289,40 @@ def test_pending_details_are_polled_until_ready(respx_mock, justone_resource, in
     assert dict(route.calls.last.request.url.params) == {"token": TOKEN, "itemId": ITEM}
 
 
+@pytest.mark.parametrize(
+    "not_ready",
+    [
+        {"taskId": "task-1", "status": "PENDING"},
+        {"taskId": "task-1", "state": "processing", "progress": 40},
+        {"taskId": "task-1"},
+        {"task_id": "task-1", "message": "任务处理中"},
+    ],
+    ids=["status", "state and progress", "a task id alone", "task_id and a message"],
+)
+def test_a_pending_task_in_another_shape_is_polled_not_returned(
+    not_ready, respx_mock, justone_resource, inject, clock
+):
+    """Seed 001 says only that the answer "returns a pending task status": any payload whose status says
+    so, or that holds nothing but a task's bookkeeping, is polled again (assumption, docs/GATEWAYS.md)."""
+    route = respx_mock.get(DETAILS).mock(
+        side_effect=[
+            httpx.Response(200, json=envelope(0, not_ready)),
+            httpx.Response(200, json=envelope(0, READY)),
+        ]
+    )
+    detail = justone_resource.open(**inject).item_detail(ITEM)
+    assert (detail.payload, detail.polls, route.call_count) == (READY, 2, 2)
+
+
+def test_a_finished_task_that_keeps_its_id_and_status_beside_the_product_is_ready(
+    respx_mock, justone_resource, inject, clock
+):
+    finished = {"taskId": "task-1", "taskStatus": "SUCCESS", **READY}
+    route = respx_mock.get(DETAILS).mock(return_value=httpx.Response(200, json=envelope(0, finished)))
+    detail = justone_resource.open(**inject).item_detail(ITEM)
+    assert (detail.payload, detail.polls, route.call_count) == (finished, 1, 1)
+
+
 def test_pending_poll_waits_double_from_the_first_up_to_the_longest(
     respx_mock, justone_resource, inject, clock
 ):

@@ -72,7 +72,14 @@ def test_bad_inputs_never_crash_and_give_a_reason():
     assert out.schema == pl.Schema({"text_positive_prob": pl.Float64, "unscorable_reason": pl.String})
     assert out["text_positive_prob"].null_count() == len(texts)
     assert out["unscorable_reason"].to_list() == [
-        "null", "empty", "empty", "no_text", "no_text", "no_text", "empty", "empty",
+        "null",
+        "empty",
+        "empty",
+        "no_text",
+        "no_text",
+        "no_text",
+        "empty",
+        "empty",
     ]
 
 
@@ -114,11 +121,19 @@ def test_order_length_and_chunking_are_kept(monkeypatch):
 
 def test_label_rule():
     assert [sentiment_label(p) for p in (0.95, 0.6, 0.5, 0.4, 0.05, None)] == [
-        "positive", "positive", "neutral", "negative", "negative", None,
+        "positive",
+        "positive",
+        "neutral",
+        "negative",
+        "negative",
+        None,
     ]
     df = pl.DataFrame({"p": [0.95, 0.5, 0.05, None]}, schema={"p": pl.Float64})
     assert df.select(sentiment_label_expr(pl.col("p")).alias("label"))["label"].to_list() == [
-        "positive", "neutral", "negative", None,
+        "positive",
+        "neutral",
+        "negative",
+        None,
     ]
 
 
@@ -138,7 +153,11 @@ def test_cli_writes_one_line_per_input_line():
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(
         [sys.executable, "-m", "jd_assets.insights", "score"],
-        input=stdin, capture_output=True, env=env, timeout=60, check=True,
+        input=stdin,
+        capture_output=True,
+        env=env,
+        timeout=60,
+        check=True,
     )
     out = proc.stdout.decode().split("\n")
     assert out[-1] == "" and len(out) - 1 == len(lines) + 1, out
@@ -151,7 +170,11 @@ def test_cli_help_documents_the_output():
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(
         [sys.executable, "-m", "jd_assets.insights", "score", "--help"],
-        capture_output=True, text=True, env=env, timeout=60, check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=True,
     )
     assert "NaN" in proc.stdout and "one line per input line" in proc.stdout.replace("\n", " ")
 

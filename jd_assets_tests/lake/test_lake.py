@@ -22,7 +22,7 @@ import pytest
 
 from jd_assets.errors import ConfigError
 from jd_assets.resources import build_resources, warehouse_from_env
-from jd_assets.warehouse import DuckDBWarehouse
+from jd_assets.warehouse import LAKE_COMMIT_RETRY, DuckDBWarehouse, lake_connection
 from jd_assets_tests.clean.raw_fixture import build_derived, land_all, table_rows
 from jd_assets_tests.conftest import new_lake
 from jd_sandbox import Sandbox, SandboxConfig, demo_lake
@@ -66,6 +66,29 @@ def test_a_catalog_in_a_duckdb_file_takes_a_landing_and_a_read_in_one_process(tm
     lake.transact(lambda con: con.execute("CREATE TABLE raw.t AS SELECT 42 AS x"))
     with lake.read() as con:
         assert con.execute("SELECT x FROM raw.t").fetchall() == [(42,)]
+
+
+def test_a_commit_that_lost_the_race_for_the_next_snapshot_is_committed_again_at_once(lake_server, lake):
+    """Two writers of different partitions start from the same snapshot; the second to commit finds the
+    next snapshot id taken (PostgreSQL refuses its duplicate key) and DuckLake commits it again on the new
+    snapshot, after the warehouse's short wait: both rows land, nothing reaches transact() as a conflict."""
+    lake.transact(lambda con: con.execute("CREATE TABLE raw.t (partition_key VARCHAR, x INTEGER)"))
+    log = lake_server.folder / "server.log"
+    collisions = log.read_text(errors="replace").count("ducklake_snapshot_pkey")
+    first, second = lake_connection(lake, landing=True), lake_connection(lake, landing=True)
+    for con in (first, second):
+        con.execute("BEGIN TRANSACTION")
+        assert con.execute("SELECT count(*) FROM raw.t").fetchone() == (0,)  # both on the same snapshot
+    first.execute("INSERT INTO raw.t VALUES ('a', 1)")
+    second.execute("INSERT INTO raw.t VALUES ('b', 2)")
+    first.execute("COMMIT")
+    second.execute("COMMIT")
+    assert log.read_text(errors="replace").count("ducklake_snapshot_pkey") > collisions
+    assert second.execute(
+        "SELECT current_setting('ducklake_retry_wait_ms'), current_setting('ducklake_max_retry_count')"
+    ).fetchone() == tuple(LAKE_COMMIT_RETRY.values())
+    with lake.read() as con:
+        assert con.execute("SELECT * FROM raw.t ORDER BY ALL").fetchall() == [("a", 1), ("b", 2)]
 
 
 # --- the same tables, and time travel --------------------------------------------------------------------
@@ -125,7 +148,7 @@ WRITER = textwrap.dedent(
     """
     import json, sys, dagster as dg
     from jd_assets.raw.assets import raw_comments
-    from jd_assets.warehouse import DuckDBWarehouse
+    from jd_assets.warehouse import LAKE_COMMIT_RETRY, DuckDBWarehouse, lake_connection
     from jd_assets_tests.conftest import gateway_resources
     catalog, data_path, skus = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
     env = dict(arg.split("=", 1) for arg in sys.argv[4:])
@@ -244,7 +267,7 @@ KILLABLE = textwrap.dedent(
     from datetime import UTC, datetime
     from jd_assets.raw import tables
     from jd_assets.raw.landing import batch, land
-    from jd_assets.warehouse import DuckDBWarehouse
+    from jd_assets.warehouse import LAKE_COMMIT_RETRY, DuckDBWarehouse, lake_connection
     catalog, data_path, n_skus, per_sku = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
     lake = DuckDBWarehouse(database=catalog, data_path=data_path)
     for k in range(n_skus):

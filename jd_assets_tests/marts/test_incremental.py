@@ -4,7 +4,11 @@ The demo catalog (seed 7) of the real sandbox, through the real raw assets: the 
 (the refresh job, one run), their details and wares, one order day; then every clean and mart table is
 built (whole: nothing was built before). The sandbox then moves on one day: the refresh lands the new
 reviews (and moves ``last_seen_at`` on the ones it sees again), the new order day lands with its tracks,
-and yesterday is landed again (its tracks moved on). A copy of the file gets a full rebuild (run tag
+and yesterday is landed again (its tracks moved on). The demo's few SKUs get few new reviews in a day, so
+a dozen reviews naming aspects are also copied in raw under new ids, a day later (their clauses merge
+into the clauses the marts already rank); and one review, an alert naming an aspect, is removed from raw
+by hand (its SKU's aspects and alerts are redone whole, the other SKUs' take the new reviews as
+increments). A copy of the file gets a full rebuild (run tag
 ``jd/full_rebuild``); the file itself the default, incremental, run. Every clean and mart table of the two
 must hold the same rows (``EXCEPT ALL`` both ways; ``scored_at`` is when a review was scored, not what).
 """
@@ -106,6 +110,22 @@ def test_a_days_incremental_update_equals_a_full_rebuild(tmp_path, monkeypatch):
         sandbox.advance(days=1)
         _refresh_comments(resources, instance, skus)
         _land(resources, instance, *((raw_orders, (today - timedelta(days=n)).isoformat()) for n in (1, 0)))
+        with duckdb.connect(str(db)) as con:
+            con.execute(
+                """INSERT INTO raw.comments BY NAME
+                   SELECT * REPLACE ('9' || comment_id AS comment_id,
+                                     commented_at + INTERVAL 1 DAY AS commented_at,
+                                     json_merge_patch(record, json_object('commentId', '9' || comment_id))
+                                         AS record)
+                   FROM raw.comments WHERE comment_id IN (
+                       SELECT comment_id FROM clean.review_signals WHERE len(aspects) > 0
+                       ORDER BY comment_id LIMIT 12)"""
+            )
+            (removed,) = con.execute(
+                """SELECT comment_id FROM marts.review_alerts WHERE len(negative_aspects) > 0
+                   ORDER BY comment_id LIMIT 1"""
+            ).fetchone()
+            con.execute("DELETE FROM raw.comments WHERE comment_id = ?", [removed])
         shutil.copy(db, full)
 
         updated = build_derived(db, with_checks=False, instance=instance)
@@ -119,7 +139,7 @@ def test_a_days_incremental_update_equals_a_full_rebuild(tmp_path, monkeypatch):
         INCREMENTAL_TABLES
     )
     assert builds["clean_comments"]["changed_keys"].value > 0
-    assert builds["clean_comments"]["dagster/row_count"].value > before
+    assert builds["clean_comments"]["dagster/row_count"].value > before + 12 - 1
     assert builds["clean_orders"]["changed_keys"].value > 0
     assert {
         e.asset_key.to_user_string(): e.materialization.metadata["build"].value
@@ -130,3 +150,7 @@ def test_a_days_incremental_update_equals_a_full_rebuild(tmp_path, monkeypatch):
     assert len(differences) == 13
     assert all(rows for rows, _, _ in differences.values()), differences
     assert {t: d for t, d in differences.items() if d[1] or d[2]} == {}
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute(
+            "SELECT count(*) FROM marts.product_reviews WHERE comment_id = ?", [removed]
+        ).fetchone() == (0,)

@@ -204,6 +204,32 @@ def test_a_batch_whose_every_record_is_rejected_replaces_nothing(con):
     assert con.execute("SELECT reason FROM raw.rejects").fetchall() == [("unknown wareStatus 77",)]
 
 
+@pytest.mark.parametrize(
+    ("task", "landed"),
+    [({"taskStatus": "SUCCESS", "taskId": "t-1"}, True), ({"status": "RUNNING", "taskId": "t-1"}, False)],
+    ids=["a finished task's status beside the product", "a pending status"],
+)
+def test_a_detail_is_rejected_for_a_pending_status_not_for_carrying_its_task(con, task, landed):
+    def land_detail(record):
+        return land(
+            con,
+            tables.ITEM_DETAILS,
+            batch([record], request_key="100"),
+            partition_key="100",
+            partition_value="100",
+            run_id="r",
+            fetched_at=FETCHED,
+        )
+
+    counts = land_detail({"itemId": "100", "title": "洗面奶", **task})
+
+    assert (counts.new, counts.rejected) == ((1, 0) if landed else (0, 1))
+    if not landed:
+        assert con.execute("SELECT reason FROM raw.rejects").fetchall() == [
+            ("pending task payload, not a product",)
+        ]
+
+
 def _comments_of(sku: str, *records: dict, page: int = 1) -> pa.Table:
     return batch([r | {"productId": sku} for r in records], page=page, request_key=sku)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import uuid
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -26,8 +27,9 @@ from jd_sandbox import Faults, Sandbox, SandboxConfig
 FETCHED = datetime(2026, 3, 10, tzinfo=UTC)
 
 
-def evaluate(sensor, instance, warehouse, cursor=None):
-    """Evaluate a sensor and apply its partition requests as the daemon does."""
+def evaluate(sensor, instance, warehouse, cursor=None, *, launch=True):
+    """Evaluate a sensor as the daemon does: apply its partition requests, then queue a run per run
+    request (``launch=False``: the daemon stopped before launching them)."""
     with dg.build_sensor_context(
         instance=instance, cursor=cursor, resources={"warehouse": warehouse}, sensor_name=sensor.name
     ) as context:
@@ -39,7 +41,22 @@ def evaluate(sensor, instance, warehouse, cursor=None):
             else:
                 for key in request.partition_keys:
                     instance.delete_dynamic_partition(request.partitions_def_name, key)
+        for request in result.run_requests if launch else []:
+            queue_run(instance, request.partition_key, request.asset_selection, sensor.name)
     return result
+
+
+def queue_run(instance, partition_key, asset_selection, sensor_name, status=dg.DagsterRunStatus.NOT_STARTED):
+    """A run of ``asset_selection`` for one partition, as the daemon creates it before launching it."""
+    return instance.add_run(
+        dg.DagsterRun(
+            job_name="__ASSET_JOB",
+            run_id=str(uuid.uuid4()),
+            tags={"dagster/partition": partition_key, "dagster/sensor_name": sensor_name},
+            asset_selection=frozenset(asset_selection),
+            status=status,
+        )
+    )
 
 
 def write_tracked(path: Path, *lines: str) -> None:
@@ -184,6 +201,23 @@ def test_a_key_removed_from_the_file_is_removed_unless_an_order_brought_it(track
     evaluate(sensors.tracked_items_sensor, instance, warehouse, cursor=first.cursor)
 
     assert sorted(instance.get_dynamic_partitions("jd_item")) == ["100001", "100003"]
+
+
+def test_a_known_key_whose_run_was_lost_gets_one_and_a_key_with_any_run_does_not(
+    tracked_file, instance, warehouse
+):
+    write_tracked(tracked_file, "100001", "100002", "100003")
+    evaluate(sensors.tracked_items_sensor, instance, warehouse, launch=False)  # the daemon stopped here
+    queue_run(instance, "100002", sensors.ITEM_ASSETS, "order_skus_sensor", dg.DagsterRunStatus.FAILURE)
+
+    again = evaluate(sensors.tracked_items_sensor, instance, warehouse)
+    after = evaluate(sensors.tracked_items_sensor, instance, warehouse)
+
+    assert sorted(r.partition_key for r in again.run_requests) == ["100001", "100003"], (
+        "keys without a run get one; 100002's failed run (JD refused it) is left to the user"
+    )
+    assert set(again.run_requests[0].asset_selection) == set(sensors.ITEM_ASSETS)
+    assert after.skip_reason is not None, "a run that is not finished yet is not requested again"
 
 
 def test_order_skus_sensor_adds_every_sku_bought_in_landed_orders(instance, warehouse):

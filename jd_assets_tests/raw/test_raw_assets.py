@@ -50,9 +50,8 @@ def content(db_path, table):
 
 
 def metadata_of(result, asset_key="raw_comments"):
-    (event,) = result.asset_materializations_for_node(
-        raw_orders.node_def.name if asset_key.startswith("raw_order") else asset_key
-    )[:1]
+    node = raw_orders.node_def.name if asset_key.startswith("raw_order") else asset_key
+    (event,) = [m for m in result.asset_materializations_for_node(node) if m.asset_key.path == [asset_key]]
     return {k: v.value for k, v in event.metadata.items()}
 
 
@@ -175,6 +174,28 @@ def test_tracks_land_for_shipped_orders(sandbox, resources, instance, db_path):
         assert duckdb.sql(f"SELECT json_array_length('{record}')").fetchone()[0] == len(
             sandbox.truth.order_tracks(order_id)
         )
+
+
+def test_one_order_whose_tracks_are_refused_402_does_not_fail_its_day(sandbox, resources, instance, db_path):
+    day = order_days(sandbox)[1]
+    shipped = [
+        o["orderId"]
+        for o in sandbox.truth.orders(date.fromisoformat(day))
+        if o["orderState"] not in ("WAIT_SELLER_STOCK_OUT", "WAIT_SELLER_DELIVERY")
+    ]
+    sandbox.fail_item(shipped[0], 402)  # seed 003: "402 Invalid order ID/No access", for that order only
+
+    result = materialize(raw_orders, day, resources, instance)
+
+    assert result.success
+    tracked = {o for (o,) in rows(db_path, "SELECT order_id FROM raw.order_tracks")}
+    assert tracked == set(shipped[1:]), "every other shipped order has its tracks; the refused one has none"
+    assert len(rows(db_path, "SELECT order_id FROM raw.orders")) == len(
+        sandbox.truth.orders(date.fromisoformat(day))
+    ), "the refused order itself still lands"
+    tracks_metadata = metadata_of(result, "raw_order_tracks")
+    assert tracks_metadata["tracks_refused"] == 1
+    assert tracks_metadata["tracks_refused_orders"] == [shipped[0]]
 
 
 def test_pending_details_are_polled_and_never_landed_as_rows(db_path, instance):

@@ -5,8 +5,8 @@
   and the run metadata counts every retry;
 - one item failing every time fails its partition alone, naming it;
 - SIGKILL at seeded random points never leaves a partial partition, and the next run converges;
-- two writers and an analyst polling the file with SQL: no run fails on the lock, and the reader waits
-  at most about one write;
+- two writers and an analyst polling the file with SQL: no run fails on the lock, and the reader gets in
+  between landings (the writers hold the file for one SKU, not a run);
 - quota and auth codes stop at once, keep what landed, and make one call.
 """
 
@@ -279,11 +279,12 @@ WRITER = textwrap.dedent(
 )
 
 
-def test_two_writers_and_a_sql_reader_at_once_no_lock_failure_and_short_reader_waits(sandbox, db_path):
+def test_two_writers_and_a_reader_no_lock_failure_and_the_reader_gets_in_between_landings(sandbox, db_path):
     skus = sandbox.truth.sku_ids()
     env_args = [f"{k}={v}" for k, v in sandbox.env().items()]
     halves = [skus[0::2], skus[1::2]]
     waits: list[float] = []
+    skus_seen: set[int] = set()  # how many SKUs' comments each read saw landed
     reads = 0
     stop = threading.Event()
 
@@ -302,7 +303,8 @@ def test_two_writers_and_a_sql_reader_at_once_no_lock_failure_and_short_reader_w
                 if con.execute(
                     "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'comments'"
                 ).fetchone()[0]:
-                    con.execute("SELECT sku_id, count(*) FROM raw.comments GROUP BY 1").fetchall()
+                    seen = con.execute("SELECT sku_id, count(*) FROM raw.comments GROUP BY 1").fetchall()
+                    skus_seen.add(len(seen))
             finally:
                 con.close()
             reads += 1
@@ -328,10 +330,12 @@ def test_two_writers_and_a_sql_reader_at_once_no_lock_failure_and_short_reader_w
     longest_write = max(held)
     print(f"reads={reads} longest reader wait={max(waits):.3f}s longest write={longest_write:.3f}s")
     assert reads > 20
-    # A reader can arrive just as a write starts: it waits for that write, plus connect/close slack.
-    assert max(waits) <= longest_write + 0.5
     landed = dict(query(db_path, "SELECT sku_id, count(*) FROM raw.comments GROUP BY 1"))
     assert landed == {s: len(sandbox.truth.comments(s)) for s in skus if sandbox.truth.comments(s)}
+    # The writers hold the file for one SKU's landing, not for their run: the analyst got in between
+    # landings and watched the table grow, instead of waiting for a whole run.
+    partial = sorted(n for n in skus_seen if 0 < n < len(landed))
+    assert len(partial) >= 3, f"the reader saw only these partial states: {partial} of {len(landed)} SKUs"
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -79,19 +80,42 @@ ANALYST = textwrap.dedent(
     import sys, time, duckdb
     con = duckdb.connect(sys.argv[1], read_only=True)
     print("holding", flush=True)
-    time.sleep(float(sys.argv[2]))
+    sys.stdin.readline()
+    print(time.time(), flush=True)
     con.close()
     """
 )
 
 
-def analyst_holding(path: Path, seconds: float) -> subprocess.Popen:
-    """An analyst's read-only session (as the README recommends) holding the file for ``seconds``."""
+def analyst_holding(path: Path) -> subprocess.Popen:
+    """An analyst's read-only session (as the README recommends) holding the file until told to go."""
     process = subprocess.Popen(
-        [sys.executable, "-c", ANALYST, str(path), str(seconds)], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", ANALYST, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
     assert process.stdout.readline().strip() == "holding"
     return process
+
+
+def release_once_logged(
+    analyst: subprocess.Popen, instance: dg.DagsterInstance, message: str
+) -> threading.Thread:
+    """Let the analyst go once a run of ``instance`` has logged ``message`` (or after 120 s, so a
+    failing run fails the test instead of hanging it)."""
+
+    def watch() -> None:
+        give_up = time.monotonic() + 120
+        while time.monotonic() < give_up and not any(
+            message in (entry.user_message or "")
+            for run in instance.get_runs()
+            for entry in instance.all_logs(run.run_id)
+        ):
+            time.sleep(0.1)
+        analyst.stdin.write("go\n")
+        analyst.stdin.flush()
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    return watcher
 
 
 def test_waiting_for_an_analyst_is_logged_naming_the_holder_and_recorded_in_the_metadata(
@@ -101,28 +125,32 @@ def test_waiting_for_an_analyst_is_logged_naming_the_holder_and_recorded_in_the_
     resources = gateway_resources(sandbox.env(), db_path)
     resources["warehouse"] = DuckDBWarehouse(database=str(db_path), wait_log_every_s=1.0)
     sku = sandbox.truth.sku_ids()[0]
-    analyst = analyst_holding(db_path, 4.0)
+    analyst = analyst_holding(db_path)
+    watcher = release_once_logged(analyst, instance, "still waiting for DuckDB's file lock")
     try:
         result = materialize(raw_comments, sku, resources, instance)
     finally:
+        watcher.join()
+        released_at = float(analyst.stdout.readline())
         analyst.wait()
 
     assert result.success, failure_text(result)
     (event,) = result.get_asset_materialization_events()
     waited = event.materialization.metadata["wait_seconds"].value
-    assert 1.0 < waited < 10, waited
-    logs = [e.user_message for e in instance.all_logs(result.run_id) if e.user_message]
-    waiting = [m for m in logs if "waiting for DuckDB's file lock" in m]
+    entries = [e for e in instance.all_logs(result.run_id) if e.user_message]
+    waiting = [e.user_message for e in entries if "waiting for DuckDB's file lock" in e.user_message]
+    (got,) = [e for e in entries if e.user_message.startswith("got DuckDB's file lock")]
     print(f"waited {waited:.2f}s; {len(waiting)} wait lines, first: {waiting[0] if waiting else None}")
     assert waiting[0].startswith("waiting for DuckDB's file lock on " + str(db_path))
     assert f"(PID {analyst.pid})" in waiting[0], "the log names the holding process"
     assert any(m.startswith("still waiting") for m in waiting), "the wait is logged again every few seconds"
-    assert any(m.startswith("got DuckDB's file lock") for m in logs)
+    assert waited >= 1.0, "the metadata records the wait, which lasted past the first repeat of the log line"
+    assert got.timestamp >= released_at, "the run got the lock only once the analyst let go of the file"
 
 
 def test_the_lock_timeout_names_the_holding_process(db_path):
     duckdb.connect(str(db_path)).close()
-    analyst = analyst_holding(db_path, 3.0)
+    analyst = analyst_holding(db_path)
     try:
         with (
             pytest.raises(WarehouseLockTimeout) as raised,

@@ -29,6 +29,7 @@ def today_start(wall: datetime | None = None) -> datetime:
     wall = (wall or datetime.now(BEIJING)).astimezone(BEIJING)
     return wall.replace(hour=0, minute=0, second=0, microsecond=0)
 
+
 #: Demo credentials (also printed by ``python -m jd_sandbox --help``).
 DEFAULT_TOKEN = "sandbox-token"
 DEFAULT_JOS_APP_KEY = "SANDBOXAPPKEY"

@@ -24,7 +24,6 @@ import json
 import logging
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -46,6 +45,7 @@ from dagster._core.workspace.load_target import WorkspaceFileTarget
 from jd_sandbox import Sandbox, SandboxConfig
 from jd_sandbox.demo import DEMO_PII_KEY, QUIET, _say
 from jd_sandbox.postgres import ThrowawayPostgres
+from jd_sandbox.processes import stop_process_group
 
 REPO = Path(__file__).resolve().parents[2]
 DAGSTER_YAML = REPO / "deploy" / "dagster.yaml"
@@ -85,14 +85,7 @@ def daemon(home: Path) -> Iterator[subprocess.Popen]:
         try:
             yield process
         finally:
-            try:
-                os.killpg(process.pid, signal.SIGTERM)
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-            except ProcessLookupError:
-                process.wait()
+            stop_process_group(process, grace_s=60)
 
 
 class Submitter:

@@ -51,11 +51,14 @@ ERRORS = {
     "14": ("缺少方法名参数", "Missing method"),
     "15": ("不存在的方法名", "Invalid method"),
     "19": ("无效的app_key", "Invalid app_key"),
+    "400": ("参数格式错误或缺少必填参数", "Parameter format error or missing required parameter"),
     "401": ("access_token已过期或无效", "Invalid or expired access_token"),
+    "403": ("权限不足或调用频率超限", "Insufficient permissions or rate limit exceeded"),
     "402": ("订单不存在或无权访问", "order not found"),
     "500": ("服务内部错误", "Internal server error"),
     "503": ("服务不可用", "Service unavailable"),
     "3001": ("参数错误", "Parameter error"),
+    "409": ("状态冲突", "Status conflict"),
 }
 _SUCCESS = {"success": True, "code": "0", "chineseErrCode": "成功", "englishErrCode": "success"}
 _INJECTED = {301: "2", 302: "2", 500: "500", 503: "503"}
