@@ -18,7 +18,8 @@ Billed calls are the sandbox's ``counters()["billed"]["comments"]`` over all N p
 2b. Quota-bound refresh: the same setup on a sandbox limited to R = 20 requests/s (50 ms latency) and the
 resource configured at R; ``raw_comments_refresh_job`` (its defaults) over N_q SKUs
 (``B26_QUOTA_SKUS``, 500 full, 100 quick), wall time against billed calls / R, the time the quota itself
-needs. ``B26_QUOTA_ONLY=1`` runs this part alone.
+needs, and the time of the op's landing thread (``land_timed``: connect, land a group, commit, close) a SKU.
+``B26_QUOTA_ONLY=1`` runs this part alone.
 Time inside HTTP calls, ``land`` and the watermark reads is metered by wrapping those functions in the
 bench process (the package is not changed).
 """
@@ -129,6 +130,7 @@ def quota_refresh(n_skus: int) -> Row:
     """2b: the daily refresh job at R against a sandbox limited to R: is the quota the bottleneck?"""
     import dagster as dg
 
+    from jd_assets.raw import assets as raw_assets
     from jd_assets.raw.refresh import raw_comments_refresh_job
     from jd_sandbox import Sandbox, SandboxConfig
 
@@ -155,6 +157,8 @@ def quota_refresh(n_skus: int) -> Row:
             "warehouse": warehouse_resource(db),
         }
         sb.reset_counters()
+        meters: dict[str, float] = {}
+        _meter(raw_assets, "land_timed", meters)  # the op's landing thread, every group's transaction
         t0 = time.perf_counter()
         result = raw_comments_refresh_job.execute_in_process(
             run_config={"ops": {"refresh_comment_partitions": {"config": {"items": skus}}}},
@@ -164,6 +168,9 @@ def quota_refresh(n_skus: int) -> Row:
         wall = time.perf_counter() - t0
         assert result.success
         counters = sb.counters()
+        with warehouse_resource(db).read() as con:
+            rows_after = con.execute("SELECT count(*) FROM raw.comments").fetchone()[0]
+    landing = meters.get("land_timed", 0.0)
     billed = counters["billed"].get("comments", 0)
     requests = counters["requests"].get("comments", 0)
     limited = counters["rate_limited"].get("justone", 0)
@@ -185,6 +192,8 @@ def quota_refresh(n_skus: int) -> Row:
             f"{wall / n_skus * 1000:.0f} ms a SKU; the quota alone needs {floor:.1f} s -> {ratio:.2f}x. "
             f"Extrapolated linearly to 10,000 SKUs: {wall / n_skus * 10_000:,.0f} s against "
             f"{floor / n_skus * 10_000:,.0f} s.",
+            f"the op's landing thread (land_timed: connect, land the group, commit, close) {landing:.1f} s = "
+            f"{landing / n_skus * 1000:.1f} ms a SKU, raw.comments {seeded:,} -> {rows_after:,} rows.",
         ],
     )
 

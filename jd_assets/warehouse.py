@@ -570,10 +570,29 @@ def markdown_preview(
     DuckDB renders every cell as text, polars builds the table's lines as columns: no loop over rows.
     """
     frame = con.execute(f"SELECT COLUMNS(*)::VARCHAR FROM ({sql})", params or {}).pl()
+    header, rows = _markdown_rows(frame, frame.columns)
+    return dg.MetadataValue.md("\n".join([*header, *(f"| {row} |" for row in rows["row"])]))
+
+
+def markdown_previews(
+    con: duckdb.DuckDBPyConnection, sql: str, *, by: str
+) -> dict[str | None, dg.MetadataValue]:
+    """:func:`markdown_preview` of each value of the column ``by`` (not shown) in one query; under None,
+    the table without rows (for a value the query did not return)."""
+    frame = con.execute(f"SELECT COLUMNS(*)::VARCHAR FROM ({sql})").pl()
+    header, rows = _markdown_rows(frame, [name for name in frame.columns if name != by], by)
+    previews: dict[str | None, dg.MetadataValue] = {None: dg.MetadataValue.md("\n".join(header))}
+    for value, lines in rows.group_by(by, maintain_order=True).agg(pl.col("row")).iter_rows():
+        previews[value] = dg.MetadataValue.md("\n".join([*header, *(f"| {row} |" for row in lines)]))
+    return previews
+
+
+def _markdown_rows(frame: pl.DataFrame, names: list[str], *keep: str) -> tuple[list[str], pl.DataFrame]:
+    """The markdown header of ``names`` and each row's cells joined (column ``row``), with ``keep``."""
     cells = [
         pl.col(name).fill_null("").str.replace_all("|", "/", literal=True).str.replace_all("\n", " ")
-        for name in frame.columns
+        for name in names
     ]
-    rows = frame.select(pl.concat_str(cells, separator=" | ").alias("row"))["row"] if cells else []
-    header = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
-    return dg.MetadataValue.md("\n".join([*header, *(f"| {row} |" for row in rows)]))
+    rows = frame.select(*keep, pl.concat_str(cells, separator=" | ").alias("row"))
+    header = ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
+    return header, rows

@@ -26,10 +26,11 @@ from jd_assets.partitions import jd_item_partitions, jd_ware_partitions, orders_
 from jd_assets.raw import tables
 from jd_assets.raw.landing import (
     LandingCounts,
+    Partition,
     RawTable,
     batch,
-    ensure_table,
     land,
+    land_partitions,
     record_refusal,
     text_batch,
 )
@@ -309,27 +310,20 @@ def fetch_comments(
 def land_comments(
     warehouse: DuckDBWarehouse, fetched: list[FetchedComments], run_id: str
 ) -> list[dict[str, object]]:
-    """Land several SKUs' comments on one connection, in one transaction (a kill leaves none of them
-    half landed); returns each SKU's materialization metadata (``write_seconds`` is the group's).
-    Opening and committing the DuckDB file costs more than landing a SKU's few new comments, so a
-    refresh pays it once per group."""
+    """Land several SKUs' comments together: one transaction (a kill leaves none of them half landed) and
+    one ``land_partitions`` (each statement reads raw.comments once for the group, not once per SKU);
+    returns each SKU's materialization metadata (``write_seconds`` is the group's). Opening and
+    committing the DuckDB file costs more than landing a SKU's few new comments, so a refresh pays it
+    once per group."""
 
     def work(con):
-        ensure_table(con, tables.COMMENTS)
-        fetched_at = datetime.now(UTC)
-        return [
-            land(
-                con,
-                tables.COMMENTS,
-                f.records,
-                partition_key=f.sku,
-                partition_value=f.sku,
-                run_id=run_id,
-                fetched_at=fetched_at,
-                table_ready=True,
-            )
-            for f in fetched
-        ]
+        return land_partitions(
+            con,
+            tables.COMMENTS,
+            [Partition(f.sku, f.sku, f.records) for f in fetched],
+            run_id=run_id,
+            fetched_at=datetime.now(UTC),
+        )
 
     return [f.metadata(c) for f, c in zip(fetched, land_timed(warehouse, work), strict=True)]
 

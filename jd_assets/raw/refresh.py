@@ -5,9 +5,9 @@ refresh that is mostly a page or two per SKU (bench/RESULTS.md, benchmark 6). Da
 partitions of one run as failed, so this job does not use a partition range: an op refreshes the SKUs and
 records an ``AssetMaterialization`` of ``raw_comments`` for each SKU that landed, with the same metadata
 as a partition run. Worker threads fetch (a few SKUs at a time: the work is HTTP waits and the rate
-limiter is shared); the op's own thread lands what they fetched, the SKUs done since its last landing
-together on one connection in one transaction (at most ``MAX_GROUP``): a kill leaves every SKU landed
-whole or not at all, and the file is opened and committed once per group instead of per SKU
+limiter is shared); the op's own thread lands what they fetched, ``MAX_GROUP`` SKUs at a time (fewer
+only at the end) in one transaction and one ``land_partitions``: a kill leaves every SKU landed whole
+or not at all, and the file is opened, read and committed once per group instead of per SKU
 (bench/RESULTS.refresh.md). Every SKU's mark is read once, at the start. A SKU that fails is named at the
 end and the run fails; the others stay materialized. A run-scope error (token, quota, balance) stops the
 refresh at once: nothing else is attempted, what landed stays. Once the SKUs are done, the checks of
@@ -42,7 +42,7 @@ class CommentsRefreshConfig(dg.Config):
     full_refresh: bool = Field(default=False, description="Crawl every page instead of stopping at the mark.")
 
 
-#: The most SKUs landed in one transaction (the write lock is held that long: ~10-30 ms a SKU).
+#: SKUs landed in one transaction (the write lock is held that long: ~10-30 ms a SKU).
 MAX_GROUP = 16
 #: The most SKUs fetched and waiting to land (their pages are held in memory until then).
 QUEUED_AHEAD = 2 * MAX_GROUP
@@ -113,9 +113,9 @@ def refresh_comment_partitions(
         # SKUs queued ahead of the workers: they keep fetching while this thread lands what they fetched.
         for _ in range(config.parallel_items + QUEUED_AHEAD):
             submit_next()
+        fetched: list[FetchedComments] = []
         while running:
             done, _ = wait(running, return_when=FIRST_COMPLETED)
-            fetched: list[FetchedComments] = []
             for future in done:
                 sku = running.pop(future)
                 try:
@@ -136,10 +136,13 @@ def refresh_comment_partitions(
             if stopped is not None:  # the SKUs not started yet are not attempted
                 for future in [f for f in running if f.cancel()]:
                     del running[future]
-            for group in _groups(sorted(fetched, key=lambda f: f.sku), MAX_GROUP):
+            # Full groups only while fetches go on: a group costs about the same for 2 SKUs as for 16.
+            ready = len(fetched) - (len(fetched) % MAX_GROUP if running else 0)
+            for group in _groups(sorted(fetched[:ready], key=lambda f: f.sku), MAX_GROUP):
                 for f, metadata in zip(group, land_comments(warehouse, group, context.run_id), strict=True):
                     landed += 1
                     record(dg.AssetMaterialization(raw_comments.key, partition=f.sku, metadata=metadata))
+            del fetched[:ready]
     for future in recorded:
         future.result()  # an event Dagster could not store fails the run here
     context.log.info(f"comments refreshed for {landed} of {len(keys)} SKUs")

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 
 from jd_assets.raw import tables
-from jd_assets.raw.landing import batch, land
+from jd_assets.raw.landing import Partition, batch, land, land_partitions
 
 FETCHED = datetime(2026, 3, 10, 4, 0, tzinfo=UTC)
 
@@ -228,3 +228,93 @@ def test_a_detail_is_rejected_for_a_pending_status_not_for_carrying_its_task(con
         assert con.execute("SELECT reason FROM raw.rejects").fetchall() == [
             ("pending task payload, not a product",)
         ]
+
+
+def _comments_of(sku: str, *records: dict, page: int = 1) -> pa.Table:
+    return batch([r | {"productId": sku} for r in records], page=page, request_key=sku)
+
+
+def _group() -> list[Partition]:
+    """Three SKUs: one with a known, a new and a doubled comment, one with a reject, one with nothing."""
+    a = [
+        _comments_of("100", comment("2", "2026-03-02 10:00:00"), comment("3", "2026-03-03 10:00:00")),
+        _comments_of("100", comment("3", "2026-03-03 10:00:00"), page=2),
+    ]
+    return [
+        Partition("100", "100", pa.concat_tables(a)),
+        Partition(
+            "200", "200", _comments_of("200", comment("5", "2026-03-05 10:00:00"), comment("6", "bad"))
+        ),
+        Partition("300", "300", batch([])),
+    ]
+
+
+def test_partitions_landed_together_end_as_each_landed_alone(tmp_path):
+    """The refresh job lands 16 SKUs in one land_partitions: rows, rejects and each SKU's counts are the
+    ones a landing of each SKU alone gives (only the whole table's row count is the group's)."""
+    alone, together = (duckdb.connect(str(tmp_path / f"{name}.duckdb")) for name in ("alone", "together"))
+    for con in (alone, together):  # the same history: SKU 100 holds comment 1 and 2 already
+        land(
+            con,
+            tables.COMMENTS,
+            _comments_of("100", comment("1", "2026-03-01 10:00:00"), comment("2", "2026-03-02 10:00:00")),
+            partition_key="100",
+            partition_value="100",
+            run_id="r0",
+            fetched_at=FETCHED,
+        )
+    each = [
+        land(
+            alone,
+            tables.COMMENTS,
+            p.records,
+            partition_key=p.key,
+            partition_value=p.value,
+            run_id="r1",
+            fetched_at=FETCHED,
+        )
+        for p in _group()
+    ]
+    group = land_partitions(together, tables.COMMENTS, _group(), run_id="r1", fetched_at=FETCHED)
+
+    def counted(c):
+        return (c.received, c.new, c.already_known, c.rejected, c.partition_rows, c.partition_mark)
+
+    assert (
+        [counted(c) for c in group]
+        == [counted(c) for c in each]
+        == [
+            (3, 1, 1, 0, 3, "2026-03-03 10:00:00"),
+            (2, 1, 0, 1, 1, "2026-03-05 10:00:00"),
+            (0, 0, 0, 0, 0, None),
+        ]
+    )
+    assert group[0].table_rows == each[-1].table_rows == 4
+    for table in ("raw.comments", "raw.rejects"):
+        rows = f"SELECT * EXCLUDE (fetched_at) FROM {table} ORDER BY ALL"
+        assert together.execute(rows).fetchall() == alone.execute(rows).fetchall()
+    # each SKU's preview shows its own landed rows; the SKU with none shows the columns only
+    assert "| 3 | 2026-03-03 10:00:00 |" in group[0].preview.value
+    assert "| 5 | 2026-03-05 10:00:00 |" in group[1].preview.value
+    assert group[2].preview.value.count("\n") == 1
+
+
+def test_a_group_of_replaced_partitions_keeps_the_one_whose_every_record_is_rejected(con):
+    day1, day2 = date(2026, 3, 1), date(2026, 3, 2)
+    land_orders(con, [order("1", "2026-03-01 09:00:00")])
+    land_orders(con, [order("7", "2026-03-02 09:00:00")], day="2026-03-02")
+    counts = land_partitions(
+        con,
+        tables.ORDERS,
+        [
+            Partition(
+                "2026-03-01", day1, batch([order("2", "2026-03-01 10:00:00")], request_key="2026-03-01")
+            ),
+            Partition("2026-03-02", day2, batch([order("8", "not a time")], request_key="2026-03-02")),
+        ],
+        run_id="run-2",
+        fetched_at=FETCHED,
+    )
+
+    assert [(c.new, c.rejected, c.partition_rows) for c in counts] == [(1, 0, 1), (0, 1, 1)]
+    assert con.execute("SELECT order_id FROM raw.orders ORDER BY 1").fetchall() == [("2",), ("7",)]
