@@ -167,7 +167,7 @@ def copy_into_lake(database: str, data_path: str, source: str) -> dict:
         con.execute(f"ATTACH '{source}' AS src (READ_ONLY)")
         for table in (tables.COMMENTS, tables.ITEM_DETAILS, tables.WARES, tables.ORDERS, tables.ORDER_TRACKS):
             ensure_table(con, table)
-            con.execute(f"INSERT INTO {table.name} SELECT * FROM src.{table.name}")
+            con.execute(f"INSERT INTO {table.name} BY NAME SELECT * FROM src.{table.name}")  # older caches lack new columns
     return {"wall_s": time.perf_counter() - t0}
 
 
