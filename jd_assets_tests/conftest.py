@@ -10,6 +10,7 @@ import itertools
 import os
 import shutil
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -64,6 +65,37 @@ def gateway_resources(
         ),
         "warehouse": as_warehouse(db_path),
     }
+
+
+def mocked_gateways_env(base: str) -> dict[str, str]:
+    """The settings of the three gateways under one ``base`` URL that respx answers for (no sandbox)."""
+    return {
+        "JD_JUSTONE_BASE_URL": base,
+        "JD_JUSTONE_TOKEN": "token-mocked",
+        "JD_JOS_BASE_URL": f"{base}/routerjson",
+        "JD_JOS_APP_KEY": "key",
+        "JD_JOS_APP_SECRET": "secret",
+        "JD_JOS_ACCESS_TOKEN": "access",
+        "JD_FENGCHAO_BASE_URL": f"{base}/fengchao",
+        "JD_FENGCHAO_APP_ID": "app",
+        "JD_FENGCHAO_APP_SECRET": "secret",
+        "JD_FENGCHAO_SELLER_NICK": "seller",
+    }
+
+
+def land_record(con, table, record: dict, key: str):
+    """Land one gateway record as partition ``key`` of ``table`` (a text-keyed table), as its asset does."""
+    from jd_assets.raw.landing import batch, land
+
+    return land(
+        con,
+        table,
+        batch([record], request_key=key),
+        partition_key=key,
+        partition_value=key,
+        run_id="r",
+        fetched_at=datetime(2026, 3, 10, tzinfo=UTC),
+    )
 
 
 def as_warehouse(db: Path | str | DuckDBWarehouse) -> DuckDBWarehouse:

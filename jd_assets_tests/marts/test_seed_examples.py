@@ -18,24 +18,13 @@ import respx
 
 from jd_assets.raw.assets import raw_comments, raw_wares
 from jd_assets_tests.clean.raw_fixture import build_derived, failed_blocking_checks, halfwidth_py, table_rows
-from jd_assets_tests.conftest import gateway_resources
+from jd_assets_tests.conftest import gateway_resources, mocked_gateways_env
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "seed_examples"
 COMMENTS_PAGE = (EXAMPLES / "000_comments_page.json").read_bytes()
 WARE_ANSWER = (EXAMPLES / "004_find_ware_by_id.json").read_bytes()
 BASE = "https://gateway.test"
-ENV = {
-    "JD_JUSTONE_BASE_URL": BASE,
-    "JD_JUSTONE_TOKEN": "token-seed-examples",
-    "JD_JOS_BASE_URL": f"{BASE}/routerjson",
-    "JD_JOS_APP_KEY": "key",
-    "JD_JOS_APP_SECRET": "secret",
-    "JD_JOS_ACCESS_TOKEN": "access",
-    "JD_FENGCHAO_BASE_URL": f"{BASE}/fengchao",
-    "JD_FENGCHAO_APP_ID": "app",
-    "JD_FENGCHAO_APP_SECRET": "secret",
-    "JD_FENGCHAO_SELLER_NICK": "seller",
-}
+ENV = mocked_gateways_env(BASE)
 SEED_COMMENTS = json.loads(COMMENTS_PAGE)["data"]["data"]
 SEED_WARE = json.loads(WARE_ANSWER)["data"]
 SKU = SEED_COMMENTS[0]["productId"]

@@ -13,23 +13,12 @@ import pytest
 import respx
 
 from jd_assets.raw.assets import raw_comments, raw_orders, raw_wares
-from jd_assets_tests.conftest import gateway_resources
+from jd_assets_tests.conftest import gateway_resources, mocked_gateways_env
 
 pytestmark = pytest.mark.reliability
 
 BASE = "https://gateway.test"
-ENV = {
-    "JD_JUSTONE_BASE_URL": BASE,
-    "JD_JUSTONE_TOKEN": "token-bad-input",
-    "JD_JOS_BASE_URL": f"{BASE}/routerjson",
-    "JD_JOS_APP_KEY": "key",
-    "JD_JOS_APP_SECRET": "secret",
-    "JD_JOS_ACCESS_TOKEN": "access",
-    "JD_FENGCHAO_BASE_URL": f"{BASE}/fengchao",
-    "JD_FENGCHAO_APP_ID": "app",
-    "JD_FENGCHAO_APP_SECRET": "secret",
-    "JD_FENGCHAO_SELLER_NICK": "seller",
-}
+ENV = mocked_gateways_env(BASE)
 SKU = "100033031708"
 COMMENTS_URL = f"{BASE}/api/jd/get-item-comments/v1"
 

@@ -10,6 +10,7 @@ import pytest
 
 from jd_assets.raw import tables
 from jd_assets.raw.landing import Partition, batch, land, land_partitions
+from jd_assets_tests.conftest import land_record
 
 FETCHED = datetime(2026, 3, 10, 4, 0, tzinfo=UTC)
 
@@ -185,19 +186,8 @@ def test_invalid_order_is_rejected_with_reason(con, bad, reason):
 
 
 def test_a_batch_whose_every_record_is_rejected_replaces_nothing(con):
-    def land_ware(record):
-        return land(
-            con,
-            tables.WARES,
-            batch([record], request_key="9"),
-            partition_key="9",
-            partition_value="9",
-            run_id="r",
-            fetched_at=FETCHED,
-        )
-
-    land_ware({"wareId": 9, "wareStatus": 8})
-    counts = land_ware({"wareId": 9, "wareStatus": 77})
+    land_record(con, tables.WARES, {"wareId": 9, "wareStatus": 8}, "9")
+    counts = land_record(con, tables.WARES, {"wareId": 9, "wareStatus": 77}, "9")
 
     assert counts.rejected == 1
     assert con.execute("SELECT ware_status FROM raw.wares").fetchall() == [(8,)]
@@ -210,18 +200,7 @@ def test_a_batch_whose_every_record_is_rejected_replaces_nothing(con):
     ids=["a finished task's status beside the product", "a pending status"],
 )
 def test_a_detail_is_rejected_for_a_pending_status_not_for_carrying_its_task(con, task, landed):
-    def land_detail(record):
-        return land(
-            con,
-            tables.ITEM_DETAILS,
-            batch([record], request_key="100"),
-            partition_key="100",
-            partition_value="100",
-            run_id="r",
-            fetched_at=FETCHED,
-        )
-
-    counts = land_detail({"itemId": "100", "title": "洗面奶", **task})
+    counts = land_record(con, tables.ITEM_DETAILS, {"itemId": "100", "title": "洗面奶", **task}, "100")
 
     assert (counts.new, counts.rejected) == ((1, 0) if landed else (0, 1))
     if not landed:

@@ -4,14 +4,13 @@ nobody documented is, and so is an always-sent field that a record lacks."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 
 import duckdb
 import pytest
 
 from jd_assets.raw import tables
 from jd_assets.raw.checks import drift_sql, schema_drift
-from jd_assets.raw.landing import batch, land
+from jd_assets_tests.conftest import land_record
 
 # Seed 004's response example, verbatim.
 SEED_004_WARE = json.loads(
@@ -86,16 +85,7 @@ SEED_004_MORE_FIELDS = [
 def drift_of(tmp_path, record: dict) -> dict[str, list[str]]:
     con = duckdb.connect(str(tmp_path / "drift.duckdb"))
     try:
-        ware = str(record.get("wareId", 9))
-        land(
-            con,
-            tables.WARES,
-            batch([record], request_key=ware),
-            partition_key=ware,
-            partition_value=ware,
-            run_id="r",
-            fetched_at=datetime(2026, 3, 10, tzinfo=UTC),
-        )
+        land_record(con, tables.WARES, record, str(record.get("wareId", 9)))
         return schema_drift(tables.WARES.name, con.execute(drift_sql(tables.WARES.name)).fetchall())
     finally:
         con.close()
