@@ -118,6 +118,8 @@ def main() -> int:
         timings.append((name, time.perf_counter() - t0))
         print(f"{name} took {timings[-1][1]:.0f} s", file=sys.stderr, flush=True)
     mode = "quick" if args.quick else "full"
+    if args.only:
+        mode += f" run of benchmarks {args.only} only; a partial"
     head = [
         f"# jd_assets benchmarks ({mode} run)",
         "",
