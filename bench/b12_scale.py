@@ -94,17 +94,10 @@ def refresh(env: dict, db: str, skus: list[str]) -> dict:
 
 
 def _refresh_point(n_skus: int) -> dict:
-    from b26_refresh import LATENCY_MS, _seed
-    from jd_sandbox import Sandbox, SandboxConfig
+    from b26_refresh import _seed, catalog_config
+    from jd_sandbox import Sandbox
 
-    cfg = SandboxConfig(
-        seed=7,
-        scale="large",
-        n_skus=n_skus,
-        n_comments=n_skus * 150,
-        rate_limit_rps={"justone": None},
-        latency_ms=LATENCY_MS,
-    )
+    cfg = catalog_config(n_skus, None)
     db = workdir("b12/refresh") / "jd.duckdb"
     with Sandbox(cfg) as sb:
         skus = sb.truth.sku_ids()

@@ -126,22 +126,30 @@ def one_run(env: dict, db: str, sku: str, home: str) -> dict:
     return {}
 
 
+def catalog_config(n_skus: int, rps: float | None):
+    """The benches' sandbox: ``n_skus`` SKUs of about 150 comments each, 50 ms latency, the token gateway
+    limited to ``rps`` requests/s (None: unlimited)."""
+    from jd_sandbox import SandboxConfig
+
+    return SandboxConfig(
+        seed=7,
+        scale="large",
+        n_skus=n_skus,
+        n_comments=n_skus * 150,
+        rate_limit_rps={"justone": rps},
+        latency_ms=LATENCY_MS,
+    )
+
+
 def quota_refresh(n_skus: int) -> Row:
     """2b: the daily refresh job at R against a sandbox limited to R: is the quota the bottleneck?"""
     import dagster as dg
 
     from jd_assets.raw import assets as raw_assets
     from jd_assets.raw.refresh import raw_comments_refresh_job
-    from jd_sandbox import Sandbox, SandboxConfig
+    from jd_sandbox import Sandbox
 
-    cfg = SandboxConfig(
-        seed=7,
-        scale="large",
-        n_skus=n_skus,
-        n_comments=n_skus * 150,
-        rate_limit_rps={"justone": QUOTA_RPS},
-        latency_ms=LATENCY_MS,
-    )
+    cfg = catalog_config(n_skus, QUOTA_RPS)
     work = workdir("b26q")
     db = work / "jd.duckdb"
     with Sandbox(cfg) as sb, dg.instance_for_test() as instance:
@@ -206,7 +214,7 @@ def run(quick: bool) -> list[Row]:
 
     from jd_assets.raw import assets as raw_assets
     from jd_assets.raw.assets import CommentsConfig, raw_comments
-    from jd_sandbox import Sandbox, SandboxConfig
+    from jd_sandbox import Sandbox
 
     logging.getLogger("dagster").setLevel(logging.ERROR)
     quota = quota_refresh(int(os.environ.get("B26_QUOTA_SKUS", 100 if quick else 500)))
@@ -216,14 +224,7 @@ def run(quick: bool) -> list[Row]:
     n_materialize = 10 if quick else 50
     n_sequential = 40 if quick else 150
     n_process = 2 if quick else 3
-    cfg = SandboxConfig(
-        seed=7,
-        scale="large",
-        n_skus=n_skus,
-        n_comments=n_skus * 150,
-        rate_limit_rps={"justone": None},
-        latency_ms=LATENCY_MS,
-    )
+    cfg = catalog_config(n_skus, None)
     work = workdir("b26")
     db = work / "jd.duckdb"
     rows: list[Row] = []
