@@ -37,7 +37,9 @@ def load_sample(path: Path = SAMPLE) -> tuple[list[str], list[int]]:
 
 
 def accuracy(probs, labels) -> float:
-    return sum((p is not None and p >= 0.5) == (y == 1) for p, y in zip(probs, labels, strict=True)) / len(labels)
+    return sum((p is not None and p >= 0.5) == (y == 1) for p, y in zip(probs, labels, strict=True)) / len(
+        labels
+    )
 
 
 def snownlp_probs(texts: list[str]) -> list[float]:
@@ -84,14 +86,19 @@ def sklearn_path(texts: list[str]):
     )
     w = m.weights.filter(~extra)
     vec = TfidfVectorizer(
-        analyzer="char", ngram_range=(1, m.ngram_max), lowercase=False, sublinear_tf=True,
+        analyzer="char",
+        ngram_range=(1, m.ngram_max),
+        lowercase=False,
+        sublinear_tf=True,
         vocabulary={g: i for i, g in enumerate(w["ngram"].to_list())},
     )
     vec.idf_ = w["idf"].to_numpy()
     coef = w["coef"].to_numpy()
 
     def run() -> np.ndarray:
-        norm = sentiment.normalise(pl.Series(texts, dtype=pl.String), m.t2s_from, m.t2s_to)["text"].fill_null("")
+        norm = sentiment.normalise(pl.Series(texts, dtype=pl.String), m.t2s_from, m.t2s_to)["text"].fill_null(
+            ""
+        )
         x = vec.transform(norm.to_list())
         return 1 / (1 + np.exp(-(m.calib_a * (x @ coef + m.intercept) + m.calib_b)))
 
@@ -150,8 +157,12 @@ def run(quick: bool) -> list[Row]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     t0 = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-m", "jd_assets.insights", "score"], input=cli_in, capture_output=True, env=env,
-        check=True, timeout=1800,
+        [sys.executable, "-m", "jd_assets.insights", "score"],
+        input=cli_in,
+        capture_output=True,
+        env=env,
+        check=True,
+        timeout=1800,
     )
     cli_s = time.perf_counter() - t0
     cli_lines = proc.stdout.count(b"\n")
@@ -162,8 +173,13 @@ def run(quick: bool) -> list[Row]:
     gap_shop = (acc["ours_shop"] - acc["snow_shop"]) * 100
     return [
         Row(
-            7, "Review polarity: held-out accuracy", f"{acc['ours_test']:.4f}", f"SnowNLP {acc['snow_test']:.4f}",
-            f"{gap_test:+.1f} pts", ">= +4 pts", "yes" if gap_test >= 4 else "no",
+            7,
+            "Review polarity: held-out accuracy",
+            f"{acc['ours_test']:.4f}",
+            f"SnowNLP {acc['snow_test']:.4f}",
+            f"{gap_test:+.1f} pts",
+            ">= +4 pts",
+            "yes" if gap_test >= 4 else "no",
             [
                 f"{len(te_x):,} texts of SnowNLP's corpus (de-duplicated) held out by the training script's fixed split; "
                 "SnowNLP's bundled model was trained on the whole corpus, these texts included, so its figure flatters it. "
@@ -174,8 +190,12 @@ def run(quick: bool) -> list[Row]:
             ],
         ),
         Row(
-            7, "Review polarity: own food-delivery sample", f"{acc['ours_sample']:.4f}",
-            f"SnowNLP {acc['snow_sample']:.4f}", f"{gap_sample:+.1f} pts", ">= +4 pts",
+            7,
+            "Review polarity: own food-delivery sample",
+            f"{acc['ours_sample']:.4f}",
+            f"SnowNLP {acc['snow_sample']:.4f}",
+            f"{gap_sample:+.1f} pts",
+            ">= +4 pts",
             "yes" if gap_sample >= 4 else "no",
             [
                 f"{len(sm_x)} reviews written by hand for this repo (bench/sentiment_sample.tsv, 40 positive, 40 "
@@ -184,8 +204,12 @@ def run(quick: bool) -> list[Row]:
             ],
         ),
         Row(
-            7, "Review polarity: own JD shopping sample", f"{acc['ours_shop']:.4f}",
-            f"SnowNLP {acc['snow_shop']:.4f}", f"{gap_shop:+.1f} pts", ">= +4 pts",
+            7,
+            "Review polarity: own JD shopping sample",
+            f"{acc['ours_shop']:.4f}",
+            f"SnowNLP {acc['snow_shop']:.4f}",
+            f"{gap_shop:+.1f} pts",
+            ">= +4 pts",
             "yes" if gap_shop >= 4 else "no",
             [
                 f"{len(sh_x)} JD-style shopping reviews written by hand (bench/sentiment_sample_shop.tsv, 30 "
@@ -194,8 +218,12 @@ def run(quick: bool) -> list[Row]:
             ],
         ),
         Row(
-            7, "Review polarity: throughput", f"{fmt_rate(ours_rate)} reviews/s",
-            f"SnowNLP {fmt_rate(snow_rate)} reviews/s", f"{ours_rate / snow_rate:.0f}x", ">= 5,000 reviews/s",
+            7,
+            "Review polarity: throughput",
+            f"{fmt_rate(ours_rate)} reviews/s",
+            f"SnowNLP {fmt_rate(snow_rate)} reviews/s",
+            f"{ours_rate / snow_rate:.0f}x",
+            ">= 5,000 reviews/s",
             "yes" if ours_rate >= 5000 else "no",
             [
                 f"score_texts (polars, columnar) on {len(big):,} held-out texts (repeated; mean {mean_len:.0f} chars): "
