@@ -12,7 +12,9 @@ other benchmarks' helpers rather than copies of them:
   pages are generated once at the largest size, cached in ``bench/.work/b12/``, and sliced;
 - derived tables: benchmark 4's measurement (its full build, a day's new data, the incremental update and
   the full rebuild of a copy, compared row for row) over 5k / 50k / 500k comments, with its raw files
-  cached in ``bench/.work/b4/``. In a run with benchmark 4, a size it measured is taken from it, not redone.
+  cached in ``bench/.work/b4/``. In a run with benchmark 4, a size it measured is taken from it, not redone;
+  when it measured 0.5M and 5M (the full run), the curve is 50k / 500k / 5M, one size up, so that only 50k
+  is this benchmark's own.
 Quick mode measures 1x and 10x only (``B12_POINTS=2`` does the same in a full run). The landing's 100x point
 is opt-in, ``B12_LANDING_2M=1``: generating its pages once took 3.3 GiB and 5 minutes, landing them 8 minutes
 and 8.4 GiB on a loaded 2-core machine, more than the full bench's 20-minute budget has room for. Growth between two sizes is the exponent ``log(t2/t1) / log(n2/n1)``:
@@ -34,7 +36,9 @@ from common import WORK, Row, justone_resource, run_child, warehouse_resource, w
 REFRESH_SKUS = [10, 100, 1_000]
 LANDING_ROWS = [20_000, 200_000, 2_000_000]
 #: b4_derived's sizes, 5k added here: 1x of the curve (b4's "quick" is 10x, its "0.5M" 100x).
-DERIVED = {"5k": 5_000, "quick": 50_000, "0.5M": 500_000}
+DERIVED = ["5k", "quick", "0.5M"]
+#: The same three steps of 10x one size up, when benchmark 4 measured 0.5M and 5M earlier in the run.
+DERIVED_WITH_B4 = ["quick", "0.5M", "5M"]
 b4_derived.SIZES.setdefault("5k", dict(n_skus=100, n_comments=5_000, orders=1_000))
 PARTITIONS = 30  # SKU partitions landed one at a time after the bulk land()
 
@@ -94,14 +98,14 @@ def refresh(env: dict, db: str, skus: list[str]) -> dict:
 
 
 def _refresh_point(n_skus: int) -> dict:
-    from b26_refresh import _seed, catalog_config
+    from b26_refresh import catalog_config, seeded_file
     from jd_sandbox import Sandbox
 
     cfg = catalog_config(n_skus, None)
     db = workdir("b12/refresh") / "jd.duckdb"
     with Sandbox(cfg) as sb:
         skus = sb.truth.sku_ids()
-        seeded = _seed(sb, skus, db)
+        seeded, _ = seeded_file(sb, skus, db)
         sb.advance(days=1)
         sb.reset_counters()
         out = run_child("b12_scale:refresh", {"env": sb.env(), "db": str(db), "skus": skus})
@@ -170,6 +174,14 @@ def landing(pages: str, n_rows: int, db: str) -> dict:
 # ------------------------------------------------------------------------------------------ run
 
 
+def _derived_sizes(count: int) -> list[str]:
+    """5k, 50k and 0.5M; or 50k, 0.5M and 5M when benchmark 4 already measured the last two in this run
+    (``run.py`` shares its measurement): one measurement of this benchmark's own instead of two, and a
+    curve that reaches the size issue 11 names."""
+    done = set(getattr(b4_derived._measure, "done", ()))
+    return (DERIVED_WITH_B4 if set(DERIVED_WITH_B4[1:]) <= done else DERIVED)[:count]
+
+
 def run(quick: bool) -> list[Row]:
     count = int(os.environ.get("B12_POINTS", 2 if quick else 3))
     rows: list[Row] = []
@@ -212,7 +224,7 @@ def run(quick: bool) -> list[Row]:
         )
     )
 
-    names = list(DERIVED)[:count]
+    names = _derived_sizes(count)
     # b4's own measurement (run.py shares it with benchmark 4 when both run)
     res = {name: b4_derived._measure(name, reps=1) for name in names}
     for what, key in (
