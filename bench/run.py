@@ -40,8 +40,23 @@ BENCHES = {
 #: Run only when named in --only: more than the full bench's 20-minute budget has room for.
 OPT_IN = {11: "DuckLake against the file: a throwaway PostgreSQL, 0.5M and 5M on both backends"}
 #: Measurements another benchmark reuses (bench 12 takes bench 4's derived-table runs): computed once per
-#: arguments in a run, so a benchmark that needs them costs nothing more when both run.
+#: arguments in a run, so a benchmark that needs them costs nothing more when both run (see ``shared``).
 SHARED = [("b4_derived", "_measure")]
+
+
+def shared(fn):
+    """``fn`` computed once per arguments in this run; ``fn.done`` lists the first argument of each call made
+    (bench 12 asks which sizes bench 4 has already measured)."""
+    cached = functools.cache(fn)
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        out = cached(*args, **kwargs)
+        wrapper.done.append(args[0])
+        return out
+
+    wrapper.done = []
+    return wrapper
 
 
 def machine() -> str:
@@ -100,10 +115,11 @@ def main() -> int:
     for name, fn in SHARED:
         if name in modules:
             mod = __import__(name)
-            setattr(mod, fn, functools.cache(getattr(mod, fn)))
+            setattr(mod, fn, shared(getattr(mod, fn)))
     started = datetime.now().astimezone()
     rows: list[Row] = []
     timings: list[tuple[str, float]] = []
+    failed: list[str] = []
     for name in modules:
         mod = __import__(name)
         t0 = time.perf_counter()
@@ -114,6 +130,7 @@ def main() -> int:
             import traceback
 
             traceback.print_exc()
+            failed.append(name)
             rows.append(Row(0, f"{name} FAILED", type(exc).__name__, "", "", "", "no", [str(exc)[:500]]))
         timings.append((name, time.perf_counter() - t0))
         print(f"{name} took {timings[-1][1]:.0f} s", file=sys.stderr, flush=True)
@@ -149,6 +166,11 @@ def main() -> int:
         if notes.exists():
             text += "\n" + notes.read_text()
         Path(args.out).write_text(text)
+    total = sum(t for _, t in timings)
+    print(f"total {total:.0f} s ({total / 60:.1f} min) for {len(timings)} benchmark modules", file=sys.stderr)
+    if failed:
+        print(f"FAILED: {', '.join(failed)} (see the tracebacks above)", file=sys.stderr)
+        return 1
     return 0
 
 
