@@ -26,8 +26,6 @@ bench process (the package is not changed).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import shutil
 import statistics
@@ -37,15 +35,14 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 
 from common import (
     BENCH,
     PY,
     ROOT,
-    WORK,
     Row,
+    cached_input,
     fake_context,
     http_wait_meter,
     justone_resource,
@@ -55,9 +52,6 @@ from common import (
 
 LATENCY_MS = 50
 QUOTA_RPS = 20.0
-#: What a seeded file depends on besides the catalog's knobs: all of the sandbox's and the package's code
-#: (broader than the landing path, so that no change that matters can leave a stale cache behind).
-SEED_CODE = sorted([*(ROOT / "sandbox" / "jd_sandbox").glob("*.py"), *(ROOT / "jd_assets").rglob("*.py")])
 
 
 def _meter(module, name: str, meter: dict) -> None:
@@ -74,29 +68,20 @@ def _meter(module, name: str, meter: dict) -> None:
 
 
 def seeded_file(sb, skus: list[str], path: Path) -> tuple[int, float]:
-    """Day 0 in ``path``: :func:`_seed`'s file, made once per catalog and code and cached in
-    ``bench/.work/seeds/``; returns (comments landed, seconds it took now: seeding or copying).
+    """Day 0 in ``path``: :func:`_seed`'s file, made once per catalog (``common.cached_input``); returns
+    (comments landed, seconds it took now: seeding or copying).
 
     The sandbox serves the same bytes for the same catalog knobs (fixed seed and simulated now), so the
-    landed file depends only on them, the SKUs and the code that serves and lands them, all in the key.
-    The cached rows keep their first run's ``fetched_at``; the refresh reads ``commented_at`` (its
-    watermark) and the keys, never that."""
+    landed file depends only on them, the SKUs and the code, all in the key. The cached rows keep their
+    first run's ``fetched_at``; the refresh reads ``commented_at`` (its watermark) and the keys, never that."""
     cfg = sb.config
     knobs = [cfg.seed, cfg.scale, cfg.now, cfg.n_skus, cfg.n_comments, cfg.order_days, cfg.orders_per_day]
-    digest = hashlib.sha256(repr([knobs, skus, duckdb.__version__]).encode())
-    for source in SEED_CODE:
-        digest.update(source.read_bytes())
-    cached = WORK / "seeds" / f"{len(skus)}_{digest.hexdigest()[:16]}.duckdb"
     t0 = time.perf_counter()
-    if not cached.exists():
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        scratch = cached.with_suffix(".tmp")
-        scratch.unlink(missing_ok=True)
-        total = _seed(sb, skus, scratch)
-        cached.with_suffix(".json").write_text(json.dumps({"comments": total}))
-        scratch.rename(cached)  # last: a crash while seeding leaves no half-made cache behind
+    cached = cached_input(f"seed{len(skus)}", [knobs, skus], lambda scratch: _seed(sb, skus, scratch))
     shutil.copy(cached, path)
-    return json.loads(cached.with_suffix(".json").read_text())["comments"], time.perf_counter() - t0
+    with warehouse_resource(path).read() as con:
+        (total,) = con.execute("SELECT count(*) FROM raw.comments").fetchone()
+    return total, time.perf_counter() - t0
 
 
 def _seed(sb, skus: list[str], path) -> int:

@@ -6,6 +6,7 @@ contenders never share one process's high-water mark; the child reports its own 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -70,6 +71,33 @@ def run_child(target: str, args: dict, *, timeout: float = 3600) -> dict:
         tail = "\n".join(proc.stderr.splitlines()[-30:])
         raise RuntimeError(f"child {target} failed (exit {proc.returncode}):\n{tail}")
     return json.loads(lines[-1][len("BENCH_RESULT ") :])
+
+
+#: The code a cached input can depend on: all of the sandbox's and the package's (broader than any one
+#: input needs, so that no change that matters can leave a stale cache behind).
+CODE = sorted([*(ROOT / "sandbox" / "jd_sandbox").glob("*.py"), *(ROOT / "jd_assets").rglob("*.py")])
+
+
+def cached_input(name: str, key: object, make) -> Path:
+    """The file ``make(path)`` writes, made once per ``key``, the code and duckdb's version, and kept in
+    ``bench/.work/inputs/`` (older versions of ``name`` removed); untimed set-up the benchmarks copy from."""
+    import duckdb
+
+    digest = hashlib.sha256(repr([key, duckdb.__version__]).encode())
+    for source in CODE:
+        digest.update(source.read_bytes())
+    folder = WORK / "inputs"
+    path = folder / f"{name}_{digest.hexdigest()[:16]}.duckdb"
+    if not path.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        for old in folder.glob(f"{name}_*"):
+            old.unlink()
+        scratch = folder / f"{name}.tmp"
+        scratch.unlink(missing_ok=True)
+        make(scratch)
+        duckdb.connect(str(scratch)).close()  # folds a write-ahead log left beside it into the file
+        scratch.rename(path)  # last: a crash while making it leaves no half-made cache behind
+    return path
 
 
 @dataclass
