@@ -97,6 +97,8 @@ def cached_input(name: str, key: object, make) -> Path:
         make(scratch)
         duckdb.connect(str(scratch)).close()  # folds a write-ahead log left beside it into the file
         scratch.rename(path)  # last: a crash while making it leaves no half-made cache behind
+        for leftover in folder.glob(f"{name}.tmp*"):  # the warehouse's lock file beside it
+            leftover.unlink()
     return path
 
 
