@@ -117,10 +117,11 @@ def run(quick: bool) -> list[Row]:
 
     # every path's rate is flat past 50k texts (500k gave 6,123 / 2,241 / 4,520 reviews/s for ours, sklearn
     # and the CLI against 6,526 / 2,273 / 5,618 at 50k; 500k texts and SnowNLP on 3,000 were 551 of the
-    # benchmark's 566 s on a loaded machine): 50k texts and 500 for SnowNLP measure the same rates, so the
-    # full run uses the quick sizes too (100k and 1,000 before: 62 s at load ~3, half of it these rates)
-    n_ours = 50_000
-    n_snow = 500
+    # benchmark's 566 s on a loaded machine): 50k texts and 500 for SnowNLP measure the same rates (100k and
+    # 1,000 before: 98 s against 46 s at load 6-7, bench/RESULTS.benchtime.md); quick mode, which only
+    # prints, takes 20k and 200 (an assumption: not measured to be flat below 50k)
+    n_ours = 20_000 if quick else 50_000
+    n_snow = 200 if quick else 500
     split = train.load_split()
     te_x, te_y = split["test"]
     sm_x, sm_y = load_sample()
