@@ -311,14 +311,30 @@ def land_partitions(
         raise ValueError("a partition may be landed once per group")
     if not table_ready:
         ensure_table(con, table)
+    keyed = _keyed(partitions)
+    con.register("landing_batch", keyed)
+    try:
+        return _land_registered(con, table, partitions, keyed, run_id=run_id, fetched_at=fetched_at)
+    finally:
+        con.unregister("landing_batch")
+
+
+def _land_registered(
+    con: duckdb.DuckDBPyConnection,
+    table: RawTable,
+    partitions: Sequence[Partition],
+    keyed: pa.Table,
+    *,
+    run_id: str,
+    fetched_at: datetime,
+) -> list[LandingCounts]:
+    """:func:`land_partitions` once their records are registered as ``landing_batch``: the records' texts
+    stay there (in Arrow) and are read again only by the statements that write them (rows, rejects,
+    preview); the temp tables hold the typed columns and each record's place (``arrival``)."""
     part, key = table.partition_column, table.key_column
     values = ", ".join(_literal(p.value) for p in partitions)
     source, run, fetched = _literal(table.source), _literal(run_id), _literal(fetched_at)
-    con.register("landing_batch", _keyed(partitions))
-    try:
-        _stage(con, table)
-    finally:
-        con.unregister("landing_batch")
+    _stage(con, table)
     staged = _by_key(
         con,
         "SELECT partition_key, count(*), count(*) FILTER (WHERE reject_reason IS NOT NULL) "
@@ -349,7 +365,6 @@ def land_partitions(
             WHERE t.{part} IN ({values})"""
     )
     # One row per key and partition (a record seen on two pages because pages shifted counts once).
-    detail = ", detail" if table.detail else ""
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE landing_valid AS
@@ -357,7 +372,7 @@ def land_partitions(
                    SELECT 1 FROM landing_existing e WHERE e.{part} = v.{part} AND e.{key} = v.{key}
                ) AS landing_known
         FROM (
-            SELECT partition_key, {table.column_names}, record, page{detail}
+            SELECT partition_key, {table.column_names}, page, arrival
             FROM landing_stage
             WHERE reject_reason IS NULL
             {_dedup(table) if doubled else ""}
@@ -370,6 +385,7 @@ def land_partitions(
         _merge(
             con,
             table,
+            keyed,
             values=values,
             fetched=fetched,
             run=run,
@@ -379,7 +395,7 @@ def land_partitions(
     else:
         # A partition whose every record was rejected replaces nothing: its previous version stays.
         replaced = {p.key for p in partitions if counts[p.key].valid or not staged[p.key][1]}
-        _replace(con, table, [p for p in partitions if p.key in replaced], fetched=fetched, run=run)
+        _replace(con, table, keyed, [p for p in partitions if p.key in replaced], fetched=fetched, run=run)
     previews = _previews(con, table, len(partitions))
     (table_rows,) = con.execute(f"SELECT count(*) FROM {table.name}").fetchone()
     con.execute("DROP TABLE landing_stage; DROP TABLE landing_valid; DROP TABLE landing_existing")
@@ -464,7 +480,17 @@ def _keyed(partitions: Sequence[Partition]) -> pa.Table:
         for p in partitions
     ]
     keyed = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
-    return keyed.append_column("arrival", pa.array(range(keyed.num_rows), pa.int64()))
+    keyed = keyed.append_column("arrival", pa.array(range(keyed.num_rows), pa.int64()))
+    # DuckDB scans an Arrow table chunk by chunk: a page's 10 records a chunk would run each statement
+    # on 10 rows at a time (x10 the time of one chunk at 200k rows), so the pages become one chunk.
+    try:
+        return keyed.combine_chunks()
+    except pa.ArrowInvalid:  # over 2 GiB of text: 32-bit string offsets overflow, 64-bit ones do not
+        return keyed.cast(_large_strings(keyed.schema)).combine_chunks()
+
+
+def _large_strings(schema: pa.Schema) -> pa.Schema:
+    return pa.schema([f.with_type(pa.large_string()) if f.type == pa.string() else f for f in schema])
 
 
 def _by_key(con: duckdb.DuckDBPyConnection, sql: str) -> dict[str, tuple[int, int]]:
@@ -474,20 +500,42 @@ def _by_key(con: duckdb.DuckDBPyConnection, sql: str) -> dict[str, tuple[int, in
     return counts
 
 
+_FIELD = re.compile(r"record->>'(\$\.[A-Za-z_][A-Za-z0-9_]*)'")
+
+
+def _one_parse(extract: str) -> tuple[str, str]:
+    """``extract`` with its ``record->>'$.field'`` reads taken from one list, and the SELECT item making
+    that list: DuckDB parses the record again for each ``->>``, once for one ``json_extract_string``
+    of every path (same function, same results)."""
+    paths = list(dict.fromkeys(_FIELD.findall(extract)))
+    if len(paths) < 2:
+        return extract, "NULL AS landing_fields"
+    rewritten = _FIELD.sub(lambda m: f"landing_fields[{paths.index(m.group(1)) + 1}]", extract)
+    listed = ", ".join(f"'{p}'" for p in paths)
+    return rewritten, f"json_extract_string(record, [{listed}]) AS landing_fields"
+
+
 def _stage(con: duckdb.DuckDBPyConnection, table: RawTable) -> None:
+    extract, fields = _one_parse(table.extract)
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE landing_stage AS
         WITH parsed AS (
-            SELECT CASE WHEN problem IS NULL THEN record::JSON ELSE TRY_CAST(record AS JSON) END AS record,
-                   CASE WHEN problem IS NULL THEN detail::JSON ELSE TRY_CAST(detail AS JSON) END AS detail,
-                   record AS record_text, page, request_key, problem, partition_key, arrival
+            -- A record with a problem (a NaN literal) may not be JSON: NULL then, as TRY_CAST gave. The
+            -- others are parsed once, by the fields' extraction (a malformed one fails the landing, as
+            -- the INSERT into the JSON column would); their text is not copied here.
+            SELECT CASE WHEN problem IS NULL THEN record WHEN json_valid(record) THEN record END AS record,
+                   CASE WHEN problem IS NULL THEN detail WHEN json_valid(detail) THEN detail END AS detail,
+                   page, request_key, problem, partition_key, arrival
             FROM landing_batch
+        ), fields AS (
+            SELECT *, {fields} FROM parsed
         ), extracted AS (
-            SELECT {table.extract}, record, detail, record_text, page, arrival, problem, partition_key
-            FROM parsed
+            SELECT {extract}, record, detail, page, arrival, problem, partition_key
+            FROM fields
         )
-        SELECT *, coalesce(problem, {table.reject_reason}) AS reject_reason FROM extracted
+        SELECT * EXCLUDE (record, detail), coalesce(problem, {table.reject_reason}) AS reject_reason
+        FROM extracted
         """
     )
 
@@ -517,14 +565,14 @@ def _write_rejects(
     con.execute(
         f"""
         INSERT INTO raw.rejects
-        SELECT DISTINCT {source}, partition_key, {table.key_column}, reject_reason, record_text, page,
+        SELECT DISTINCT {source}, s.partition_key, {table.key_column}, reject_reason, record_text, s.page,
                {fetched}, {run}
-        FROM landing_stage s
+        FROM landing_stage s JOIN (SELECT arrival, record AS record_text FROM landing_batch) USING (arrival)
         WHERE reject_reason IS NOT NULL
           AND NOT EXISTS (
             SELECT 1 FROM raw.rejects r
             WHERE r.source = {source} AND r.partition_key IN ({keys}) AND r.partition_key = s.partition_key
-              AND r.reason = s.reject_reason AND r.record = s.record_text)
+              AND r.reason = s.reject_reason AND r.record = record_text)
         """
     )
 
@@ -532,6 +580,7 @@ def _write_rejects(
 def _replace(
     con: duckdb.DuckDBPyConnection,
     table: RawTable,
+    keyed: pa.Table,
     partitions: Sequence[Partition],
     *,
     fetched: str,
@@ -542,15 +591,13 @@ def _replace(
         return
     values = ", ".join(_literal(p.value) for p in partitions)
     con.execute(f"DELETE FROM {table.name} WHERE {table.partition_column} IN ({values})")
-    con.execute(
-        f"""INSERT INTO {table.name} BY NAME
-            SELECT * EXCLUDE (landing_known), {fetched} AS fetched_at, {run} AS run_id FROM landing_valid"""
-    )
+    _insert_rows(con, table, keyed, "true", f"{fetched} AS fetched_at, {run} AS run_id")
 
 
 def _merge(
     con: duckdb.DuckDBPyConnection,
     table: RawTable,
+    keyed: pa.Table,
     *,
     values: str,
     fetched: str,
@@ -567,11 +614,35 @@ def _merge(
                   AND t.{part} = v.{part} AND t.{key} = v.{key}"""
         )
     if new:
-        con.execute(
-            f"""INSERT INTO {table.name}
-            SELECT {table.column_names}, record, page, partition_key, {fetched}, {run}, {fetched}
-            FROM landing_valid WHERE NOT landing_known"""
+        _insert_rows(
+            con,
+            table,
+            keyed,
+            "NOT landing_known",
+            f"{fetched} AS fetched_at, {run} AS run_id, {fetched} AS last_seen_at",
         )
+
+
+def _insert_rows(
+    con: duckdb.DuckDBPyConnection, table: RawTable, keyed: pa.Table, where: str, common: str
+) -> None:
+    """Insert the valid rows matching ``where``: their typed columns from ``landing_valid``, their texts
+    taken from the batch in Arrow (no join, no copy through a temp table), as a bare Arrow INSERT does;
+    the JSON column validates each text as it is written."""
+    valid = con.execute(
+        f"SELECT * EXCLUDE (landing_known) FROM landing_valid WHERE {where} ORDER BY arrival"
+    ).to_arrow_table()
+    arrival = valid.column("arrival")
+    rows = valid.append_column("record", keyed.column("record").take(arrival))
+    if table.detail:
+        rows = rows.append_column("detail", keyed.column("detail").take(arrival))
+    con.register("landing_rows", rows)
+    try:
+        con.execute(
+            f"INSERT INTO {table.name} BY NAME SELECT * EXCLUDE (arrival), {common} FROM landing_rows"
+        )
+    finally:
+        con.unregister("landing_rows")
 
 
 def _previews(
@@ -580,13 +651,16 @@ def _previews(
     """A few of each partition's landed rows, new or seen again (None: the table of a partition without).
     One partition takes the top rows (no window over a big batch)."""
     newest = f"ORDER BY partition_key, {table.key_column} DESC"
+    top = (
+        f"SELECT * FROM landing_valid {newest} LIMIT {rows}"
+        if partitions == 1
+        else f"""SELECT * FROM landing_valid QUALIFY
+            row_number() OVER (PARTITION BY partition_key ORDER BY {table.key_column} DESC) <= {rows}"""
+    )
     return markdown_previews(
         con,
-        f"SELECT partition_key, {table.preview} FROM landing_valid {newest} LIMIT {rows}"
-        if partitions == 1
-        else f"""SELECT partition_key, {table.preview} FROM landing_valid
-            QUALIFY row_number() OVER (PARTITION BY partition_key ORDER BY {table.key_column} DESC) <= {rows}
-            {newest}""",
+        f"""SELECT partition_key, {table.preview}
+            FROM ({top}) JOIN (SELECT arrival, record, detail FROM landing_batch) USING (arrival) {newest}""",
         by="partition_key",
     )
 
