@@ -88,7 +88,7 @@ def land_page(con, body: str):
     return land(
         con,
         tables.COMMENTS,
-        text_batch(jsontext.array_texts(body.encode(), ("data", "data")), page=1, request_key="100"),
+        text_batch([(1, jsontext.array_texts(body.encode(), ("data", "data")))], request_key="100"),
         partition_key="100",
         partition_value="100",
         run_id="r",
@@ -164,3 +164,23 @@ def test_texts_are_the_ones_pythons_scanner_cuts_out_of_real_pages():
     # (an emoji escaped as a surrogate pair gives None on both ways: see the surrogate case above)
     assert sum(len(texts) for texts in cut if texts) >= 100
     assert cut == [jsontext._scanned_texts(body, ("data", "data")) for body in bodies]
+
+
+def test_a_text_that_is_not_json_fails_the_landing_and_nothing_lands(con):
+    """DuckDB validates each text once, while extracting its fields; a malformed one (no problem named:
+    the cutting never gives one) stops the landing instead of being written unchecked."""
+    good = '{"commentId":"1","productId":"100","commentDate":"2026-03-01 10:00:00","commentScore":5}'
+    texts = [(good, None), ('{"commentId":"2","productId":"100",', None)]
+
+    with pytest.raises(duckdb.InvalidInputException, match="Malformed JSON"):
+        land(
+            con,
+            tables.COMMENTS,
+            text_batch([(1, texts)], request_key="100"),
+            partition_key="100",
+            partition_value="100",
+            run_id="r",
+            fetched_at=FETCHED,
+        )
+
+    assert con.execute("SELECT count(*) FROM raw.comments").fetchone() == (0,)
