@@ -206,13 +206,14 @@ def _decoder(path: tuple[str, ...]) -> msgspec.json.Decoder:
 
 
 def _span(body: bytes | memoryview, elements: list[msgspec.Raw]) -> tuple[int, int]:
-    """Where the elements start and end in ``body`` (msgspec.Raw is a view into it), or (0, 0)."""
+    """Where the elements start and end in ``body`` (msgspec.Raw is a view into it); (0, 0), so that all
+    of ``body`` is checked, when there is none or they do not lie inside it."""
     if not elements:
         return 0, 0
     base = pa.py_buffer(body).address
-    return pa.py_buffer(elements[0]).address - base, pa.py_buffer(elements[-1]).address + len(
-        elements[-1]
-    ) - base
+    start = pa.py_buffer(elements[0]).address - base
+    end = pa.py_buffer(elements[-1]).address + len(elements[-1]) - base
+    return (start, end) if 0 <= start <= end <= len(body) else (0, 0)
 
 
 def _scanned_texts(content: bytes, path: tuple[str, ...]) -> list[tuple[str, str | None]] | None:

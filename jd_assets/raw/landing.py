@@ -635,8 +635,9 @@ def _insert_rows(
     con: duckdb.DuckDBPyConnection, table: RawTable, keyed: pa.Table, where: str, common: str
 ) -> None:
     """Insert the valid rows matching ``where``: their typed columns from ``landing_valid``, their texts
-    taken from the batch in Arrow (no join, no copy through a temp table), as a bare Arrow INSERT does;
-    the JSON column validates each text as it is written."""
+    taken from the batch in Arrow (no join, no copy through a temp table), as a bare Arrow INSERT does.
+    A text the stage did not parse (a ``detail``; a table extracting no field) is parsed by the JSON
+    column as it is written."""
     valid = con.execute(
         f"SELECT * EXCLUDE (landing_known) FROM landing_valid WHERE {where} ORDER BY arrival"
     ).to_arrow_table()
