@@ -64,9 +64,13 @@ browser:
 			sudo apt-get install -y -qq chromium || { sudo apt-get update -qq && sudo apt-get install -y -qq chromium; }; \
 		else echo "no chromium and no apt-get: install Chromium, or the browser tests fail"; fi; }
 
+# Two pytest workers (pytest-xdist), one test module each at a time (--dist loadscope: a module's fixtures
+# are built once): the suite is half waiting (sandbox latency, subprocesses), and on these 2-core machines
+# one worker took over 11 minutes. Every test makes its own files, ports and PostgreSQL databases, so
+# workers never share state; `pytest` alone still runs everything in one process.
 test: setup $(SDK_STAMP) browser postgres
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadscope
 
 BENCH_STAMP := $(VENV)/.bench-installed
 

@@ -6,7 +6,7 @@ built outside the timing), each record's JSON text kept as sent.
 
 Contenders, side by side in one process, each into its own fresh DuckDB file on the same disk:
 - package: per SKU partition, exactly what ``raw_comments`` does after fetching: the records' texts cut
-  out of each page's body (``jsontext.array_texts``) into ``text_batch()``, ``concat``, then
+  out of each page's body (``jsontext.array_texts``), the SKU's pages into one ``text_batch()``, then
   ``DuckDBWarehouse.write()`` + ``land()`` (one transaction, one connection);
 - package, grouped: the same partitions as ``raw_comments_refresh_job`` lands them: 16 SKUs on one
   connection in one transaction and one ``land_partitions()`` (``land_comments``' grouping);
@@ -44,14 +44,15 @@ def bodies(parts) -> list[tuple[str, list[bytes]]]:
     ]
 
 
-def _page_batches(sku: str, pages: list[bytes]) -> list[pa.Table]:
+def _sku_batch(sku: str, pages: list[bytes]) -> pa.Table:
+    """The SKU's records as ``fetch_comments`` batches them (each page's texts cut out, one batch)."""
     from jd_assets.http.jsontext import array_texts
-    from jd_assets.raw.landing import text_batch
+    from jd_assets.raw.landing import batch, text_batch
 
-    return [
-        text_batch(array_texts(body, ("data", "data")), page=p, request_key=sku)
-        for p, body in enumerate(pages, 1)
-    ]
+    texts = text_batch(
+        [(p, array_texts(body, ("data", "data"))) for p, body in enumerate(pages, 1)], request_key=sku
+    )
+    return pa.concat_tables([batch([]), texts])
 
 
 def generate(n_rows: int, seed: int = 7) -> list[tuple[str, list[list[dict]]]]:
@@ -104,7 +105,7 @@ def _final_rows(parts, fetched_at: datetime) -> pa.Table:
 
 def _package(parts, path, fetched_at) -> float:
     from jd_assets.raw import tables
-    from jd_assets.raw.landing import batch, land
+    from jd_assets.raw.landing import land
     from jd_assets.warehouse import DuckDBWarehouse
 
     wh = DuckDBWarehouse(database=str(path))
@@ -114,7 +115,7 @@ def _package(parts, path, fetched_at) -> float:
         ensure_table(con, tables.COMMENTS)
     t0 = time.perf_counter()
     for sku, pages in parts:
-        arrow = pa.concat_tables([batch([]), *_page_batches(sku, pages)])
+        arrow = _sku_batch(sku, pages)
         with wh.write() as con:
             land(
                 con,
@@ -130,7 +131,7 @@ def _package(parts, path, fetched_at) -> float:
 
 def _package_grouped(parts, path, fetched_at, group: int = 16) -> float:
     from jd_assets.raw import tables
-    from jd_assets.raw.landing import Partition, batch, ensure_table, land_partitions
+    from jd_assets.raw.landing import Partition, ensure_table, land_partitions
     from jd_assets.warehouse import DuckDBWarehouse
 
     wh = DuckDBWarehouse(database=str(path))
@@ -138,10 +139,7 @@ def _package_grouped(parts, path, fetched_at, group: int = 16) -> float:
         ensure_table(con, tables.COMMENTS)
     t0 = time.perf_counter()
     for g in range(0, len(parts), group):
-        arrows = [
-            Partition(sku, sku, pa.concat_tables([batch([]), *_page_batches(sku, pages)]))
-            for sku, pages in parts[g : g + group]
-        ]
+        arrows = [Partition(sku, sku, _sku_batch(sku, pages)) for sku, pages in parts[g : g + group]]
         with wh.write() as con:
             land_partitions(
                 con, tables.COMMENTS, arrows, run_id="bench", fetched_at=fetched_at, table_ready=True
@@ -161,7 +159,7 @@ def _package_one_batch(parts, path, fetched_at) -> float:
     with wh.write() as con:
         ensure_table(con, tables.COMMENTS)
     t0 = time.perf_counter()
-    arrow = pa.concat_tables([b for sku, pages in parts for b in _page_batches(sku, pages)])
+    arrow = pa.concat_tables([_sku_batch(sku, pages) for sku, pages in parts])
     BATCH_S.append(time.perf_counter() - t0)
     with wh.write() as con:
         land(

@@ -34,7 +34,13 @@ DEFAULT_TEXTS = ("此用户未填写评价内容", "此用户未及时填写评�
 
 COMMENTS_COLUMNS = (
     Column("comment_id", "VARCHAR", "JD commentId, a digit string; unique."),
-    Column("sku_id", "VARCHAR", "The reviewed SKU (the comment's productId)."),
+    Column("sku_id", "VARCHAR", "The SKU whose comment pages served the review (the SKU asked for)."),
+    Column(
+        "reviewed_sku_id",
+        "VARCHAR",
+        "The SKU the review is about as JD names it (productId): sku_id, or a sibling variant of the same "
+        "product whose reviews JD shows on sku_id's page; NULL when JD sent none.",
+    ),
     Column("commented_at", "TIMESTAMP", f"When the review was posted (commentDate), {BEIJING}."),
     Column("comment_date", "DATE", "The Beijing calendar day of commented_at."),
     Column("score", "TINYINT", "Star rating 1..5 (commentScore)."),
@@ -70,8 +76,8 @@ _DEFAULT_TEXTS = ", ".join(halfwidth(sql_text(t)) for t in DEFAULT_TEXTS)
 COMMENTS_SQL = f"""
 CREATE OR REPLACE TABLE clean.comments AS
 WITH latest AS (
-    -- raw keys on (sku_id, comment_id) and rejects a comment whose productId is not its SKU, so a
-    -- comment id occurs once; the QUALIFY only makes the key a guarantee.
+    -- raw keys on (sku_id, comment_id); a comment id occurs under two SKUs only when both are tracked
+    -- and JD shows the review on both pages (sibling variants): the first landed counts.
     SELECT c.*,
            {_TEXT} AS clean_text,
            coalesce(TRY_CAST((c.record->'$.pictureInfoList') AS JSON[]), []) AS media
@@ -82,6 +88,7 @@ WITH latest AS (
 SELECT
     comment_id,
     sku_id,
+    record->>'$.productId' AS reviewed_sku_id,
     commented_at,
     CAST(commented_at AS DATE) AS comment_date,
     CAST(record->>'$.commentScore' AS TINYINT) AS score,

@@ -7,11 +7,14 @@ transactions per batch (delete the batch's ids, insert them: a retried or re-run
 row). Two things depend on more than the review itself and are settled after the batches, in SQL:
 
 - ``is_templated``: a template is a text shared by several reviews, so a new review can make older ones
-  templates. Only the template keys the run touched (new, rescored or removed reviews) are recounted.
+  templates. Only the template keys the run touched (new, rescored or removed reviews) are recounted, and
+  only the rows whose flag changes are written. The count itself is not stored per review (count the
+  rows of a ``template_key``): a day's new copies of a common text would rewrite every review sharing it.
 - reviews that left ``clean.comments`` (a purge) lose their row.
 
 ``rescore_all: true`` in the run config scores every review again (what a lexicon change under the same
-version would need; a new model file changes the version by itself).
+version would need; a new model file changes the version by itself). A full rebuild (``full_rebuild`` or
+the ``jd/full_rebuild`` run tag) recounts every template key, not only the touched ones; it does not rescore.
 """
 
 import hashlib
@@ -26,7 +29,7 @@ import polars as pl
 from jd_assets.clean.comments import clean_comments
 from jd_assets.derived.automation import FOLLOW_UPSTREAM
 from jd_assets.derived.building import BEIJING, Column, row_count, sql_text, table_metadata
-from jd_assets.derived.incremental import log_step
+from jd_assets.derived.incremental import DerivedConfig, full_requested, log_step
 from jd_assets.derived.rules import checks_from_rules, key_rule, reconciles, rows_satisfy
 from jd_assets.insights import aspects as aspect_rules
 from jd_assets.insights import tags as tag_rules
@@ -97,11 +100,11 @@ SIGNALS_COLUMNS = (
         "The text reduced to its letters (punctuation, digits, emoji removed); NULL when shorter than "
         f"{tag_rules.TEMPLATE_MIN_CHARS} letters.",
     ),
-    Column("template_count", "INTEGER", "Reviews (any SKU) sharing template_key; 0 without a key."),
     Column(
         "is_templated",
         "BOOLEAN",
-        f"A copy-paste review: template_count >= {tag_rules.TEMPLATE_MIN_COMMENTS}, or JD's default filler.",
+        f"A copy-paste review: at least {tag_rules.TEMPLATE_MIN_COMMENTS} reviews (any SKU) share its "
+        "template_key, or JD's default filler.",
     ),
     Column(
         "is_hidden_complaint",
@@ -133,8 +136,8 @@ def signals_version() -> str:
 def score_reviews(reviews: pl.DataFrame, version: str) -> pl.DataFrame:
     """Signals of ``reviews`` (comment_id, sku_id, commented_at, score, text, is_default_text), one row each.
 
-    ``template_count`` and ``is_templated`` are provisional here (0 and the default-text flag): they depend
-    on every other review and are settled in SQL by :func:`settle_templates`.
+    ``is_templated`` is provisional here (the default-text flag): it depends on every other review and is
+    settled in SQL by :func:`settle_templates`.
     """
     polarity = score_texts(reviews["text"])
     signals = text_signals(reviews.select("comment_id", "text"))
@@ -166,7 +169,6 @@ def score_reviews(reviews: pl.DataFrame, version: str) -> pl.DataFrame:
             "repurchase_intent",
             "is_default_text",
             "template_key",
-            pl.lit(0, dtype=pl.Int32).alias("template_count"),
             pl.col("is_default_text").alias("is_templated"),
             "is_hidden_complaint",
             pl.lit(version).alias("model_version"),
@@ -187,38 +189,34 @@ ORDER BY c.comment_id
 
 
 def settle_templates(con: duckdb.DuckDBPyConnection, touched_keys: str) -> None:
-    """Recount the template keys in relation ``touched_keys`` (one column ``template_key``); the rows whose
-    ``is_templated`` it changes are logged for the marts that follow this table. A new copy of a common
-    text moves the ``template_count`` of every review sharing it (a third of them in bench 4), which no
-    mart shows: logging those would make the marts redo most reviews every day."""
+    """Recount the template keys in relation ``touched_keys`` (one column ``template_key``) and set
+    ``is_templated`` on the rows whose flag that changes, logged for the marts that follow this table. A
+    new copy of a common text changes the count of every review sharing it (a third of them in bench 4)
+    but their flag only when the count crosses the threshold: only those rows are written."""
     min_comments = tag_rules.TEMPLATE_MIN_COMMENTS
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE template_updates AS
-        SELECT s.comment_id, s.sku_id, CAST(s.commented_at AS DATE) AS day, k.n,
-               s.is_default_text OR k.n >= {min_comments} AS templated,
-               s.is_templated IS DISTINCT FROM templated AS templated_changed
+        SELECT s.comment_id, s.sku_id, CAST(s.commented_at AS DATE) AS day,
+               s.is_default_text OR k.n >= {min_comments} AS templated
         FROM clean.review_signals s
         JOIN (
-            SELECT template_key, CAST(count(*) AS INTEGER) AS n
+            SELECT template_key, count(*) AS n
             FROM clean.review_signals
             WHERE template_key IN (SELECT template_key FROM {touched_keys})
             GROUP BY template_key
         ) k ON s.template_key = k.template_key
-        WHERE s.template_count IS DISTINCT FROM k.n
-           OR s.is_templated IS DISTINCT FROM (s.is_default_text OR k.n >= {min_comments})
+        WHERE s.is_templated IS DISTINCT FROM (s.is_default_text OR k.n >= {min_comments})
         """
     )
-    log_step(
-        con, TABLE, "SELECT comment_id AS key, sku_id, day FROM template_updates WHERE templated_changed"
-    )
+    log_step(con, TABLE, "SELECT comment_id AS key, sku_id, day FROM template_updates")
     con.execute(
-        """UPDATE clean.review_signals s SET template_count = u.n, is_templated = u.templated
+        """UPDATE clean.review_signals s SET is_templated = u.templated
            FROM template_updates u WHERE s.comment_id = u.comment_id"""
     )
 
 
-class ReviewSignalsConfig(dg.Config):
+class ReviewSignalsConfig(DerivedConfig):
     rescore_all: bool = False
     """Score every review again, not only new ones and those of another model version."""
 
@@ -238,6 +236,8 @@ def clean_review_signals(
     with warehouse.write() as con:
         ensure_schemas(con)
         con.execute(_TABLE_DDL)
+        # tables made before the count left this table: the column goes, and every key is settled
+        recount_all = _drop_template_count(con) or full_requested(context, config)
     with warehouse.read() as con:
         todo = con.execute(_TO_SCORE_SQL, {"version": version, "rescore_all": config.rescore_all}).pl()
     started = time.monotonic()
@@ -267,6 +267,7 @@ def clean_review_signals(
         con.execute(
             "CREATE TEMP TABLE touched_keys AS SELECT template_key FROM run_keys UNION "
             "SELECT template_key FROM removed_keys"
+            + (" UNION SELECT template_key FROM clean.review_signals" if recount_all else "")
         )
         settle_templates(con, "touched_keys")
         metadata = _signals_metadata(con)
@@ -279,6 +280,17 @@ def clean_review_signals(
             "model_version": version,
         }
     )
+
+
+def _drop_template_count(con: duckdb.DuckDBPyConnection) -> bool:
+    """Drop the per-review ``template_count`` of an older table; True when it was there."""
+    (old,) = con.execute(
+        "SELECT count(*) FROM duckdb_columns() WHERE database_name = current_database() "
+        "AND schema_name = 'clean' AND table_name = 'review_signals' AND column_name = 'template_count'"
+    ).fetchone()
+    if old:
+        con.execute("ALTER TABLE clean.review_signals DROP COLUMN template_count")
+    return bool(old)
 
 
 def _replace_rows(con: duckdb.DuckDBPyConnection, batch) -> pl.DataFrame:

@@ -277,16 +277,16 @@ def fetch_comments(
 
     Raises dg.Failure naming the item, with ``scope`` (request / partition / run) in its metadata.
     """
-    pages: list[pa.Table] = []
+    pages: list[pa.Table] = []  # the pages whose texts could not be cut out, written again
+    text_pages: list[tuple[int, list[tuple[str, str | None]]]] = []  # the others, batched at the end
     stopped = "no page fetched"
     with justone.open() as client:
         try:
             for page in client.comment_pages(sku):
-                pages.append(
-                    batch(page.comments, page=page.page, request_key=sku)
-                    if page.texts is None
-                    else text_batch(page.texts, page=page.page, request_key=sku)
-                )
+                if page.texts is None:
+                    pages.append(batch(page.comments, page=page.page, request_key=sku))
+                else:
+                    text_pages.append((page.page, page.texts))
                 stopped = page.stop or stopped
                 if watermark and _reaches(page.comments, watermark):
                     stopped = f"page {page.page} reached the stored high-water mark {watermark}"
@@ -302,8 +302,9 @@ def fetch_comments(
                 run_id=run_id,
             ) from None
         stats = client.stats.as_metadata()
+    records = pa.concat_tables([batch([]), *pages, text_batch(text_pages, request_key=sku)])
     return FetchedComments(
-        sku, pa.concat_tables([batch([]), *pages]), len(pages), stopped, watermark, full_refresh, stats
+        sku, records, len(pages) + len(text_pages), stopped, watermark, full_refresh, stats
     )
 
 

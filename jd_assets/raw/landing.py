@@ -14,6 +14,7 @@ validates them, sends invalid records to ``raw.rejects`` with the reason, and wr
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -26,7 +27,7 @@ import pyarrow as pa
 
 from jd_assets.conventions import TIME_FORMAT_SQL
 from jd_assets.http import jsontext
-from jd_assets.warehouse import ensure_schemas, markdown_previews
+from jd_assets.warehouse import SCHEMAS, ensure_schemas, markdown_previews
 
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -210,17 +211,25 @@ def batch(
     )
 
 
-def text_batch(texts: Sequence[tuple[str, str | None]], *, page: int, request_key: str) -> pa.Table:
-    """An Arrow batch of a page's records in their JSON text as received, each with what makes it not
-    JSON or None (jsontext.array_texts): nothing is parsed or written again in Python, DuckDB validates."""
-    return _arrow([t for t, _ in texts], [p for _, p in texts], page=page, request_key=request_key)
+def text_batch(
+    pages: Sequence[tuple[int, Sequence[tuple[str, str | None]]]], *, request_key: str
+) -> pa.Table:
+    """One Arrow batch of pages' records (page number, records) in their JSON text as received, each with
+    what makes it not JSON or None (jsontext.array_texts): nothing is parsed or written again in Python,
+    DuckDB validates. All the pages of a request in one batch: an Arrow table a page costs ~100 µs."""
+    return _arrow(
+        [text for _, texts in pages for text, _ in texts],
+        [problem for _, texts in pages for _, problem in texts],
+        page=[number for number, texts in pages for _ in texts],
+        request_key=request_key,
+    )
 
 
 def _arrow(
     texts: list[str],
     problems: list[str | None],
     *,
-    page: int | None,
+    page: int | list[int] | None,
     request_key: str | None,
     details: list[str | None] | None = None,
 ) -> pa.Table:
@@ -228,7 +237,7 @@ def _arrow(
     return pa.table(
         {
             "record": pa.array(texts, pa.string()),
-            "page": pa.array([page] * n, pa.int32()),
+            "page": pa.array(page if isinstance(page, list) else [page] * n, pa.int32()),
             "request_key": pa.array([request_key] * n, pa.string()),
             "detail": pa.array(details, pa.string()) if details is not None else pa.nulls(n, pa.string()),
             "problem": pa.array(problems, pa.string()),
@@ -237,17 +246,20 @@ def _arrow(
 
 
 def ensure_table(con: duckdb.DuckDBPyConnection, table: RawTable) -> None:
-    ensure_schemas(con)
-    con.execute(REJECTS_DDL)
-    con.execute(REFUSALS_DDL)
+    """Create what a landing writes into, if missing: one call for the statements (each call costs the
+    DuckDB client ~0.5 ms, and a SKU's landing runs this every time)."""
     merge_columns = ",\n    last_seen_at TIMESTAMPTZ NOT NULL" if table.merge else ""
     detail_column = ",\n    detail JSON" if table.detail else ""
     typed = ",\n    ".join(f"{name} {kind}" for name, kind in table.columns)
-    con.execute(
-        f"CREATE TABLE IF NOT EXISTS {table.name} ({typed},{COMMON_COLUMNS}{merge_columns}{detail_column})"
-    )
+    statements = [
+        *(f"CREATE SCHEMA IF NOT EXISTS {schema}" for schema in SCHEMAS),
+        REJECTS_DDL,
+        REFUSALS_DDL,
+        f"CREATE TABLE IF NOT EXISTS {table.name} ({typed},{COMMON_COLUMNS}{merge_columns}{detail_column})",
+    ]
     if table.detail:  # a file created before the column existed
-        con.execute(f"ALTER TABLE {table.name} ADD COLUMN IF NOT EXISTS detail JSON")
+        statements.append(f"ALTER TABLE {table.name} ADD COLUMN IF NOT EXISTS detail JSON")
+    con.execute(";\n".join(statements))
     for needed, statement in table.migrations:
         if con.execute(needed).fetchone()[0]:
             con.execute(statement)
@@ -311,24 +323,41 @@ def land_partitions(
         raise ValueError("a partition may be landed once per group")
     if not table_ready:
         ensure_table(con, table)
+    keyed = _keyed(partitions)
+    con.register("landing_batch", keyed)
+    try:
+        return _land_registered(con, table, partitions, keyed, run_id=run_id, fetched_at=fetched_at)
+    finally:
+        con.unregister("landing_batch")
+
+
+def _land_registered(
+    con: duckdb.DuckDBPyConnection,
+    table: RawTable,
+    partitions: Sequence[Partition],
+    keyed: pa.Table,
+    *,
+    run_id: str,
+    fetched_at: datetime,
+) -> list[LandingCounts]:
+    """:func:`land_partitions` once their records are registered as ``landing_batch``: the records' texts
+    stay there (in Arrow) and are read again only by the statements that write them (rows, rejects,
+    preview); the temp tables hold the typed columns and each record's place (``arrival``)."""
     part, key = table.partition_column, table.key_column
     values = ", ".join(_literal(p.value) for p in partitions)
     source, run, fetched = _literal(table.source), _literal(run_id), _literal(fetched_at)
-    con.register("landing_batch", _keyed(partitions))
-    try:
-        _stage(con, table)
-    finally:
-        con.unregister("landing_batch")
-    staged = _by_key(
-        con,
-        "SELECT partition_key, count(*), count(*) FILTER (WHERE reject_reason IS NOT NULL) "
-        "FROM landing_stage GROUP BY partition_key",
-    )
+    _stage(con, table)
     # a key on two pages (pages shifted while crawling) is rare: look for one before paying for a window
-    (doubled,) = con.execute(
-        f"SELECT count(*) > count(DISTINCT (partition_key, {key})) FROM landing_stage "
-        "WHERE reject_reason IS NULL"
-    ).fetchone()
+    rows = con.execute(
+        f"""SELECT partition_key, sum(n), sum(n) FILTER (WHERE rejected), bool_or(n > 1 AND NOT rejected)
+            FROM (
+                SELECT partition_key, {key}, reject_reason IS NOT NULL AS rejected, count(*) AS n
+                FROM landing_stage GROUP BY ALL
+            ) GROUP BY partition_key"""
+    ).fetchall()
+    staged: dict[str, tuple[int, int]] = defaultdict(lambda: (0, 0))
+    staged.update({k: (int(received), int(rejected or 0)) for k, received, rejected, _ in rows})
+    doubled = any(twice for *_, twice in rows)
     _write_rejects(
         con,
         table,
@@ -349,7 +378,6 @@ def land_partitions(
             WHERE t.{part} IN ({values})"""
     )
     # One row per key and partition (a record seen on two pages because pages shifted counts once).
-    detail = ", detail" if table.detail else ""
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE landing_valid AS
@@ -357,7 +385,7 @@ def land_partitions(
                    SELECT 1 FROM landing_existing e WHERE e.{part} = v.{part} AND e.{key} = v.{key}
                ) AS landing_known
         FROM (
-            SELECT partition_key, {table.column_names}, record, page{detail}
+            SELECT partition_key, {table.column_names}, page, arrival
             FROM landing_stage
             WHERE reject_reason IS NULL
             {_dedup(table) if doubled else ""}
@@ -370,6 +398,7 @@ def land_partitions(
         _merge(
             con,
             table,
+            keyed,
             values=values,
             fetched=fetched,
             run=run,
@@ -379,7 +408,7 @@ def land_partitions(
     else:
         # A partition whose every record was rejected replaces nothing: its previous version stays.
         replaced = {p.key for p in partitions if counts[p.key].valid or not staged[p.key][1]}
-        _replace(con, table, [p for p in partitions if p.key in replaced], fetched=fetched, run=run)
+        _replace(con, table, keyed, [p for p in partitions if p.key in replaced], fetched=fetched, run=run)
     previews = _previews(con, table, len(partitions))
     (table_rows,) = con.execute(f"SELECT count(*) FROM {table.name}").fetchone()
     con.execute("DROP TABLE landing_stage; DROP TABLE landing_valid; DROP TABLE landing_existing")
@@ -464,30 +493,57 @@ def _keyed(partitions: Sequence[Partition]) -> pa.Table:
         for p in partitions
     ]
     keyed = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
-    return keyed.append_column("arrival", pa.array(range(keyed.num_rows), pa.int64()))
+    keyed = keyed.append_column("arrival", pa.array(range(keyed.num_rows), pa.int64()))
+    # DuckDB scans an Arrow table chunk by chunk: a page's 10 records a chunk would run each statement
+    # on 10 rows at a time (x10 the time of one chunk at 200k rows), so the pages become one chunk.
+    try:
+        return keyed.combine_chunks()
+    except pa.ArrowInvalid:  # over 2 GiB of text: 32-bit string offsets overflow, 64-bit ones do not
+        return keyed.cast(_large_strings(keyed.schema)).combine_chunks()
 
 
-def _by_key(con: duckdb.DuckDBPyConnection, sql: str) -> dict[str, tuple[int, int]]:
-    """Two counts per partition key (a partition the query does not return counts 0 and 0)."""
-    counts: dict[str, tuple[int, int]] = defaultdict(lambda: (0, 0))
-    counts.update({k: (int(a), int(b)) for k, a, b in con.execute(sql).fetchall()})
-    return counts
+def _large_strings(schema: pa.Schema) -> pa.Schema:
+    return pa.schema([f.with_type(pa.large_string()) if f.type == pa.string() else f for f in schema])
+
+
+_FIELD = re.compile(r"record->>'(\$\.[A-Za-z_][A-Za-z0-9_]*)'")
+
+
+@functools.cache
+def _one_parse(extract: str) -> tuple[str, str | None]:
+    """``extract`` with its ``record->>'$.field'`` reads taken from one list, and the SELECT item making
+    that list (None: ``extract`` reads no field): DuckDB parses the record again for each ``->>``, once
+    for one ``json_extract_string`` of every path (same function, same results)."""
+    paths = list(dict.fromkeys(_FIELD.findall(extract)))
+    if not paths:
+        return extract, None
+    rewritten = _FIELD.sub(lambda m: f"landing_fields[{paths.index(m.group(1)) + 1}]", extract)
+    listed = ", ".join(f"'{p}'" for p in paths)
+    return rewritten, f"json_extract_string(record, [{listed}]) AS landing_fields"
 
 
 def _stage(con: duckdb.DuckDBPyConnection, table: RawTable) -> None:
+    extract, fields = _one_parse(table.extract)
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE landing_stage AS
         WITH parsed AS (
-            SELECT CASE WHEN problem IS NULL THEN record::JSON ELSE TRY_CAST(record AS JSON) END AS record,
-                   CASE WHEN problem IS NULL THEN detail::JSON ELSE TRY_CAST(detail AS JSON) END AS detail,
-                   record AS record_text, page, request_key, problem, partition_key, arrival
+            -- A record with a problem (a NaN literal) may not be JSON: NULL then, as TRY_CAST gave. The
+            -- others are parsed once, by the fields' extraction, kept in the stage so that it runs on
+            -- every one: a malformed text fails the landing here (_insert_rows relies on it); their
+            -- text is not copied.
+            SELECT CASE WHEN problem IS NULL THEN record WHEN json_valid(record) THEN record END AS record,
+                   CASE WHEN problem IS NULL THEN detail WHEN json_valid(detail) THEN detail END AS detail,
+                   page, request_key, problem, partition_key, arrival
             FROM landing_batch
+        ), fields AS (
+            SELECT *, {fields or "NULL AS landing_fields"} FROM parsed
         ), extracted AS (
-            SELECT {table.extract}, record, detail, record_text, page, arrival, problem, partition_key
-            FROM parsed
+            SELECT {extract}, record, detail, page, arrival, problem, partition_key, landing_fields
+            FROM fields
         )
-        SELECT *, coalesce(problem, {table.reject_reason}) AS reject_reason FROM extracted
+        SELECT * EXCLUDE (record, detail), coalesce(problem, {table.reject_reason}) AS reject_reason
+        FROM extracted
         """
     )
 
@@ -517,14 +573,14 @@ def _write_rejects(
     con.execute(
         f"""
         INSERT INTO raw.rejects
-        SELECT DISTINCT {source}, partition_key, {table.key_column}, reject_reason, record_text, page,
+        SELECT DISTINCT {source}, s.partition_key, {table.key_column}, reject_reason, record_text, s.page,
                {fetched}, {run}
-        FROM landing_stage s
+        FROM landing_stage s JOIN (SELECT arrival, record AS record_text FROM landing_batch) USING (arrival)
         WHERE reject_reason IS NOT NULL
           AND NOT EXISTS (
             SELECT 1 FROM raw.rejects r
             WHERE r.source = {source} AND r.partition_key IN ({keys}) AND r.partition_key = s.partition_key
-              AND r.reason = s.reject_reason AND r.record = s.record_text)
+              AND r.reason = s.reject_reason AND r.record = record_text)
         """
     )
 
@@ -532,6 +588,7 @@ def _write_rejects(
 def _replace(
     con: duckdb.DuckDBPyConnection,
     table: RawTable,
+    keyed: pa.Table,
     partitions: Sequence[Partition],
     *,
     fetched: str,
@@ -542,15 +599,13 @@ def _replace(
         return
     values = ", ".join(_literal(p.value) for p in partitions)
     con.execute(f"DELETE FROM {table.name} WHERE {table.partition_column} IN ({values})")
-    con.execute(
-        f"""INSERT INTO {table.name} BY NAME
-            SELECT * EXCLUDE (landing_known), {fetched} AS fetched_at, {run} AS run_id FROM landing_valid"""
-    )
+    _insert_rows(con, table, keyed, "true", f"{fetched} AS fetched_at, {run} AS run_id")
 
 
 def _merge(
     con: duckdb.DuckDBPyConnection,
     table: RawTable,
+    keyed: pa.Table,
     *,
     values: str,
     fetched: str,
@@ -567,11 +622,44 @@ def _merge(
                   AND t.{part} = v.{part} AND t.{key} = v.{key}"""
         )
     if new:
-        con.execute(
-            f"""INSERT INTO {table.name}
-            SELECT {table.column_names}, record, page, partition_key, {fetched}, {run}, {fetched}
-            FROM landing_valid WHERE NOT landing_known"""
+        _insert_rows(
+            con,
+            table,
+            keyed,
+            "NOT landing_known",
+            f"{fetched} AS fetched_at, {run} AS run_id, {fetched} AS last_seen_at",
         )
+
+
+def _insert_rows(
+    con: duckdb.DuckDBPyConnection, table: RawTable, keyed: pa.Table, where: str, common: str
+) -> None:
+    """Insert the valid rows matching ``where``: their typed columns from ``landing_valid``, their texts
+    taken from the batch in Arrow (no join, no copy through a temp table), as a bare Arrow INSERT does.
+    A text the stage did not parse (a ``detail``; a table extracting no field) is parsed by the JSON
+    column as it is written."""
+    valid = con.execute(
+        f"SELECT * EXCLUDE (landing_known) FROM landing_valid WHERE {where} ORDER BY arrival"
+    ).to_arrow_table()
+    arrival = valid.column("arrival")
+    records = keyed.column("record").take(arrival)
+    if _one_parse(table.extract)[1]:
+        # The stage parsed each of these texts (and failed on a malformed one): typed as Arrow's JSON,
+        # DuckDB writes them into the JSON column without parsing them a second time.
+        records = pa.chunked_array(
+            [pa.ExtensionArray.from_storage(pa.json_(chunk.type), chunk) for chunk in records.chunks],
+            pa.json_(records.type),
+        )
+    rows = valid.append_column("record", records)
+    if table.detail:
+        rows = rows.append_column("detail", keyed.column("detail").take(arrival))
+    con.register("landing_rows", rows)
+    try:
+        con.execute(
+            f"INSERT INTO {table.name} BY NAME SELECT * EXCLUDE (arrival), {common} FROM landing_rows"
+        )
+    finally:
+        con.unregister("landing_rows")
 
 
 def _previews(
@@ -580,13 +668,16 @@ def _previews(
     """A few of each partition's landed rows, new or seen again (None: the table of a partition without).
     One partition takes the top rows (no window over a big batch)."""
     newest = f"ORDER BY partition_key, {table.key_column} DESC"
+    top = (
+        f"SELECT * FROM landing_valid {newest} LIMIT {rows}"
+        if partitions == 1
+        else f"""SELECT * FROM landing_valid QUALIFY
+            row_number() OVER (PARTITION BY partition_key ORDER BY {table.key_column} DESC) <= {rows}"""
+    )
     return markdown_previews(
         con,
-        f"SELECT partition_key, {table.preview} FROM landing_valid {newest} LIMIT {rows}"
-        if partitions == 1
-        else f"""SELECT partition_key, {table.preview} FROM landing_valid
-            QUALIFY row_number() OVER (PARTITION BY partition_key ORDER BY {table.key_column} DESC) <= {rows}
-            {newest}""",
+        f"""SELECT partition_key, {table.preview}
+            FROM ({top}) JOIN (SELECT arrival, record, detail FROM landing_batch) USING (arrival) {newest}""",
         by="partition_key",
     )
 

@@ -21,6 +21,10 @@ def _sql_list(values: tuple) -> str:
     return ", ".join(f"'{v}'" for v in values)
 
 
+# A comment whose productId is not the SKU asked for is kept, not rejected. Seed 000's page shows them
+# equal but never says they must be; JD's product pages show the reviews of every colour and size of a
+# product on each variant's page, so a page may well carry a sibling SKU's reviews (an assumption: no seed
+# shows one). clean.comments keeps both: sku_id (asked for) and reviewed_sku_id (productId).
 COMMENTS = RawTable(
     name="raw.comments",
     source="comments",
@@ -39,15 +43,12 @@ COMMENTS = RawTable(
         request_key AS sku_id,
         record->>'$.commentId' AS comment_id,
         try_strptime(record->>'$.commentDate', {TIME_FORMAT_SQL}) AS commented_at,
-        record->>'$.productId' AS product_id,
         record->>'$.commentScore' AS score_text
     """,
     reject_reason=f"""CASE
         WHEN comment_id IS NULL THEN 'missing commentId'
         WHEN NOT regexp_matches(comment_id, {JD_ID_RE})
             THEN 'commentId ' || comment_id || ' is not a digit id'
-        WHEN product_id IS DISTINCT FROM sku_id
-            THEN 'productId ' || coalesce(product_id, 'null') || ' is not the partition SKU ' || sku_id
         WHEN commented_at IS NULL
             THEN 'commentDate ' || coalesce(record->>'$.commentDate', 'null') || ' is not yyyy-MM-dd HH:mm:ss'
         WHEN score_text IS NULL OR score_text NOT IN ('1', '2', '3', '4', '5')
@@ -297,7 +298,8 @@ KNOWN_SEED_FIELDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
 #: What each column of the raw tables holds (the asset pages show it as the table's columns).
 COLUMN_DOCS: dict[str, dict[str, str]] = {
     COMMENTS.name: {
-        "sku_id": "The SKU asked for (the partition key); every comment's productId equals it.",
+        "sku_id": "The SKU asked for (the partition key). A comment's productId may name another SKU "
+        "(a variant of the same product whose reviews JD shows on this SKU's page): it lands here too.",
         "comment_id": "JD commentId, a digit string; unique per SKU (comments merge on it).",
         "commented_at": "commentDate, Beijing wall time (no zone).",
         "last_seen_at": "When a refresh last saw the comment served (comments JD stops serving are kept).",

@@ -433,3 +433,37 @@ def test_raw_orders_are_the_only_pii_holder(built_db):
         built_db, "SELECT count(*) AS n FROM raw.orders WHERE contains(record::VARCHAR, '13800138000')"
     )
     assert rows[0]["n"] == 2
+
+
+def test_a_review_shown_on_two_variants_pages_is_one_review_naming_both_skus(tmp_path):
+    """JD shows a product's reviews on every variant's page: tracked SKUs 100 and 200 both serve review 9,
+    a review of variant 200. clean.comments holds it once, under the page first landed (sku_id) and
+    naming the variant reviewed (reviewed_sku_id)."""
+    from jd_assets.clean import clean_comments
+    from jd_assets.raw.landing import batch, land
+    from jd_assets.raw.tables import COMMENTS
+    from jd_assets.warehouse import DuckDBWarehouse
+
+    db = tmp_path / "jd.duckdb"
+    review = {"commentId": "9", "productId": "200", "commentDate": "2026-03-01 10:00:00", "commentScore": "4"}
+    own = review | {"commentId": "8", "productId": "100"}
+    con = duckdb.connect(str(db))
+    for sku, records, fetched in (("100", [own, review], 1), ("200", [review], 2)):
+        land(
+            con,
+            COMMENTS,
+            batch(records, request_key=sku),
+            partition_key=sku,
+            partition_value=sku,
+            run_id="r",
+            fetched_at=datetime(2026, 3, 10, fetched, tzinfo=UTC),
+        )
+    con.close()
+
+    assert dg.materialize(
+        [clean_comments], resources={"warehouse": DuckDBWarehouse(database=str(db))}
+    ).success
+    assert [
+        tuple(r.values())
+        for r in query(db, "SELECT comment_id, sku_id, reviewed_sku_id FROM clean.comments ORDER BY 1")
+    ] == [("8", "100", "100"), ("9", "100", "200")]

@@ -119,13 +119,18 @@ def test_rescore_all_in_the_run_config_scores_everything_again(raw_db: Path):
     assert _scored_this_run(result) == len(_rows(raw_db, "SELECT * FROM clean.comments"))
 
 
+#: Each review with how many reviews share its template key (the count is not stored per review).
+_WITH_COUNT = """SELECT * FROM (
+    SELECT comment_id, count(*) OVER (PARTITION BY template_key) AS template_count, is_templated
+    FROM clean.review_signals)"""
+
+
 def test_a_third_copy_of_a_text_makes_all_three_templates(raw_db: Path):
     pasted = "东西收到了，质量很好，和描述的一样，好评！"
     _land_comments(raw_db, "100002", [comment("611", "100002", "2026-03-09 09:00:00", "5", pasted, [])])
     _land_comments(raw_db, "100003", [comment("711", "100003", "2026-03-09 10:00:00", "5", pasted, [])])
     _signals(raw_db)
-    two_copies = """SELECT comment_id, template_count, is_templated FROM clean.review_signals
-                    WHERE comment_id IN ('611', '711') ORDER BY 1"""
+    two_copies = f"""{_WITH_COUNT} WHERE comment_id IN ('611', '711') ORDER BY 1"""
     assert _rows(raw_db, two_copies) == [("611", 2, False), ("711", 2, False)]
 
     _land_comments(raw_db, "100001", [comment("511", "100001", "2026-03-10 11:00:00", "4", pasted, [])])
@@ -134,8 +139,7 @@ def test_a_third_copy_of_a_text_makes_all_three_templates(raw_db: Path):
     assert _scored_this_run(result) == 1
     assert _rows(
         raw_db,
-        """SELECT comment_id, template_count, is_templated FROM clean.review_signals
-           WHERE comment_id IN ('511', '611', '711') ORDER BY 1""",
+        f"""{_WITH_COUNT} WHERE comment_id IN ('511', '611', '711') ORDER BY 1""",
     ) == [("511", 3, True), ("611", 3, True), ("711", 3, True)]
 
 
@@ -207,3 +211,18 @@ def test_hidden_complaint_is_a_good_score_over_a_negative_text_or_aspect(raw_db:
            FROM clean.review_signals WHERE comment_id = '622'""",
     )
     assert aspects == [(["price:negative", "quality:positive"],)]
+
+
+def test_a_table_with_the_former_per_review_count_loses_it_and_keeps_its_flags(raw_db: Path):
+    _signals(raw_db)
+    flags = "SELECT comment_id, is_templated FROM clean.review_signals ORDER BY 1"
+    before = _rows(raw_db, flags)
+    con = duckdb.connect(str(raw_db))
+    con.execute("ALTER TABLE clean.review_signals ADD COLUMN template_count INTEGER")
+    con.close()
+
+    _signals(raw_db)
+
+    columns = "SELECT column_name FROM duckdb_columns() WHERE table_name = 'review_signals'"
+    assert ("template_count",) not in _rows(raw_db, columns)
+    assert _rows(raw_db, flags) == before

@@ -99,6 +99,19 @@ def test_a_comment_seen_on_two_pages_lands_once(con):
     assert con.execute("SELECT page FROM raw.comments").fetchall() == [(1,)]
 
 
+def test_a_sibling_variants_comment_lands_under_the_sku_asked_for(con):
+    """JD shows a product's reviews on each of its variants' pages: a productId other than the SKU asked
+    for is a review of a sibling SKU, kept (with its productId in the record), never rejected."""
+    counts = land_comments(
+        con, [comment("1", "2026-03-01 10:00:00"), comment("2", "2026-03-01 11:00:00", sku="999")]
+    )
+
+    assert (counts.new, counts.rejected) == (2, 0)
+    assert con.execute(
+        "SELECT sku_id, comment_id, record->>'$.productId' FROM raw.comments ORDER BY comment_id"
+    ).fetchall() == [("100", "1", "100"), ("100", "2", "999")]
+
+
 @pytest.mark.parametrize(
     ("bad", "reason"),
     [
@@ -110,7 +123,6 @@ def test_a_comment_seen_on_two_pages_lands_once(con):
         (comment("7", "yesterday"), "commentDate yesterday is not yyyy-MM-dd HH:mm:ss"),
         (comment("7", "2026-03-01 10:00:00", score="0"), "commentScore 0 is not 1..5"),
         (comment("7", "2026-03-01 10:00:00", score=6), "commentScore 6 is not 1..5"),
-        (comment("7", "2026-03-01 10:00:00", sku="999"), "productId 999 is not the partition SKU 100"),
     ],
 )
 def test_invalid_comment_goes_to_rejects_with_reason_and_the_rest_lands(con, bad, reason):

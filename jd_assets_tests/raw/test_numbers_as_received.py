@@ -88,7 +88,7 @@ def land_page(con, body: str):
     return land(
         con,
         tables.COMMENTS,
-        text_batch(jsontext.array_texts(body.encode(), ("data", "data")), page=1, request_key="100"),
+        text_batch([(1, jsontext.array_texts(body.encode(), ("data", "data")))], request_key="100"),
         partition_key="100",
         partition_value="100",
         run_id="r",
@@ -108,6 +108,9 @@ def test_a_page_lands_each_record_as_the_slice_of_the_answer_it_was_sent_in(con)
     ]
 
 
+NAN_PROBLEM = "not JSON: the literal NaN (JSON has no NaN or Infinity)"
+
+
 @pytest.mark.parametrize(
     ("body", "texts"),
     [
@@ -117,7 +120,67 @@ def test_a_page_lands_each_record_as_the_slice_of_the_answer_it_was_sent_in(con)
         ('{"data":[{"data":[1]}]}', None),
         ('{"data":{"data":[{"t":"\\ud800"}]}}', None),  # DuckDB refuses a lone surrogate: written again
         ('{"data":{"data":[1,}}', None),  # not JSON
+        ('\ufeff {"data":{"data":[ 1 ]}}', [("1", None)]),  # a BOM before the answer
+        ('{"data":null,"data":{"data":[1]}}', [("1", None)]),  # a key repeated before the array
+        ('{"data":{"data":[1]},"data":{"x":1}}', None),  # ... and after it: no array there any more
+        ('{"d\\u0061ta":{"data":[1]}}', [("1", None)]),  # a key spelt with an escape
+        ('{"data":{"data":[1, NaN]}}', [("1", None), ("NaN", NAN_PROBLEM)]),
+        ('{"data":{"data":[' + "1" * 5000 + "]}}", [("1" * 5000, None)]),  # longer than int() reads
     ],
 )
 def test_texts_are_cut_out_only_where_the_array_is(body, texts):
     assert jsontext.array_texts(body.encode(), ("data", "data")) == texts
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"msg":"\xff","data":{"data":[1]}}',  # in the envelope, where msgspec does not look
+        b'{"data":{"data":["\xff"]}}',
+        b'{"data":{"data":[1]},"msg":"\xe5\xa5"}',
+    ],
+)
+def test_an_answer_that_is_not_utf8_anywhere_gives_no_texts(body):
+    assert jsontext.array_texts(body, ("data", "data")) is None
+
+
+def test_texts_are_the_ones_pythons_scanner_cuts_out_of_real_pages():
+    """The msgspec path and the Python scanner agree on the sandbox's comment pages, however spaced
+    and escaped (emoji, Chinese, URLs, numbers as sent)."""
+    import json
+
+    from jd_sandbox._http import dumps
+    from jd_sandbox.catalog import Catalog
+    from jd_sandbox.config import SandboxConfig
+
+    catalog = Catalog(SandboxConfig(seed=3))
+    pages = [catalog.comments_newest_first(i, catalog.anchor, 0, 10) for i in range(20)]
+    pages = [{"code": 0, "data": {"data": page, "pageInfo": {"maxPage": "1"}}} for page in pages if page]
+    bodies = [dumps(page) for page in pages] + [
+        json.dumps(page, indent=1, ensure_ascii=True, default=str).encode() for page in pages
+    ]
+    cut = [jsontext.array_texts(body, ("data", "data")) for body in bodies]
+
+    # (an emoji escaped as a surrogate pair gives None on both ways: see the surrogate case above)
+    assert sum(len(texts) for texts in cut if texts) >= 100
+    assert cut == [jsontext._scanned_texts(body, ("data", "data")) for body in bodies]
+
+
+def test_a_text_that_is_not_json_fails_the_landing_and_nothing_lands(con):
+    """DuckDB validates each text once, while extracting its fields; a malformed one (no problem named:
+    the cutting never gives one) stops the landing instead of being written unchecked."""
+    good = '{"commentId":"1","productId":"100","commentDate":"2026-03-01 10:00:00","commentScore":5}'
+    texts = [(good, None), ('{"commentId":"2","productId":"100",', None)]
+
+    with pytest.raises(duckdb.InvalidInputException, match="Malformed JSON"):
+        land(
+            con,
+            tables.COMMENTS,
+            text_batch([(1, texts)], request_key="100"),
+            partition_key="100",
+            partition_value="100",
+            run_id="r",
+            fetched_at=FETCHED,
+        )
+
+    assert con.execute("SELECT count(*) FROM raw.comments").fetchone() == (0,)
