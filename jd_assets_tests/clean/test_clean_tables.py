@@ -13,11 +13,14 @@ import dagster as dg
 import duckdb
 import pytest
 
-from jd_assets.clean import CLEAN_ASSETS
+from jd_assets.clean import CLEAN_ASSETS, clean_comments
 from jd_assets.clean.pii import PiiKey
 from jd_assets.derived.building import halfwidth
 from jd_assets.errors import ConfigError
 from jd_assets.marts import MART_ASSETS
+from jd_assets.raw.landing import batch, land
+from jd_assets.raw.tables import COMMENTS
+from jd_assets.warehouse import DuckDBWarehouse
 from jd_assets_tests.clean.raw_fixture import (
     BIG_WARE,
     ORDERS,
@@ -439,11 +442,6 @@ def test_a_review_shown_on_two_variants_pages_is_one_review_naming_both_skus(tmp
     """JD shows a product's reviews on every variant's page: tracked SKUs 100 and 200 both serve review 9,
     a review of variant 200. clean.comments holds it once, under the page first landed (sku_id) and
     naming the variant reviewed (reviewed_sku_id)."""
-    from jd_assets.clean import clean_comments
-    from jd_assets.raw.landing import batch, land
-    from jd_assets.raw.tables import COMMENTS
-    from jd_assets.warehouse import DuckDBWarehouse
-
     db = tmp_path / "jd.duckdb"
     review = {"commentId": "9", "productId": "200", "commentDate": "2026-03-01 10:00:00", "commentScore": "4"}
     own = review | {"commentId": "8", "productId": "100"}
