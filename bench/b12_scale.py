@@ -246,7 +246,7 @@ def run(quick: bool) -> list[Row]:
             out = r["incremental"][key]
             points.append((c, out["wall_s"], out["peak_rss_mib"]))
             lines.append(
-                f"{what}, {c:,} raw comments: {out['wall_s']:.1f} s, peak {out['peak_rss_mib']:,.0f} MiB (first build "
+                f"{what}, {c:,} raw comments: {out['wall_s']:.1f} s, peak {out['peak_rss_mib']:,.0f} MiB (full rebuild "
                 f"{r['package']['wall_s']:.1f} s, hand-written SQL {r['hand_written']['wall_s']:.1f} s)."
             )
         rows.append(_row(f"derived tables, {what}", "comments", points, lines))

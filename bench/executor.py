@@ -88,7 +88,9 @@ def main() -> int:
             "JD_DUCKDB_PATH": str(db),
             "JD_ANALYTICS_PATH": str(Path(work) / "jd_analytics.duckdb"),
             "JD_PII_KEY": os.environ.get("JD_PII_KEY", "jd-assets-demo-pii-key"),
-            "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "sandbox"), os.environ.get("PYTHONPATH", "")]),
+            "PYTHONPATH": os.pathsep.join(
+                [str(ROOT), str(ROOT / "sandbox"), os.environ.get("PYTHONPATH", "")]
+            ),
         }
         results = []
         for _ in range(args.repeat):
