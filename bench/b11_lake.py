@@ -19,7 +19,9 @@ child process, on each backend, the two backends alternating which goes first fr
 - 4 writers: 4 processes landing disjoint new partitions at once (50 SKUs of 100 comments each), against
   one process landing 50: rows/s together over rows/s alone; lock failures and conflicts counted. One and
   four writers alternate (``B11_REPS`` rounds, default 2), so both see the same machine load and the same
-  number of files in the lake; the CPU seconds the writers used per partition are reported beside.
+  number of files in the lake; the CPU seconds the writers used per partition are reported beside. Each
+  writer run starts after the package's lake maintenance (``maintain_lake``, what ``lake_maintenance_job``
+  runs; untimed), as on a lake whose maintenance schedule is on; ``B11_MAINTAIN=0`` leaves it out.
 
 ``B11_PARTS`` picks the parts, a comma list in the order above (default all four):
 ``landing,incremental,rebuild`` is everything but the writers (whose figure needs an idle machine),
