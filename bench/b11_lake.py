@@ -19,7 +19,9 @@ child process, on each backend, the two backends alternating which goes first fr
 - 4 writers: 4 processes landing disjoint new partitions at once (50 SKUs of 100 comments each), against
   one process landing 50: rows/s together over rows/s alone; lock failures and conflicts counted. One and
   four writers alternate (``B11_REPS`` rounds, default 2), so both see the same machine load and the same
-  number of files in the lake; the CPU seconds the writers used per partition are reported beside.
+  number of files in the lake; the CPU seconds the writers used per partition are reported beside. Each
+  writer run starts after the package's lake maintenance (``maintain_lake``, what ``lake_maintenance_job``
+  runs; untimed), as on a lake whose maintenance schedule is on; ``B11_MAINTAIN=0`` leaves it out.
 
 ``B11_PARTS`` picks the parts, a comma list in the order above (default all four):
 ``landing,incremental,rebuild`` is everything but the writers (whose figure needs an idle machine),
@@ -282,11 +284,32 @@ def _measure(size: str, pg) -> dict:
     return out
 
 
+def maintain(database: str, data_path: str) -> dict:
+    """The package's lake maintenance (``lake_maintenance_job``'s step), as a user's schedule runs it."""
+    from dataclasses import asdict
+
+    from jd_assets.warehouse import maintain_lake
+
+    t0 = time.perf_counter()
+    done = maintain_lake(_warehouse(database, data_path))
+    return {**asdict(done), "wall_s": time.perf_counter() - t0}
+
+
+def _maintained(database: str, data_path: str, first: int, writers: int) -> dict:
+    """One writer run of 50 partitions each, after the lake's maintenance (untimed) unless
+    ``B11_MAINTAIN=0``: a lake whose maintenance is scheduled, as the README asks, has its landings'
+    small files merged; without it each run starts on every file the runs before it left."""
+    upkeep = None
+    if os.environ.get("B11_MAINTAIN", "1") != "0" and database.startswith("ducklake:"):
+        upkeep = run_child("b11_lake:maintain", {"database": database, "data_path": data_path})
+    return {**_at_once(database, data_path, first, 50, writers), "maintenance": upkeep}
+
+
 def _writer_rounds(database: str, data_path: str) -> list[tuple[dict, dict]]:
     """``B11_REPS`` rounds (default 2) of one writer then four, so both see the same load and lake."""
     return [
-        (_at_once(database, data_path, 8_100_000 + rep * 200_000, 50, 1),
-         _at_once(database, data_path, 8_200_000 + rep * 200_000, 50, 4))
+        (_maintained(database, data_path, 8_100_000 + rep * 200_000, 1),
+         _maintained(database, data_path, 8_200_000 + rep * 200_000, 4))
         for rep in range(int(os.environ.get("B11_REPS", "2")))
     ]  # fmt: skip
 
@@ -306,6 +329,12 @@ def _writer_details(backend: str, rounds: list[tuple[dict, dict]]) -> list[str]:
         f"{four['cpu_per_partition_s'] * 1000:.0f} ms CPU per partition) -> "
         f"{four['rows_per_s'] / one['rows_per_s']:.2f}x; failures {four['failures'] + one['failures']}, "
         f"conflicts retried {four['conflicts']} (none lost: a failure would count above)."
+        + "".join(
+            f" Before the {who} run the lake's maintenance (untimed) merged {m['files_merged']} files into "
+            f"{m['files_written']} in {m['wall_s']:.1f} s."
+            for who, run in (("one-writer", one), ("four-writer", four))
+            if (m := run.get("maintenance"))
+        )
         for rep, (one, four) in enumerate(rounds, start=1)
     ]
     return [

@@ -12,6 +12,7 @@ import dagster as dg
 
 # The layers' modules, not their ``defs``: Dagster refuses a module (``dagster dev -m`` / workspace.yaml)
 # that holds more than one Definitions object at its top level.
+from jd_assets import lake_maintenance
 from jd_assets.clean import definitions as clean
 from jd_assets.derived import definitions as derived
 from jd_assets.marts import definitions as marts
@@ -27,5 +28,6 @@ defs = dg.Definitions.merge(
     publish.defs,
     reports.defs,
     derived.defs,
+    lake_maintenance.defs,
     dg.Definitions(resources=build_resources(), executor=dg.in_process_executor),
 )

@@ -39,6 +39,8 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
@@ -544,6 +546,71 @@ def lake_connection(warehouse: DuckDBWarehouse, *, landing: bool = False) -> duc
     con = LAKES.cursor(warehouse, landing=landing)
     con.execute(f"USE {LAKE_ALIAS}")
     return con
+
+
+#: How far back maintenance keeps a lake's snapshots, so time travel (``AT (VERSION => n)``) reaches a week
+#: back. Assumed enough for the analysts' questions and any backfill that compares with the past; a lake
+#: that needs more passes its own ``keep_snapshots``.
+LAKE_KEEP_SNAPSHOTS = timedelta(days=7)
+#: Files that merging or expiring left unused are deleted this long after, not at once: a read that began
+#: before may still be scanning them. Assumed: no read of the lake lasts a day (a 5M rebuild takes minutes).
+LAKE_UNUSED_FILE_GRACE = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class LakeMaintenance:
+    """What one :func:`maintain_lake` did."""
+
+    files_merged: int
+    files_written: int
+    snapshots_expired: int
+    files_deleted: int
+
+
+def maintain_lake(
+    warehouse: DuckDBWarehouse, *, keep_snapshots: timedelta = LAKE_KEEP_SNAPSHOTS
+) -> LakeMaintenance:
+    """DuckLake's maintenance of the warehouse's lake: small files merged, old snapshots expired, files
+    that nothing uses any more deleted.
+
+    Every landing adds a Parquet file of its own, and DuckLake reads every file's entry and statistics from
+    the catalog for each statement that reads the table, so without this a landing's CPU grows with the
+    landings before it (bench/RESULTS.lake-writers.md). Merging keeps every snapshot: the tables and time
+    travel read the same. Each step is its own DuckLake transaction beside the writers; one refused by a
+    conflicting commit (a landing that deleted rows of a file being merged) runs again.
+    """
+    now = datetime.now(UTC)
+    con = lake_connection(warehouse)
+    try:
+
+        def call(sql: str, attempts: int = 10) -> list[tuple]:
+            while True:
+                try:
+                    return con.execute(sql).fetchall()
+                except duckdb.TransactionException as err:
+                    attempts -= 1
+                    if not is_lake_conflict(err) or not attempts:
+                        raise
+                    time.sleep(random.uniform(0.05, 0.5))
+
+        merged = call(f"CALL ducklake_merge_adjacent_files({_sql_text(LAKE_ALIAS)})")
+        expired = call(
+            f"CALL ducklake_expire_snapshots({_sql_text(LAKE_ALIAS)}, "
+            f"older_than => {_sql_text((now - keep_snapshots).isoformat())}::TIMESTAMPTZ)"
+        )
+        deleted = call(
+            f"CALL ducklake_cleanup_old_files({_sql_text(LAKE_ALIAS)}, "
+            f"older_than => {_sql_text((now - LAKE_UNUSED_FILE_GRACE).isoformat())}::TIMESTAMPTZ)"
+        )
+    finally:
+        con.close()
+    # ducklake_merge_adjacent_files: one row per table (schema, table, files merged, files written)
+    return LakeMaintenance(
+        files_merged=sum(int(row[2]) for row in merged),
+        files_written=sum(int(row[3]) for row in merged),
+        snapshots_expired=len(expired),
+        files_deleted=len(deleted),
+    )
 
 
 def delete_returning(

@@ -16,11 +16,15 @@ import sys
 import textwrap
 import threading
 import time
+from datetime import UTC, datetime
 
 import dagster as dg
 import pytest
 
 from jd_assets.errors import ConfigError
+from jd_assets.lake_maintenance import lake_maintenance_job
+from jd_assets.raw import tables
+from jd_assets.raw.landing import batch, land
 from jd_assets.resources import build_resources, warehouse_from_env
 from jd_assets.warehouse import LAKE_COMMIT_RETRY, DuckDBWarehouse, lake_connection
 from jd_assets_tests.clean.raw_fixture import build_derived, land_all, table_rows
@@ -116,6 +120,66 @@ def test_a_mart_as_of_an_earlier_snapshot_reproduces_the_earlier_table(lake):
     then = table_rows(lake, f"marts.product_review_summary AT (VERSION => {first}) ORDER BY ALL")
     assert now != before
     assert then == before
+
+
+def _land_skus(lake: DuckDBWarehouse, skus: range) -> None:
+    """One landing (one transaction, one small Parquet file) of 20 comments per SKU: DuckLake keeps
+    inserts of up to 10 rows in the catalog instead (its data inlining), which leaves no file to merge."""
+    for sku in map(str, skus):
+        records = batch(
+            [
+                {"commentId": f"{sku}{i:02d}", "productId": sku, "commentScore": "5", "userNickName": "b***1",
+                 "commentDate": f"2026-03-0{1 + i % 9} 10:00:00", "commentData": "很好"}
+                for i in range(20)
+            ],
+            page=1,
+            request_key=sku,
+        )  # fmt: skip
+        lake.transact(
+            lambda con, sku=sku, records=records: land(
+                con, tables.COMMENTS, records, partition_key=sku, partition_value=sku, run_id="t",
+                fetched_at=datetime.now(UTC),
+            )
+        )  # fmt: skip
+
+
+def test_the_maintenance_job_merges_the_landings_files_and_every_snapshot_reads_the_same(lake):
+    """Twelve landings leave twelve small files; lake_maintenance_job merges them into one. The table reads
+    the same rows after it, and so does a snapshot taken half-way (time travel survives the merge)."""
+    _land_skus(lake, range(100, 106))
+    with lake.read() as con:
+        (half_way,) = con.execute("SELECT max(snapshot_id) FROM lake.snapshots()").fetchone()
+    _land_skus(lake, range(106, 112))
+
+    def files_and_rows() -> tuple[int, list[tuple], list[tuple]]:
+        with lake.read() as con:
+            files = "SELECT count(*) FROM ducklake_list_files('lake', 'comments', schema => 'raw')"
+            return (
+                con.execute(files).fetchone()[0],
+                con.execute("SELECT * FROM raw.comments ORDER BY ALL").fetchall(),
+                con.execute(f"SELECT * FROM raw.comments AT (VERSION => {half_way}) ORDER BY ALL").fetchall(),
+            )
+
+    files, now, then = files_and_rows()
+    assert files == 12 and len(now) == 240 and len(then) == 120
+
+    result = lake_maintenance_job.execute_in_process(resources={"warehouse": lake})
+
+    assert result.success
+    (output,) = [event for event in result.all_node_events if event.is_successful_output]
+    assert output.step_output_data.metadata["files_merged"].value == 12
+    assert files_and_rows() == (1, now, then)
+
+
+def test_the_maintenance_job_on_the_single_file_does_nothing(tmp_path):
+    """The schedule may be on whatever the warehouse: on the DuckDB file the job succeeds, touches nothing."""
+    result = lake_maintenance_job.execute_in_process(
+        resources={"warehouse": DuckDBWarehouse(database=str(tmp_path / "jd.duckdb"))}
+    )
+    assert result.success
+    (output,) = [event for event in result.all_node_events if event.is_successful_output]
+    assert output.step_output_data.metadata["maintained"].value is False
+    assert not (tmp_path / "jd.duckdb").exists()
 
 
 def test_the_lake_demos_rebuild_runs_each_step_in_its_own_process_with_a_valid_config(monkeypatch):
