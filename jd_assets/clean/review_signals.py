@@ -12,6 +12,10 @@ row). Two things depend on more than the review itself and are settled after the
   rows of a ``template_key``): a day's new copies of a common text would rewrite every review sharing it.
 - reviews that left ``clean.comments`` (a purge) lose their row.
 
+Which reviews need scoring or removal is found from ``clean.comments``' change log (the keys it logged
+since this table's own cursor, ``SCORING``), plus any row of another version; the whole of both tables
+is compared only when the log cannot be followed (first run, a whole rebuild, ``rescore_all``).
+
 ``rescore_all: true`` in the run config scores every review again (what a lexicon change under the same
 version would need; a new model file changes the version by itself). A full rebuild (``full_rebuild`` or
 the ``jd/full_rebuild`` run tag) recounts every template key, not only the touched ones; it does not rescore.
@@ -29,7 +33,15 @@ import polars as pl
 from jd_assets.clean.comments import clean_comments
 from jd_assets.derived.automation import FOLLOW_UPSTREAM
 from jd_assets.derived.building import BEIJING, Column, row_count, sql_text, table_metadata
-from jd_assets.derived.incremental import DerivedConfig, full_requested, log_step
+from jd_assets.derived.incremental import (
+    DerivedConfig,
+    advance,
+    follow,
+    full_requested,
+    log_keys,
+    log_step,
+    table_exists,
+)
 from jd_assets.derived.rules import checks_from_rules, key_rule, reconciles, rows_satisfy
 from jd_assets.insights import aspects as aspect_rules
 from jd_assets.insights import tags as tag_rules
@@ -176,16 +188,21 @@ def score_reviews(reviews: pl.DataFrame, version: str) -> pl.DataFrame:
     )
 
 
-#: The reviews a run must score: no row yet, or a row of another version. The ids are found first, on the
-#: id columns alone: a join carrying every review's text to keep a day's new ones took twice as long.
+#: The reviews a run must score: no row yet, or a row of another version, among ``candidates`` (a relation
+#: of ``comment_id``). The ids are found first, on the id columns alone: a join carrying every review's
+#: text to keep a day's new ones took twice as long.
 _TO_SCORE_SQL = """
 SELECT c.comment_id, c.sku_id, c.commented_at, c.score, c.text, c.is_default_text
 FROM clean.comments c
 WHERE c.comment_id IN (
-    SELECT comment_id FROM clean.comments
+    SELECT comment_id FROM ({candidates})
     EXCEPT SELECT comment_id FROM clean.review_signals WHERE model_version = $version AND NOT $rescore_all)
 ORDER BY c.comment_id
 """
+
+#: Reader of clean.comments' change log with a cursor of its own (the table's own log steps rewrite its
+#: cursors): the reviews added or removed since the last run are the keys logged since that cursor.
+SCORING = "clean.review_signals:scoring"
 
 
 def settle_templates(con: duckdb.DuckDBPyConnection, touched_keys: str) -> None:
@@ -235,11 +252,25 @@ def clean_review_signals(
     version = signals_version()
     with warehouse.write() as con:
         ensure_schemas(con)
+        created = not table_exists(con, TABLE)
         con.execute(_TABLE_DDL)
         # tables made before the count left this table: the column goes, and every key is settled
         recount_all = _drop_template_count(con) or full_requested(context, config)
+        consumed, current = follow(con, SCORING, "clean.comments")
+    # Which reviews can need scoring or removal: those clean.comments logged since this table's cursor,
+    # plus any row of another version; every review when the log cannot be followed (first run, a whole
+    # rebuild of either table, rescore_all), as the exact but costly scan of both tables (5M ids each).
+    whole = consumed is None or created or recount_all or config.rescore_all
+    logged = None if whole else log_keys("clean.comments", consumed, current)
+    candidates = (
+        "SELECT comment_id FROM clean.comments"
+        if whole
+        else f"""SELECT key AS comment_id FROM ({logged})
+                 UNION SELECT comment_id FROM clean.review_signals WHERE model_version <> $version"""
+    )
     with warehouse.read() as con:
-        todo = con.execute(_TO_SCORE_SQL, {"version": version, "rescore_all": config.rescore_all}).pl()
+        params = {"version": version, "rescore_all": config.rescore_all}
+        todo = con.execute(_TO_SCORE_SQL.format(candidates=candidates), params).pl()
     started = time.monotonic()
     touched = [pl.DataFrame(schema={"template_key": pl.String})]
     for offset in range(0, todo.height, BATCH_ROWS):
@@ -251,11 +282,17 @@ def clean_review_signals(
     keys = pl.concat(touched).unique().to_arrow()
     with warehouse.write() as con:
         con.register("run_keys", keys)
+        # a review that left clean.comments was logged there; the ids still present are looked up
+        # among the logged ones only (a filter on the id scan, not a join of 5M ids with 5M ids)
+        gone = (
+            "NOT EXISTS (SELECT 1 FROM clean.comments c WHERE c.comment_id = s.comment_id)"
+            if whole
+            else f"""s.comment_id IN (SELECT key FROM ({logged})
+                                      EXCEPT SELECT comment_id FROM clean.comments
+                                      WHERE comment_id IN (SELECT key FROM ({logged})))"""
+        )
         removed = delete_returning(
-            con,
-            "clean.review_signals s",
-            "NOT EXISTS (SELECT 1 FROM clean.comments c WHERE c.comment_id = s.comment_id)",
-            "template_key, comment_id, sku_id, commented_at",
+            con, "clean.review_signals s", gone, "template_key, comment_id, sku_id, commented_at"
         )
         con.register("removed_keys", removed.to_arrow())
         for log in (TABLE, TEXTS_LOG):
@@ -270,6 +307,7 @@ def clean_review_signals(
             + (" UNION SELECT template_key FROM clean.review_signals" if recount_all else "")
         )
         settle_templates(con, "touched_keys")
+        advance(con, SCORING, "clean.comments", current)
         metadata = _signals_metadata(con)
     return dg.MaterializeResult(
         metadata={

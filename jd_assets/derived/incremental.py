@@ -214,6 +214,39 @@ def log_step(con: duckdb.DuckDBPyConnection, table: str, rows_sql: str) -> None:
     finish(con, build)
 
 
+def follow(con: duckdb.DuckDBPyConnection, reader: str, upstream: str) -> tuple[int | None, int | None]:
+    """For a ``reader`` that keeps its own cursor on ``upstream``'s log outside :func:`begin`: (consumed,
+    current) seq. ``consumed`` is None when the log cannot be followed from the cursor (no cursor yet, no
+    log, or a whole rebuild of ``upstream`` since): the reader must then look at the whole table."""
+    _ensure(con, reader, "cursor")
+    cursor = con.execute(
+        f"SELECT seq FROM {state('cursor', reader)} WHERE upstream = ?", [upstream]
+    ).fetchone()
+    current = _seq(con, upstream)[0]
+    if cursor is None or current is None:
+        return None, current
+    consumed = int(cursor[0])
+    (rebuilt,) = con.execute(
+        f"SELECT count(*) FROM {state('log', upstream)} WHERE seq > ? AND key IS NULL", [consumed]
+    ).fetchone()
+    return (None if rebuilt else consumed), current
+
+
+def advance(con: duckdb.DuckDBPyConnection, reader: str, upstream: str, current: int | None) -> None:
+    """Move ``reader``'s cursor on ``upstream`` to ``current`` (see :func:`follow`)."""
+    con.execute(f"DELETE FROM {state('cursor', reader)} WHERE upstream = ?", [upstream])
+    if current is not None:
+        con.execute(f"INSERT INTO {state('cursor', reader)} VALUES (?, ?)", [upstream, current])
+
+
+def log_keys(upstream: str, consumed: int, current: int | None) -> str:
+    """SQL: the distinct keys (column ``key``) of ``upstream``'s log rows in (consumed, current]."""
+    return (
+        f"SELECT DISTINCT key FROM {state('log', upstream)} "
+        f"WHERE seq > {consumed} AND seq <= {current or 0} AND key IS NOT NULL"
+    )
+
+
 def changed_partitions(
     con: duckdb.DuckDBPyConnection, consumer: str, raw_sql: str, into: str = "changed_keys"
 ) -> int:

@@ -17,6 +17,7 @@ from jd_assets.clean import (
     clean_sku_ware_links,
     clean_wares,
 )
+from jd_assets.clean.review_signals import TABLE as SIGNALS_LOG
 from jd_assets.clean.review_signals import TEXTS_LOG
 from jd_assets.derived.automation import FOLLOW_UPSTREAM
 from jd_assets.derived.building import (
@@ -491,7 +492,7 @@ def product_reviews(
             "marts.product_reviews",
             digest(SKU_FACTS_SQL, PRODUCT_REVIEWS_SQL),
             full=full_requested(context, config),
-            upstreams=("clean.comments", "clean.review_signals"),
+            upstreams=("clean.comments", TEXTS_LOG, SIGNALS_LOG),
         )
         changed = _update_product_reviews(con, build)
         metadata = _mart_metadata(
@@ -536,9 +537,9 @@ def _update_review_daily(con, build) -> int:
 
 
 def _update_product_reviews(con, build) -> int:
-    """Whole, or: the reviews whose comment or signals changed are replaced, and the SKUs whose product or
-    ware facts changed get their new facts on every review (an update of those columns only).
-    Returns how many reviews and SKUs changed."""
+    """Whole, or: the reviews whose comment or text signals changed are replaced, those whose template
+    flag alone changed get it updated, and the SKUs whose product or ware facts changed get their new
+    facts on every review (an update of those columns only). Returns how many reviews and SKUs changed."""
     if not build.full:
         con.execute(f"CREATE OR REPLACE TEMP TABLE sku_facts AS {SKU_FACTS_SQL}")
         con.execute(CHANGED_FACTS_SQL)
@@ -563,10 +564,24 @@ def _update_product_reviews(con, build) -> int:
         f"INSERT INTO {SKU_FACTS_TABLE} SELECT * FROM sku_facts "
         "WHERE sku_id IN (SELECT sku_id FROM changed_facts)"
     )
-    upstreams = " UNION ".join(
-        f"SELECT key FROM ({changed_upstream(build, u)}) WHERE key IS NOT NULL" for u in build.upstreams
+    replaced = " UNION ".join(
+        f"SELECT key FROM ({changed_upstream(build, u)}) WHERE key IS NOT NULL"
+        for u in ("clean.comments", TEXTS_LOG)
     )
-    con.execute(f"CREATE OR REPLACE TEMP TABLE changed_keys AS {upstreams}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE changed_keys AS {replaced}")
+    # A review whose signals changed only in is_templated (a template recount, logged to the signals'
+    # table log and not to its texts log) gets that column updated in place: replacing it would read
+    # every column of clean.comments and clean.review_signals, as such reviews lie all over the tables.
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE recounted AS
+            SELECT comment_id, is_templated FROM clean.review_signals
+            WHERE comment_id IN (SELECT key FROM ({changed_upstream(build, SIGNALS_LOG)})
+                                 WHERE key IS NOT NULL EXCEPT SELECT key FROM changed_keys)"""
+    )
+    con.execute(
+        """UPDATE marts.product_reviews p SET is_templated = r.is_templated
+           FROM recounted r WHERE p.comment_id = r.comment_id"""
+    )
     insert = (
         "INSERT INTO marts.product_reviews "
         + PRODUCT_REVIEWS_SELECT.replace("/*where*/", "WHERE c.comment_id IN (SELECT key FROM changed_keys)")
@@ -575,7 +590,7 @@ def _update_product_reviews(con, build) -> int:
     )
     replace_keys(con, build, "comment_id", insert, log=False)
     finish(con, build)
-    return row_count(con, "changed_keys") + row_count(con, "changed_facts")
+    return row_count(con, "changed_keys") + row_count(con, "recounted") + row_count(con, "changed_facts")
 
 
 @dg.asset(

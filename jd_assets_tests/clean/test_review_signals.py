@@ -161,6 +161,28 @@ def test_a_purged_review_loses_its_signals(raw_db: Path):
     assert _rows(raw_db, "SELECT count(*) FROM clean.review_signals WHERE comment_id = '603'") == [(0,)]
 
 
+def test_after_a_whole_rebuild_of_clean_comments_every_review_is_checked_not_only_the_logged_ones(
+    raw_db: Path,
+):
+    # a day's run finds its work in clean.comments' change log; a whole rebuild of clean.comments logs no
+    # keys, so the next run compares both tables whole: a review without a row (lost here by hand) is scored
+    _signals(raw_db)
+    con = duckdb.connect(str(raw_db))
+    con.execute("DELETE FROM clean.review_signals WHERE comment_id = '603'")
+    con.close()
+
+    rebuilt = dg.materialize(
+        [clean_comments, clean_review_signals],
+        resources=derived_resources(raw_db),
+        run_config={"ops": {"clean_comments": {"config": {"full_rebuild": True}}}},
+    )
+
+    assert rebuilt.success
+    assert _scored_this_run(rebuilt) == 1
+    assert _rows(raw_db, "SELECT count(*) FROM clean.review_signals WHERE comment_id = '603'") == [(1,)]
+    assert _scored_this_run(_signals(raw_db)) == 0
+
+
 def test_odd_texts_are_scored_or_marked_unscorable_with_a_reason_and_the_batch_lands(raw_db: Path):
     _land_comments(
         raw_db,
