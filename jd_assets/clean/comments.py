@@ -79,6 +79,7 @@ WITH first_landed AS (
     -- raw keys on (sku_id, comment_id); a comment id occurs under two SKUs only when both are tracked
     -- and JD shows the review on both pages (sibling variants): the first landed counts. Ranked on the
     -- keys alone, then joined back: ranking whole rows carried every raw JSON record through the window.
+    -- Assumed: (sku_id, comment_id) is unique in raw (the landing merges on it), so the join adds no row.
     SELECT c.comment_id, c.sku_id
     FROM raw.comments c
     /*where*/
