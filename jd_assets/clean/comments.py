@@ -75,15 +75,22 @@ _DEFAULT_TEXTS = ", ".join(halfwidth(sql_text(t)) for t in DEFAULT_TEXTS)
 #: The rows of clean.comments, from the raw rows that pass ``/*where*/`` (a filter on whole comment ids).
 COMMENTS_SQL = f"""
 CREATE OR REPLACE TABLE clean.comments AS
-WITH latest AS (
+WITH first_landed AS (
     -- raw keys on (sku_id, comment_id); a comment id occurs under two SKUs only when both are tracked
-    -- and JD shows the review on both pages (sibling variants): the first landed counts.
+    -- and JD shows the review on both pages (sibling variants): the first landed counts. Ranked on the
+    -- keys alone, then joined back: ranking whole rows carried every raw JSON record through the window.
+    -- Assumed: (sku_id, comment_id) is unique in raw (the landing merges on it), so the join adds no row.
+    SELECT c.comment_id, c.sku_id
+    FROM raw.comments c
+    /*where*/
+    QUALIFY row_number() OVER (PARTITION BY c.comment_id ORDER BY c.fetched_at, c.sku_id) = 1
+), latest AS (
     SELECT c.*,
            {_TEXT} AS clean_text,
            coalesce(TRY_CAST((c.record->'$.pictureInfoList') AS JSON[]), []) AS media
     FROM raw.comments c
+    SEMI JOIN first_landed f ON f.comment_id = c.comment_id AND f.sku_id = c.sku_id
     /*where*/
-    QUALIFY row_number() OVER (PARTITION BY c.comment_id ORDER BY c.fetched_at, c.sku_id) = 1
 )
 SELECT
     comment_id,
