@@ -30,7 +30,13 @@ process):
    counted per table and hash (exact ``EXCEPT ALL`` of 5M-row tables took about 10 minutes);
 5. hand-written: one SQL script in one connection and one transaction building the same tables (same
    columns for what the marts use, same joins, dedup and aggregates), written plainly (no ORDER BY), on the
-   second copy (the same day-1 raw; like the package, it replaces tables that exist).
+   second copy (the same day-1 raw; like the package, it replaces tables that exist). It reads the
+   package's ``clean.review_signals`` (scoring is the package's Python model, not SQL) and builds every
+   other clean and mart table from it and the raw tables, the insight marts ``sku_aspects`` and
+   ``review_alerts`` included (until 2026-11-27 it left those two out, and the marts' text-signal
+   columns, while the package built them). Every mart then has the package's columns and rows (checked
+   at the quick size: 0 rows differ both ways); ``clean.orders`` and ``clean.wares`` lack a few cheap
+   extracts the marts do not use (state label, seller discount, item lines; nine ware fields).
 """
 
 from __future__ import annotations
@@ -486,7 +492,7 @@ SELECT comment_id, sku_id, commented_at, CAST(commented_at AS DATE) AS comment_d
        len(list_filter(media, lambda m: m->>'$.liveShooting' = '1')) > 0 AS has_live_shot,
        TRY_CAST(record->>'$.buyCount' AS INTEGER) AS buy_count,
        coalesce(buy_count > 1, false) AS is_repeat_buyer,
-       record->>'$.userNickName' AS nickname,
+       record->>'$.userNickName' AS nickname, record->>'$.productId' AS reviewed_sku_id,
        fetched_at AS first_seen_at, last_seen_at
 FROM (SELECT *, coalesce(TRY_CAST(record->'$.pictureInfoList' AS JSON[]), []) AS media FROM raw.comments
       QUALIFY row_number() OVER (PARTITION BY comment_id ORDER BY fetched_at, sku_id) = 1);
@@ -582,14 +588,58 @@ CREATE OR REPLACE TABLE marts.product_reviews AS
 SELECT c.*, p.sku_id IS NOT NULL AS has_details, p.title AS product_title,
        coalesce(p.brand_name, wa.brand_name) AS brand_name, p.shop_name, p.category_path, p.price,
        w.ware_id, w.ware_link_source, wa.title AS ware_title, wa.status_code AS ware_status_code,
-       wa.status_label AS ware_status_label
+       wa.status_label AS ware_status_label, g.text_positive_prob, g.text_sentiment, g.aspects,
+       g.is_hidden_complaint, g.is_templated, g.mentions_repurchase
 FROM clean.comments c
 LEFT JOIN clean.products p USING (sku_id)
 LEFT JOIN ware_of_sku w USING (sku_id)
-LEFT JOIN clean.wares wa ON wa.ware_id = w.ware_id;
+LEFT JOIN clean.wares wa ON wa.ware_id = w.ware_id
+LEFT JOIN clean.review_signals g USING (comment_id);
+
+CREATE OR REPLACE TABLE marts.review_daily AS
+SELECT c.sku_id, c.comment_date AS day, count(*) AS reviews, avg(c.score) AS avg_score,
+       count(*) FILTER (WHERE c.score <= 2) AS negatives, count(*) FILTER (WHERE c.picture_count > 0) AS with_pictures,
+       count(*) FILTER (WHERE g.text_sentiment = 'negative') AS text_negatives,
+       count(*) FILTER (WHERE g.is_hidden_complaint) AS hidden_complaints
+FROM clean.comments c LEFT JOIN clean.review_signals g USING (comment_id) GROUP BY c.sku_id, c.comment_date;
+
+CREATE OR REPLACE TEMP TABLE clauses AS
+SELECT sku_id, comment_id, commented_at, a.aspect, a.polarity, a.clause
+FROM (SELECT sku_id, comment_id, commented_at, unnest(aspects) AS a FROM clean.review_signals);
+
+CREATE OR REPLACE TABLE marts.sku_aspects AS
+WITH per_review AS (
+    SELECT sku_id, aspect, comment_id, bool_or(polarity = 'negative') AS negative,
+           bool_or(polarity = 'positive') AS positive, max(commented_at) AS newest
+    FROM clauses GROUP BY ALL
+), counts AS (
+    SELECT sku_id, aspect, count(*) AS mentions, count(*) FILTER (WHERE negative) AS negative_mentions,
+           count(*) FILTER (WHERE positive) AS positive_mentions, max(newest) AS last_mentioned_at
+    FROM per_review GROUP BY ALL
+), quotes AS (
+    SELECT sku_id, aspect, list(clause ORDER BY negative DESC, newest DESC, first_comment, clause) AS ranked
+    FROM (SELECT sku_id, aspect, clause, bool_or(polarity = 'negative') AS negative, max(commented_at) AS newest,
+                 min(comment_id) AS first_comment
+          FROM clauses GROUP BY ALL)
+    GROUP BY ALL
+)
+SELECT c.sku_id, c.aspect, n.aspect_name, c.mentions, c.negative_mentions, c.positive_mentions,
+       c.negative_mentions / c.mentions AS negative_share, q.ranked[1:3] AS examples, c.last_mentioned_at
+FROM counts c JOIN quotes q USING (sku_id, aspect) LEFT JOIN /*aspect_names*/ USING (aspect);
+
+CREATE OR REPLACE TABLE marts.review_alerts AS
+SELECT s.sku_id, s.comment_id, s.commented_at, s.score,
+       CASE WHEN s.score <= 2 THEN 'negative_review' WHEN s.is_hidden_complaint THEN 'hidden_complaint'
+            ELSE 'negative_text' END AS reason,
+       list_sort(list_distinct(list_transform(list_filter(s.aspects, a -> a.polarity = 'negative'), a -> a.aspect)))
+           AS negative_aspects,
+       s.text_positive_prob, c.text,
+       row_number() OVER (PARTITION BY s.sku_id ORDER BY s.commented_at DESC, s.comment_id) AS sku_alert_rank
+FROM clean.review_signals s JOIN clean.comments c USING (comment_id)
+WHERE s.score <= 2 OR s.is_hidden_complaint OR (s.score = 3 AND s.text_sentiment = 'negative');
 
 CREATE OR REPLACE TABLE marts.product_review_summary AS
-WITH prior AS (SELECT avg(score) AS g, timezone('Asia/Shanghai', max(last_seen_at)) AS as_of FROM clean.comments),
+WITH prior AS (SELECT avg(score) AS g, max(commented_at) AS as_of FROM clean.comments),
 r AS (
     SELECT sku_id, count(*) AS n, sum(score) AS ssum, avg(score) AS avg_score,
            avg(CAST(score >= 4 AS INTEGER)) AS positive_share, avg(CAST(score = 3 AS INTEGER)) AS neutral_share,
@@ -599,6 +649,14 @@ r AS (
            min(commented_at) AS first_review_at, max(commented_at) AS last_review_at,
            count(*) FILTER (WHERE commented_at > (SELECT as_of FROM prior) - INTERVAL 30 DAY) AS reviews_last_30d
     FROM clean.comments GROUP BY sku_id
+), t AS (
+    SELECT sku_id, avg(CAST(text_sentiment = 'negative' AS INTEGER)) AS text_negative_share,
+           avg(CAST(is_hidden_complaint AS INTEGER)) AS hidden_complaint_share,
+           avg(CAST(is_templated AS INTEGER)) AS template_share
+    FROM clean.review_signals GROUP BY sku_id
+), pain AS (
+    SELECT sku_id, aspect, negative_mentions AS reviews FROM marts.sku_aspects WHERE negative_mentions > 0
+    QUALIFY row_number() OVER (PARTITION BY sku_id ORDER BY negative_mentions DESC, aspect) = 1
 ), k AS (SELECT sku_id FROM r UNION SELECT sku_id FROM clean.products UNION SELECT sku_id FROM clean.order_items WHERE sku_id IS NOT NULL)
 SELECT k.sku_id, p.title AS product_title, coalesce(p.brand_name, wa.brand_name) AS brand_name, p.shop_name,
        p.category_path, p.price, w.ware_id, w.ware_link_source, wa.status_label AS ware_status_label,
@@ -607,15 +665,12 @@ SELECT k.sku_id, p.title AS product_title, coalesce(p.brand_name, wa.brand_name)
        r.default_text_share, r.first_review_at, r.last_review_at, coalesce(r.reviews_last_30d, 0) AS reviews_last_30d,
        prior.as_of AS reviews_as_of, coalesce(s.orders, 0) AS orders, coalesce(s.units_sold, 0) AS units_sold,
        coalesce(s.revenue, 0) AS revenue, 100.0 * coalesce(r.n, 0) / nullif(s.units_sold, 0) AS reviews_per_100_units,
-       s.median_delivery_hours
+       s.median_delivery_hours, t.text_negative_share, t.hidden_complaint_share, t.template_share,
+       pain.aspect AS top_pain_point, coalesce(pain.reviews, 0) AS top_pain_point_reviews
 FROM k CROSS JOIN prior
 LEFT JOIN r USING (sku_id) LEFT JOIN clean.products p USING (sku_id) LEFT JOIN ware_of_sku w USING (sku_id)
-LEFT JOIN clean.wares wa ON wa.ware_id = w.ware_id LEFT JOIN sales s USING (sku_id);
-
-CREATE OR REPLACE TABLE marts.review_daily AS
-SELECT sku_id, comment_date AS day, count(*) AS reviews, avg(score) AS avg_score,
-       count(*) FILTER (WHERE score <= 2) AS negatives, count(*) FILTER (WHERE picture_count > 0) AS with_pictures
-FROM clean.comments GROUP BY ALL;
+LEFT JOIN clean.wares wa ON wa.ware_id = w.ware_id LEFT JOIN sales s USING (sku_id)
+LEFT JOIN t USING (sku_id) LEFT JOIN pain USING (sku_id);
 """
 
 
@@ -624,13 +679,16 @@ def hand_written(db: str) -> dict:
 
     from jd_assets.clean.pii import PiiKey
     from jd_assets.derived.building import FULLWIDTH, HALFWIDTH
+    from jd_assets.insights.aspects import ASPECT_NAMES
 
+    names = ", ".join(f"('{aspect}', '{name}')" for aspect, name in ASPECT_NAMES.items())
+    script = HAND_SQL.replace("/*aspect_names*/", f"(VALUES {names}) AS n(aspect, aspect_name)")
     pads = PiiKey(key=PII_KEY).hmac_params()
     params = {"fw": FULLWIDTH, "hw": HALFWIDTH, "ipad": pads["pii_ipad"], "opad": pads["pii_opad"]}
     t0 = time.perf_counter()
     con = duckdb.connect(db)
     con.execute("BEGIN")
-    for stmt in [s for s in HAND_SQL.split(";\n") if s.strip()]:
+    for stmt in [s for s in script.split(";\n") if s.strip()]:
         used = {k: v for k, v in params.items() if f"${k}" in stmt}
         con.execute(stmt, used)
     con.execute("COMMIT")
@@ -652,6 +710,8 @@ def _counts(db: str) -> dict:
             "marts.product_reviews",
             "marts.product_review_summary",
             "marts.review_daily",
+            "marts.sku_aspects",
+            "marts.review_alerts",
         )
     }
     con.close()
@@ -703,7 +763,9 @@ def run(quick: bool) -> list[Row]:
             f"{r['package']['wall_s'] / r['hand_written']['wall_s']:.2f}; "
             f"product_reviews {r['package']['counts']['marts.product_reviews']:,} rows (hand-written "
             f"{r['hand_written']['counts']['marts.product_reviews']:,}), summary "
-            f"{r['package']['counts']['marts.product_review_summary']:,} ({r['hand_written']['counts']['marts.product_review_summary']:,})."
+            f"{r['package']['counts']['marts.product_review_summary']:,} ({r['hand_written']['counts']['marts.product_review_summary']:,}), "
+            f"sku_aspects {r['package']['counts']['marts.sku_aspects']:,} ({r['hand_written']['counts']['marts.sku_aspects']:,}), "
+            f"review_alerts {r['package']['counts']['marts.review_alerts']:,} ({r['hand_written']['counts']['marts.review_alerts']:,})."
         )
     if len(sizes) == 2:
         a, b = res[sizes[0]], res[sizes[1]]
