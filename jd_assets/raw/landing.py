@@ -20,9 +20,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
+from itertools import chain
 
 import dagster as dg
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from jd_assets.conventions import TIME_FORMAT_SQL
@@ -203,7 +205,7 @@ def batch(
         for (_, problem), detail in zip(texts, detail_texts, strict=True)
     ]
     return _arrow(
-        [t for t, _ in texts],
+        pa.array([t for t, _ in texts], pa.string()),
         problems,
         page=page,
         request_key=request_key,
@@ -211,36 +213,54 @@ def batch(
     )
 
 
-def text_batch(
-    pages: Sequence[tuple[int, Sequence[tuple[str, str | None]]]], *, request_key: str
-) -> pa.Table:
+def text_batch(pages: Sequence[tuple[int, jsontext.Texts]], *, request_key: str) -> pa.Table:
     """One Arrow batch of pages' records (page number, records) in their JSON text as received, each with
     what makes it not JSON or None (jsontext.array_texts): nothing is parsed or written again in Python,
-    DuckDB validates. All the pages of a request in one batch: an Arrow table a page costs ~100 µs."""
+    DuckDB validates. The texts' bytes become the Arrow array's data buffer as they are (one copy, no
+    text per record in Python); all the pages of a request in one batch: an Arrow table a page costs
+    ~100 µs."""
+    lengths = np.fromiter(chain.from_iterable(texts.lengths for _, texts in pages), np.int64)
+    offsets = np.zeros(len(lengths) + 1, np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    # Assumed: one request's texts stay under 2 GiB (a SKU's pages are at most 100 of ~20 records); the
+    # batches of many requests are combined with 64-bit offsets where needed (_keyed).
+    if offsets[-1] >= 2**31:
+        raise ValueError(f"{offsets[-1]:,} bytes of text in one request's batch")
+    data = b"".join(texts.data for _, texts in pages)
+    records = pa.StringArray.from_buffers(
+        len(lengths), pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data)
+    )
+    problems = pa.nulls(len(lengths), pa.string())
+    if any(texts.problems for _, texts in pages):  # rare: a NaN literal, found by the Python scanner
+        problems = pa.array(
+            list(chain.from_iterable(texts.problems or [None] * len(texts) for _, texts in pages)),
+            pa.string(),
+        )
+    counts = [len(texts) for _, texts in pages]
     return _arrow(
-        [text for _, texts in pages for text, _ in texts],
-        [problem for _, texts in pages for _, problem in texts],
-        page=[number for number, texts in pages for _ in texts],
+        records,
+        problems,
+        page=pa.array(np.repeat(np.array([number for number, _ in pages], np.int32), counts)),
         request_key=request_key,
     )
 
 
 def _arrow(
-    texts: list[str],
-    problems: list[str | None],
+    records: pa.Array,
+    problems: list[str | None] | pa.Array,
     *,
-    page: int | list[int] | None,
+    page: int | pa.Array | None,
     request_key: str | None,
     details: list[str | None] | None = None,
 ) -> pa.Table:
-    n = len(texts)
+    n = len(records)
     return pa.table(
         {
-            "record": pa.array(texts, pa.string()),
-            "page": pa.array(page if isinstance(page, list) else [page] * n, pa.int32()),
-            "request_key": pa.array([request_key] * n, pa.string()),
+            "record": records,
+            "page": page if isinstance(page, pa.Array) else pa.array([page] * n, pa.int32()),
+            "request_key": pa.repeat(pa.scalar(request_key, pa.string()), n),
             "detail": pa.array(details, pa.string()) if details is not None else pa.nulls(n, pa.string()),
-            "problem": pa.array(problems, pa.string()),
+            "problem": problems if isinstance(problems, pa.Array) else pa.array(problems, pa.string()),
         }
     )
 
@@ -342,31 +362,15 @@ def _land_registered(
 ) -> list[LandingCounts]:
     """:func:`land_partitions` once their records are registered as ``landing_batch``: the records' texts
     stay there (in Arrow) and are read again only by the statements that write them (rows, rejects,
-    preview); the temp tables hold the typed columns and each record's place (``arrival``)."""
+    preview); the temp tables hold the typed columns and each record's place (``arrival``).
+
+    A small landing costs its statements' fixed costs, not its rows: the counts of what was staged, what
+    the table held, the table's rows and the source's refusals come from one query."""
     part, key = table.partition_column, table.key_column
     values = ", ".join(_literal(p.value) for p in partitions)
+    keys = ", ".join(_literal(p.key) for p in partitions)
     source, run, fetched = _literal(table.source), _literal(run_id), _literal(fetched_at)
     _stage(con, table)
-    # a key on two pages (pages shifted while crawling) is rare: look for one before paying for a window
-    rows = con.execute(
-        f"""SELECT partition_key, sum(n), sum(n) FILTER (WHERE rejected), bool_or(n > 1 AND NOT rejected)
-            FROM (
-                SELECT partition_key, {key}, reject_reason IS NOT NULL AS rejected, count(*) AS n
-                FROM landing_stage GROUP BY ALL
-            ) GROUP BY partition_key"""
-    ).fetchall()
-    staged: dict[str, tuple[int, int]] = defaultdict(lambda: (0, 0))
-    staged.update({k: (int(received), int(rejected or 0)) for k, received, rejected, _ in rows})
-    doubled = any(twice for *_, twice in rows)
-    _write_rejects(
-        con,
-        table,
-        source=source,
-        keys=", ".join(_literal(p.key) for p in partitions),
-        fetched=fetched,
-        run=run,
-        any_rejected=any(rejected for _, rejected in staged.values()),
-    )
     mark = f"t.{table.mark_column}" if table.mark_column else "NULL"
     parts = ", ".join(f"({_literal(p.key)}, {_literal(p.value)})" for p in partitions)
     con.execute(
@@ -377,7 +381,8 @@ def _land_registered(
               ON t.{part} = landing_value
             WHERE t.{part} IN ({values})"""
     )
-    # One row per key and partition (a record seen on two pages because pages shifted counts once).
+    # One row per key and partition: a record seen on two pages (pages shifted while crawling) counts
+    # once, the first by page then arrival.
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE landing_valid AS
@@ -388,11 +393,20 @@ def _land_registered(
             SELECT partition_key, {table.column_names}, page, arrival
             FROM landing_stage
             WHERE reject_reason IS NULL
-            {_dedup(table) if doubled else ""}
+            QUALIFY row_number() OVER (PARTITION BY partition_key, {key} ORDER BY page, arrival) = 1
         ) v
         """
     )
-    counts = _partition_counts(con, table)
+    counts, table_rows, refusals = _partition_counts(con, table, keys)
+    _write_rejects(
+        con,
+        table,
+        source=source,
+        keys=keys,
+        fetched=fetched,
+        run=run,
+        any_rejected=any(c.rejected for c in counts.values()),
+    )
     replaced: set[str] = set()
     if table.merge:
         _merge(
@@ -405,29 +419,30 @@ def _land_registered(
             known=any(c.known for c in counts.values()),
             new=any(c.valid > c.known for c in counts.values()),
         )
+        table_rows += sum(c.valid - c.known for c in counts.values())
     else:
         # A partition whose every record was rejected replaces nothing: its previous version stays.
-        replaced = {p.key for p in partitions if counts[p.key].valid or not staged[p.key][1]}
+        replaced = {p.key for p in partitions if counts[p.key].valid or not counts[p.key].rejected}
         _replace(con, table, keyed, [p for p in partitions if p.key in replaced], fetched=fetched, run=run)
+        table_rows += sum(counts[k].valid - counts[k].rows for k in replaced)
     previews = _previews(con, table, len(partitions))
-    (table_rows,) = con.execute(f"SELECT count(*) FROM {table.name}").fetchone()
     con.execute("DROP TABLE landing_stage; DROP TABLE landing_valid; DROP TABLE landing_existing")
-    refused = _clear_refusals(con, table.source, [p.key for p in partitions])
+    refused = _clear_refusals(con, table.source, keys, refusals)
     out = []
     for p in partitions:
-        c, (received, rejected) = counts[p.key], staged[p.key]
+        c = counts[p.key]
         if p.key in replaced:
             rows, mark = c.valid, c.valid_mark
         else:  # merged: the rows before and the new ones
             rows, mark = c.rows + c.valid - c.known, max(filter(None, (c.mark, c.new_mark)), default=None)
         out.append(
             LandingCounts(
-                received,
+                c.received,
                 c.valid - c.known,
                 c.known,
-                rejected,
+                c.rejected,
                 rows,
-                int(table_rows),
+                table_rows,
                 refused_partitions=refused,
                 preview=previews.get(p.key, previews[None]),
                 partition_mark=mark,
@@ -438,9 +453,12 @@ def _land_registered(
 
 @dataclass(frozen=True)
 class _Counts:
-    """One partition in a landing: its rows before and their newest mark, its valid staged records, how
-    many of them the table holds already, and the newest mark of the new ones and of all of them."""
+    """One partition in a landing: its records received and rejected, its rows before and their newest
+    mark, its valid staged records, how many of them the table holds already, and the newest mark of the
+    new ones and of all of them."""
 
+    received: int = 0
+    rejected: int = 0
     rows: int = 0
     mark: str | None = None
     valid: int = 0
@@ -449,27 +467,51 @@ class _Counts:
     valid_mark: str | None = None
 
 
-def _partition_counts(con: duckdb.DuckDBPyConnection, table: RawTable) -> dict[str, _Counts]:
-    """Each partition's rows and mark before the landing, and its valid records (new and known)."""
+def _partition_counts(
+    con: duckdb.DuckDBPyConnection, table: RawTable, keys: str
+) -> tuple[dict[str, _Counts], int, tuple[int, int]]:
+    """Each partition's staged records, its rows and mark before the landing and its valid records (new
+    and known); the table's rows before the landing; the source's refused partitions (of these, in all).
+    """
 
     def newest(where: str) -> str:
         if not table.mark_column:
             return "NULL"
         return f"strftime(max(landing_mark) FILTER (WHERE {where}), {TIME_FORMAT_SQL})"
 
+    source = _literal(table.source)
     rows = con.execute(
-        f"""SELECT partition_key, count(*) FILTER (WHERE NOT valid), {newest("NOT valid")},
-                   count(*) FILTER (WHERE valid), count(*) FILTER (WHERE known),
-                   {newest("valid AND NOT known")}, {newest("valid")}
+        f"""WITH grouped AS (
+                SELECT partition_key, count(*) FILTER (WHERE kind = 's') AS received,
+                       count(*) FILTER (WHERE kind = 's' AND rejected) AS rejected,
+                       count(*) FILTER (WHERE kind = 'e') AS rows, {newest("kind = 'e'")} AS mark,
+                       count(*) FILTER (WHERE kind = 'v') AS valid,
+                       count(*) FILTER (WHERE kind = 'v' AND known) AS known,
+                       {newest("kind = 'v' AND NOT known")} AS new_mark, {newest("kind = 'v'")} AS valid_mark
+                FROM (
+                    SELECT partition_key, 's' AS kind, reject_reason IS NOT NULL AS rejected,
+                           false AS known, NULL AS landing_mark
+                    FROM landing_stage
+                    UNION ALL
+                    SELECT partition_key, 'e', false, false, landing_mark FROM landing_existing
+                    UNION ALL
+                    SELECT partition_key, 'v', false, landing_known, {table.mark_column or "NULL"}
+                    FROM landing_valid
+                ) GROUP BY partition_key
+            )
+            SELECT totals.*, grouped.*
             FROM (
-                SELECT partition_key, landing_mark, false AS valid, false AS known FROM landing_existing
-                UNION ALL
-                SELECT partition_key, {table.mark_column or "NULL"}, true, landing_known FROM landing_valid
-            ) GROUP BY partition_key"""
+                SELECT (SELECT count(*) FROM {table.name}),
+                       count(*) FILTER (WHERE partition_key IN ({keys})), count(*)
+                FROM raw.refusals WHERE source = {source}
+            ) AS totals LEFT JOIN grouped ON true"""
     ).fetchall()
-    counts = defaultdict(_Counts)
-    counts.update({k: _Counts(int(n), m, int(v), int(kn), nm, vm) for k, n, m, v, kn, nm, vm in rows})
-    return counts
+    counts: dict[str, _Counts] = defaultdict(_Counts)
+    for _, _, _, key, received, rejected, before, mark, valid, known, new_mark, valid_mark in rows:
+        if key is not None:  # None: nothing staged nor held for any of the partitions
+            counts[key] = _Counts(received, rejected, before, mark, valid, known, new_mark, valid_mark)
+    table_rows, these, refused = rows[0][:3]
+    return counts, int(table_rows), (int(these), int(refused))
 
 
 def _literal(value: object) -> str:
@@ -545,14 +587,6 @@ def _stage(con: duckdb.DuckDBPyConnection, table: RawTable) -> None:
         SELECT * EXCLUDE (record, detail), coalesce(problem, {table.reject_reason}) AS reject_reason
         FROM extracted
         """
-    )
-
-
-def _dedup(table: RawTable) -> str:
-    """The QUALIFY keeping the first of a key's records in a partition (by page, then arrival)."""
-    return (
-        f"QUALIFY row_number() OVER (PARTITION BY partition_key, {table.key_column} "
-        "ORDER BY page, arrival) = 1"
     )
 
 
@@ -682,18 +716,15 @@ def _previews(
     )
 
 
-def _clear_refusals(con: duckdb.DuckDBPyConnection, source: str, keys: list[str]) -> int:
-    """Forget the refusals of partitions that just landed; returns the source's refused partitions."""
-    listed = ", ".join(_literal(k) for k in keys)
-    these, refused = con.execute(
-        f"SELECT count(*) FILTER (WHERE partition_key IN ({listed})), count(*) FROM raw.refusals "
-        f"WHERE source = {_literal(source)}"
-    ).fetchone()
+def _clear_refusals(con: duckdb.DuckDBPyConnection, source: str, keys: str, refusals: tuple[int, int]) -> int:
+    """Forget the refusals of partitions that just landed (``refusals``: the source's refused partitions,
+    of these ``keys`` and in all); returns the source's refused partitions."""
+    these, refused = refusals
     if these:
         con.execute(
-            f"DELETE FROM raw.refusals WHERE source = {_literal(source)} AND partition_key IN ({listed})"
+            f"DELETE FROM raw.refusals WHERE source = {_literal(source)} AND partition_key IN ({keys})"
         )
-    return int(refused - these)
+    return refused - these
 
 
 def _count(
