@@ -362,15 +362,31 @@ def _land_registered(
 ) -> list[LandingCounts]:
     """:func:`land_partitions` once their records are registered as ``landing_batch``: the records' texts
     stay there (in Arrow) and are read again only by the statements that write them (rows, rejects,
-    preview); the temp tables hold the typed columns and each record's place (``arrival``).
-
-    A small landing costs its statements' fixed costs, not its rows: the counts of what was staged, what
-    the table held, the table's rows and the source's refusals come from one query."""
+    preview); the temp tables hold the typed columns and each record's place (``arrival``)."""
     part, key = table.partition_column, table.key_column
     values = ", ".join(_literal(p.value) for p in partitions)
-    keys = ", ".join(_literal(p.key) for p in partitions)
     source, run, fetched = _literal(table.source), _literal(run_id), _literal(fetched_at)
     _stage(con, table)
+    # a key on two pages (pages shifted while crawling) is rare: look for one before paying for a window
+    rows = con.execute(
+        f"""SELECT partition_key, sum(n), sum(n) FILTER (WHERE rejected), bool_or(n > 1 AND NOT rejected)
+            FROM (
+                SELECT partition_key, {key}, reject_reason IS NOT NULL AS rejected, count(*) AS n
+                FROM landing_stage GROUP BY ALL
+            ) GROUP BY partition_key"""
+    ).fetchall()
+    staged: dict[str, tuple[int, int]] = defaultdict(lambda: (0, 0))
+    staged.update({k: (int(received), int(rejected or 0)) for k, received, rejected, _ in rows})
+    doubled = any(twice for *_, twice in rows)
+    _write_rejects(
+        con,
+        table,
+        source=source,
+        keys=", ".join(_literal(p.key) for p in partitions),
+        fetched=fetched,
+        run=run,
+        any_rejected=any(rejected for _, rejected in staged.values()),
+    )
     mark = f"t.{table.mark_column}" if table.mark_column else "NULL"
     parts = ", ".join(f"({_literal(p.key)}, {_literal(p.value)})" for p in partitions)
     con.execute(
@@ -381,8 +397,7 @@ def _land_registered(
               ON t.{part} = landing_value
             WHERE t.{part} IN ({values})"""
     )
-    # One row per key and partition: a record seen on two pages (pages shifted while crawling) counts
-    # once, the first by page then arrival.
+    # One row per key and partition (a record seen on two pages because pages shifted counts once).
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE landing_valid AS
@@ -393,20 +408,11 @@ def _land_registered(
             SELECT partition_key, {table.column_names}, page, arrival
             FROM landing_stage
             WHERE reject_reason IS NULL
-            QUALIFY row_number() OVER (PARTITION BY partition_key, {key} ORDER BY page, arrival) = 1
+            {_dedup(table) if doubled else ""}
         ) v
         """
     )
-    counts, table_rows, refusals = _partition_counts(con, table, keys)
-    _write_rejects(
-        con,
-        table,
-        source=source,
-        keys=keys,
-        fetched=fetched,
-        run=run,
-        any_rejected=any(c.rejected for c in counts.values()),
-    )
+    counts = _partition_counts(con, table)
     replaced: set[str] = set()
     if table.merge:
         _merge(
@@ -419,30 +425,29 @@ def _land_registered(
             known=any(c.known for c in counts.values()),
             new=any(c.valid > c.known for c in counts.values()),
         )
-        table_rows += sum(c.valid - c.known for c in counts.values())
     else:
         # A partition whose every record was rejected replaces nothing: its previous version stays.
-        replaced = {p.key for p in partitions if counts[p.key].valid or not counts[p.key].rejected}
+        replaced = {p.key for p in partitions if counts[p.key].valid or not staged[p.key][1]}
         _replace(con, table, keyed, [p for p in partitions if p.key in replaced], fetched=fetched, run=run)
-        table_rows += sum(counts[k].valid - counts[k].rows for k in replaced)
     previews = _previews(con, table, len(partitions))
+    (table_rows,) = con.execute(f"SELECT count(*) FROM {table.name}").fetchone()
     con.execute("DROP TABLE landing_stage; DROP TABLE landing_valid; DROP TABLE landing_existing")
-    refused = _clear_refusals(con, table.source, keys, refusals)
+    refused = _clear_refusals(con, table.source, [p.key for p in partitions])
     out = []
     for p in partitions:
-        c = counts[p.key]
+        c, (received, rejected) = counts[p.key], staged[p.key]
         if p.key in replaced:
             rows, mark = c.valid, c.valid_mark
         else:  # merged: the rows before and the new ones
             rows, mark = c.rows + c.valid - c.known, max(filter(None, (c.mark, c.new_mark)), default=None)
         out.append(
             LandingCounts(
-                c.received,
+                received,
                 c.valid - c.known,
                 c.known,
-                c.rejected,
+                rejected,
                 rows,
-                table_rows,
+                int(table_rows),
                 refused_partitions=refused,
                 preview=previews.get(p.key, previews[None]),
                 partition_mark=mark,
@@ -453,12 +458,9 @@ def _land_registered(
 
 @dataclass(frozen=True)
 class _Counts:
-    """One partition in a landing: its records received and rejected, its rows before and their newest
-    mark, its valid staged records, how many of them the table holds already, and the newest mark of the
-    new ones and of all of them."""
+    """One partition in a landing: its rows before and their newest mark, its valid staged records, how
+    many of them the table holds already, and the newest mark of the new ones and of all of them."""
 
-    received: int = 0
-    rejected: int = 0
     rows: int = 0
     mark: str | None = None
     valid: int = 0
@@ -467,51 +469,27 @@ class _Counts:
     valid_mark: str | None = None
 
 
-def _partition_counts(
-    con: duckdb.DuckDBPyConnection, table: RawTable, keys: str
-) -> tuple[dict[str, _Counts], int, tuple[int, int]]:
-    """Each partition's staged records, its rows and mark before the landing and its valid records (new
-    and known); the table's rows before the landing; the source's refused partitions (of these, in all).
-    """
+def _partition_counts(con: duckdb.DuckDBPyConnection, table: RawTable) -> dict[str, _Counts]:
+    """Each partition's rows and mark before the landing, and its valid records (new and known)."""
 
     def newest(where: str) -> str:
         if not table.mark_column:
             return "NULL"
         return f"strftime(max(landing_mark) FILTER (WHERE {where}), {TIME_FORMAT_SQL})"
 
-    source = _literal(table.source)
     rows = con.execute(
-        f"""WITH grouped AS (
-                SELECT partition_key, count(*) FILTER (WHERE kind = 's') AS received,
-                       count(*) FILTER (WHERE kind = 's' AND rejected) AS rejected,
-                       count(*) FILTER (WHERE kind = 'e') AS rows, {newest("kind = 'e'")} AS mark,
-                       count(*) FILTER (WHERE kind = 'v') AS valid,
-                       count(*) FILTER (WHERE kind = 'v' AND known) AS known,
-                       {newest("kind = 'v' AND NOT known")} AS new_mark, {newest("kind = 'v'")} AS valid_mark
-                FROM (
-                    SELECT partition_key, 's' AS kind, reject_reason IS NOT NULL AS rejected,
-                           false AS known, NULL AS landing_mark
-                    FROM landing_stage
-                    UNION ALL
-                    SELECT partition_key, 'e', false, false, landing_mark FROM landing_existing
-                    UNION ALL
-                    SELECT partition_key, 'v', false, landing_known, {table.mark_column or "NULL"}
-                    FROM landing_valid
-                ) GROUP BY partition_key
-            )
-            SELECT totals.*, grouped.*
+        f"""SELECT partition_key, count(*) FILTER (WHERE NOT valid), {newest("NOT valid")},
+                   count(*) FILTER (WHERE valid), count(*) FILTER (WHERE known),
+                   {newest("valid AND NOT known")}, {newest("valid")}
             FROM (
-                SELECT (SELECT count(*) FROM {table.name}),
-                       count(*) FILTER (WHERE partition_key IN ({keys})), count(*)
-                FROM raw.refusals WHERE source = {source}
-            ) AS totals LEFT JOIN grouped ON true"""
+                SELECT partition_key, landing_mark, false AS valid, false AS known FROM landing_existing
+                UNION ALL
+                SELECT partition_key, {table.mark_column or "NULL"}, true, landing_known FROM landing_valid
+            ) GROUP BY partition_key"""
     ).fetchall()
-    counts: dict[str, _Counts] = defaultdict(_Counts)
-    for _, _, _, key, received, rejected, before, mark, valid, known, new_mark, valid_mark in rows:
-        if key is not None:  # None: nothing staged nor held for any of the partitions
-            counts[key] = _Counts(received, rejected, before, mark, valid, known, new_mark, valid_mark)
-    table_rows, these, refused = rows[0][:3]
-    return counts, int(table_rows), (int(these), int(refused))
+    counts = defaultdict(_Counts)
+    counts.update({k: _Counts(int(n), m, int(v), int(kn), nm, vm) for k, n, m, v, kn, nm, vm in rows})
+    return counts
 
 
 def _literal(value: object) -> str:
@@ -587,6 +565,14 @@ def _stage(con: duckdb.DuckDBPyConnection, table: RawTable) -> None:
         SELECT * EXCLUDE (record, detail), coalesce(problem, {table.reject_reason}) AS reject_reason
         FROM extracted
         """
+    )
+
+
+def _dedup(table: RawTable) -> str:
+    """The QUALIFY keeping the first of a key's records in a partition (by page, then arrival)."""
+    return (
+        f"QUALIFY row_number() OVER (PARTITION BY partition_key, {table.key_column} "
+        "ORDER BY page, arrival) = 1"
     )
 
 
@@ -716,15 +702,18 @@ def _previews(
     )
 
 
-def _clear_refusals(con: duckdb.DuckDBPyConnection, source: str, keys: str, refusals: tuple[int, int]) -> int:
-    """Forget the refusals of partitions that just landed (``refusals``: the source's refused partitions,
-    of these ``keys`` and in all); returns the source's refused partitions."""
-    these, refused = refusals
+def _clear_refusals(con: duckdb.DuckDBPyConnection, source: str, keys: list[str]) -> int:
+    """Forget the refusals of partitions that just landed; returns the source's refused partitions."""
+    listed = ", ".join(_literal(k) for k in keys)
+    these, refused = con.execute(
+        f"SELECT count(*) FILTER (WHERE partition_key IN ({listed})), count(*) FROM raw.refusals "
+        f"WHERE source = {_literal(source)}"
+    ).fetchone()
     if these:
         con.execute(
-            f"DELETE FROM raw.refusals WHERE source = {_literal(source)} AND partition_key IN ({keys})"
+            f"DELETE FROM raw.refusals WHERE source = {_literal(source)} AND partition_key IN ({listed})"
         )
-    return refused - these
+    return int(refused - these)
 
 
 def _count(
