@@ -96,7 +96,7 @@ class CommentPage:
     comments: list[dict]
     stop: str | None = None
     """Set by ``comment_pages`` on the page after which paging ends: why it ends there."""
-    texts: list[tuple[str, str | None]] | None = None
+    texts: jsontext.Texts | None = None
     """Each comment's JSON text cut out of the answer as sent, with what makes it not JSON (or None);
     None when it could not be cut out (jsontext.array_texts): the landing writes ``comments`` then."""
 

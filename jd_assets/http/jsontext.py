@@ -16,8 +16,9 @@ every raw record (``jd_assets.raw.landing.record_json``) agree on:
 
 :func:`array_texts` cuts the elements of one array of an answer (a page's records) out of the answer's
 own text, so they land exactly as sent without being written again (``dumps`` costs ~25 µs a record):
-msgspec finds them (~1.5 µs a record with the decoding to text); an answer msgspec refuses goes through
-the Python scanner, which names a NaN or Infinity literal and treats every other case as before.
+msgspec finds them and their bytes are kept as they are (:class:`Texts`, never a Python text per record);
+an answer msgspec refuses goes through the Python scanner, which names a NaN or Infinity literal and
+treats every other case as before.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ import json.decoder
 import json.scanner
 import re
 import secrets
+import struct
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from itertools import accumulate
 from typing import Any
 
@@ -38,6 +42,7 @@ import pyarrow as pa
 __all__ = [
     "JsonNumber",
     "NotJsonLiteral",
+    "Texts",
     "TooDeepError",
     "array_texts",
     "dumps",
@@ -161,7 +166,37 @@ _WHITESPACE = re.compile(r"[ \t\n\r]*")
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
 
 
-def array_texts(content: bytes, path: tuple[str, ...]) -> list[tuple[str, str | None]] | None:
+@dataclass(frozen=True)
+class Texts:
+    """Elements of an answer's array as their exact UTF-8 text: one after the other in ``data``, each
+    ``lengths`` bytes long, with what makes each not JSON (``problems``; None: nothing, for every one).
+
+    Bytes, not ``str``: the landing hands ``data`` to Arrow as it is, where decoding each text to Python
+    and Arrow encoding it back cost about half of the cutting (bench/RESULTS.landing.md)."""
+
+    data: bytes
+    lengths: list[int]
+    problems: list[str | None] | None = None
+
+    @classmethod
+    def of(cls, texts: Sequence[tuple[str, str | None]]) -> Texts:
+        """From (text, problem) pairs."""
+        encoded = [text.encode("utf-8") for text, _ in texts]
+        problems = [problem for _, problem in texts]
+        return cls(b"".join(encoded), list(map(len, encoded)), problems if any(problems) else None)
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __iter__(self) -> Iterator[tuple[str, str | None]]:
+        """The (text, problem) pairs, decoded: for reading them in Python, not for landing."""
+        ends = list(accumulate(self.lengths))
+        problems = self.problems or [None] * len(ends)
+        for start, end, problem in zip([0, *ends], ends, problems, strict=False):
+            yield self.data[start:end].decode("utf-8"), problem
+
+
+def array_texts(content: bytes, path: tuple[str, ...]) -> Texts | None:
     """Each element of the array at ``path`` (object keys from the top) as its exact text in ``content``,
     with the problem that makes it not JSON (a NaN or Infinity literal, as :func:`dumps` names it).
 
@@ -181,16 +216,27 @@ def array_texts(content: bytes, path: tuple[str, ...]) -> list[tuple[str, str | 
         return _scanned_texts(content, path)
     for _ in path:
         found = found.value
-    try:
-        texts = [(codecs.utf_8_decode(element)[0], None) for element in found]
-        # msgspec skips what it does not decode without checking its UTF-8: the elements are checked
-        # above, the envelope around them here (between elements, JSON allows only commas and spaces).
-        start, end = _span(body, found)
-        codecs.utf_8_decode(body[:start])
-        codecs.utf_8_decode(body[end:])
-    except UnicodeDecodeError:
+    # msgspec does not check the UTF-8 of what it skips (the elements, and the envelope around them):
+    # the whole answer at once, by Arrow's validation (about half the time of Python's decoder).
+    if not _utf8(body):
         return None
-    return texts
+    return Texts(b"".join(found), list(map(len, found)))
+
+
+def _utf8(body: bytes | memoryview) -> bool:
+    size = len(body)
+    if size >= 2**31:  # beyond one Arrow string (an answer is never near this): Python's decoder
+        try:
+            codecs.utf_8_decode(body)
+        except UnicodeDecodeError:
+            return False
+        return True
+    offsets = pa.py_buffer(struct.pack("<ii", 0, size))
+    try:
+        pa.StringArray.from_buffers(1, offsets, pa.py_buffer(body)).validate(full=True)
+    except pa.ArrowInvalid:
+        return False
+    return True
 
 
 _SURROGATE_ESCAPE_BYTES = re.compile(rb"\\u[dD][89abcdefABCDEF]")
@@ -205,18 +251,7 @@ def _decoder(path: tuple[str, ...]) -> msgspec.json.Decoder:
     return msgspec.json.Decoder(kind)
 
 
-def _span(body: bytes | memoryview, elements: list[msgspec.Raw]) -> tuple[int, int]:
-    """Where the elements start and end in ``body`` (msgspec.Raw is a view into it); (0, 0), so that all
-    of ``body`` is checked, when there is none or they do not lie inside it."""
-    if not elements:
-        return 0, 0
-    base = pa.py_buffer(body).address
-    start = pa.py_buffer(elements[0]).address - base
-    end = pa.py_buffer(elements[-1]).address + len(elements[-1]) - base
-    return (start, end) if 0 <= start <= end <= len(body) else (0, 0)
-
-
-def _scanned_texts(content: bytes, path: tuple[str, ...]) -> list[tuple[str, str | None]] | None:
+def _scanned_texts(content: bytes, path: tuple[str, ...]) -> Texts | None:
     """:func:`array_texts` by Python's JSON scanner: slower, but it accepts (and names) NaN literals."""
     try:
         text = content.decode("utf-8")
@@ -231,9 +266,10 @@ def _scanned_texts(content: bytes, path: tuple[str, ...]) -> list[tuple[str, str
     scan = json.scanner.make_scanner(json.JSONDecoder(parse_constant=constant))
     start = _WHITESPACE.match(text, 1 if text.startswith("\ufeff") else 0).end()
     try:
-        return _walk(text, start, path, scan, literals)[0]
+        texts = _walk(text, start, path, scan, literals)[0]
     except (ValueError, StopIteration, IndexError, RecursionError):
         return None
+    return None if texts is None else Texts.of(texts)
 
 
 def _walk(text: str, i: int, path: tuple[str, ...], scan, literals: list[str]):

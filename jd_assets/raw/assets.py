@@ -22,6 +22,7 @@ from jd_assets.errors import GatewayError, PartitionError
 from jd_assets.gateways.fengchao import FengchaoResource
 from jd_assets.gateways.jos import JosClient, JosResource, order_keys
 from jd_assets.gateways.justone import JustOneResource
+from jd_assets.http import jsontext
 from jd_assets.partitions import jd_item_partitions, jd_ware_partitions, orders_daily_partitions
 from jd_assets.raw import tables
 from jd_assets.raw.landing import (
@@ -278,7 +279,7 @@ def fetch_comments(
     Raises dg.Failure naming the item, with ``scope`` (request / partition / run) in its metadata.
     """
     pages: list[pa.Table] = []  # the pages whose texts could not be cut out, written again
-    text_pages: list[tuple[int, list[tuple[str, str | None]]]] = []  # the others, batched at the end
+    text_pages: list[tuple[int, jsontext.Texts]] = []  # the others, batched at the end
     stopped = "no page fetched"
     with justone.open() as client:
         try:

@@ -214,7 +214,7 @@ def test_comment_texts_are_the_answers_own_slices(respx_mock, justone_resource, 
     body = '{"code":0,"data":{"pageInfo":{"maxPage":"1"},"data":[ {"commentId":"1","price":899.00} ]}}'
     respx_mock.get(COMMENTS).mock(return_value=httpx.Response(200, content=body.encode()))
     page = justone_resource.open(**inject).comment_page(ITEM, 1)
-    assert page.texts == [('{"commentId":"1","price":899.00}', None)]
+    assert list(page.texts) == [('{"commentId":"1","price":899.00}', None)]
 
 
 def test_clients_share_the_process_http_connection_pool_and_closing_one_keeps_it(
