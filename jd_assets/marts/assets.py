@@ -69,7 +69,13 @@ SKU_SALES_SQL = """
 
 PRODUCT_REVIEWS_COLUMNS = (
     Column("comment_id", "VARCHAR", "JD commentId; unique: one row per review in clean.comments."),
-    Column("sku_id", "VARCHAR", "The reviewed SKU."),
+    Column("sku_id", "VARCHAR", "The reviewed SKU: the one whose comment pages served the review."),
+    Column(
+        "reviewed_sku_id",
+        "VARCHAR",
+        "The SKU JD names in the review (productId): a sibling variant of sku_id when JD shows every "
+        "variant's reviews on each variant's page.",
+    ),
     Column("commented_at", "TIMESTAMP", f"When the review was posted, {BEIJING}."),
     Column("comment_date", "DATE", "Beijing day of the review."),
     Column("score", "TINYINT", "Star rating 1..5."),
@@ -162,7 +168,7 @@ _FACT_VALUES = ",\n    ".join(f"coalesce(f.{c}, {d}) AS {c}" if d else f"f.{c}" 
 PRODUCT_REVIEWS_SQL = f"""
 CREATE OR REPLACE TABLE marts.product_reviews AS
 SELECT
-    c.comment_id, c.sku_id, c.commented_at, c.comment_date, c.score, c.score_sentiment,
+    c.comment_id, c.sku_id, c.reviewed_sku_id, c.commented_at, c.comment_date, c.score, c.score_sentiment,
     c.text, c.text_len, c.is_default_text, c.picture_count, c.video_count, c.has_live_shot,
     c.buy_count, c.is_repeat_buyer, c.nickname,
     {_FACT_VALUES},

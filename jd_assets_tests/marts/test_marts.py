@@ -178,8 +178,13 @@ def test_review_daily_matches_an_independent_computation(built_db):
 
 def test_product_reviews_keep_every_review_with_left_joined_facts(built_db):
     got = {r["comment_id"]: r for r in frame(built_db, "SELECT * FROM marts.product_reviews").to_dicts()}
+    expected = expected_reviews()
 
-    assert sorted(got) == sorted(expected_reviews()["comment_id"])
+    assert sorted(got) == sorted(expected["comment_id"])
+    # each review names the variant JD says it reviews (its productId), as clean.comments does
+    assert {cid: r["reviewed_sku_id"] for cid, r in got.items()} == dict(
+        zip(expected["comment_id"], expected["sku_id"], strict=True)
+    )
     orphan = got["701"]  # no details, no ware, no sales: kept with NULLs and zeros
     assert (
         orphan["has_details"],
