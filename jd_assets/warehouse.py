@@ -518,20 +518,32 @@ def _attach_lake(warehouse: DuckDBWarehouse, *, threads: int | None = None) -> d
                     raise
                 time.sleep(random.uniform(0.05, 0.3))
         con.execute(f"USE {LAKE_ALIAS}")
-        for attempt in range(1, 11):  # so is the creation of the schemas, once
-            try:
-                con.execute("BEGIN TRANSACTION")
-                ensure_schemas(con)
-                con.execute("COMMIT")
-                break
-            except duckdb.Error as err:
-                if not is_lake_conflict(err) or attempt == 10:
-                    raise
-                time.sleep(random.uniform(0.05, 0.3))
+
+        def create_schemas() -> None:  # racing like the catalog's tables, once
+            con.execute("BEGIN TRANSACTION")
+            ensure_schemas(con)
+            con.execute("COMMIT")
+
+        again_on_lake_conflict(create_schemas)
     except BaseException:
         con.close()
         raise
     return con
+
+
+def again_on_lake_conflict(attempt: Callable[[], T], tries: int = 10) -> T:
+    """``attempt()``, run again after a short random pause while a conflicting DuckLake commit refuses it
+    (up to ``tries`` times): for the lake's own upkeep (schemas, maintenance). A landing's retries are
+    :meth:`DuckDBWarehouse.transact`'s, which counts them."""
+    tried = 1
+    while True:
+        try:
+            return attempt()
+        except duckdb.Error as err:
+            if not is_lake_conflict(err) or tried >= tries:
+                raise
+            tried += 1
+            time.sleep(random.uniform(0.05, 0.3))
 
 
 def _sql_text(value: str) -> str:
@@ -583,15 +595,8 @@ def maintain_lake(
     con = lake_connection(warehouse)
     try:
 
-        def call(sql: str, attempts: int = 10) -> list[tuple]:
-            while True:
-                try:
-                    return con.execute(sql).fetchall()
-                except duckdb.TransactionException as err:
-                    attempts -= 1
-                    if not is_lake_conflict(err) or not attempts:
-                        raise
-                    time.sleep(random.uniform(0.05, 0.5))
+        def call(sql: str) -> list[tuple]:
+            return again_on_lake_conflict(lambda: con.execute(sql).fetchall())
 
         merged = call(f"CALL ducklake_merge_adjacent_files({_sql_text(LAKE_ALIAS)})")
         expired = call(
