@@ -387,7 +387,7 @@ def _rows(size: str, r: dict) -> list[Row]:
     if "rebuild" in lk:
         reb_f, reb_l = f["rebuild"]["wall_s"], lk["rebuild"]["wall_s"]
         details.append(
-            f"full rebuild (7 clean + 3 mart tables): file {reb_f:.1f} s (peak "
+            f"full rebuild (every clean and mart table): file {reb_f:.1f} s (peak "
             f"{f['rebuild']['peak_rss_mib']:,.0f} MiB), lake {reb_l:.1f} s (peak "
             f"{lk['rebuild']['peak_rss_mib']:,.0f} MiB); reviews scored in the rebuild (landed by the parts "
             f"before it) {f['rebuild']['scored']:,} / {lk['rebuild']['scored']:,} of "
