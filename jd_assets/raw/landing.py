@@ -29,7 +29,7 @@ import pyarrow as pa
 
 from jd_assets.conventions import TIME_FORMAT_SQL
 from jd_assets.http import jsontext
-from jd_assets.warehouse import SCHEMAS, ensure_schemas, markdown_previews
+from jd_assets.warehouse import SCHEMAS, ensure_schemas, markdown_previews, never_written_lake_table
 
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -703,7 +703,12 @@ def _previews(
 
 
 def _clear_refusals(con: duckdb.DuckDBPyConnection, source: str, keys: list[str]) -> int:
-    """Forget the refusals of partitions that just landed; returns the source's refused partitions."""
+    """Forget the refusals of partitions that just landed; returns the source's refused partitions.
+
+    A refusal recorded by another process after this transaction's snapshot is not seen here (nor by
+    the read below): it stays, as it would if it came after the landing's commit."""
+    if never_written_lake_table(con, "raw", "refusals"):  # record_refusal writes in its own transaction
+        return 0
     listed = ", ".join(_literal(k) for k in keys)
     these, refused = con.execute(
         f"SELECT count(*) FILTER (WHERE partition_key IN ({listed})), count(*) FROM raw.refusals "
