@@ -413,6 +413,10 @@ def _land_registered(
         """
     )
     counts = _partition_counts(con, table)
+    # The table's rows before the landing writes, plus each partition's change (below): on DuckLake a
+    # count after the writes scans them too and costs about twice as much as one answered from the
+    # snapshot's statistics.
+    (table_rows,) = con.execute(f"SELECT count(*) FROM {table.name}").fetchone()
     replaced: set[str] = set()
     if table.merge:
         _merge(
@@ -430,9 +434,13 @@ def _land_registered(
         replaced = {p.key for p in partitions if counts[p.key].valid or not staged[p.key][1]}
         _replace(con, table, keyed, [p for p in partitions if p.key in replaced], fetched=fetched, run=run)
     previews = _previews(con, table, len(partitions))
-    (table_rows,) = con.execute(f"SELECT count(*) FROM {table.name}").fetchone()
     con.execute("DROP TABLE landing_stage; DROP TABLE landing_valid; DROP TABLE landing_existing")
     refused = _clear_refusals(con, table.source, [p.key for p in partitions])
+    # each partition's change: a replaced one loses its rows before, a merged one gains its new keys
+    table_rows += sum(
+        counts[p.key].valid - (counts[p.key].rows if p.key in replaced else counts[p.key].known)
+        for p in partitions
+    )
     out = []
     for p in partitions:
         c, (received, rejected) = counts[p.key], staged[p.key]
