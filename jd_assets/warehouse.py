@@ -621,11 +621,12 @@ def maintain_lake(
 def never_written_lake_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
     """True when ``con`` is on a DuckLake whose ``schema.table`` no row was ever inserted into: then the
     table is empty in every snapshot, and a landing skips reading it (on DuckLake 1.5.5 a filtered read of
-    an empty table costs ~20 ms of CPU, DuckLake reading its catalog; this costs ~1.5 ms).
+    an empty table costs 16-20 ms of CPU, DuckLake reading its catalog; this costs 2-3 ms).
 
     DuckLake's catalog gives every inserted row a row id and keeps the next one in ``ducklake_table_stats``
-    (DuckLake's spec: ``next_row_id``): it only grows, a delete or a merge of files never lowers it, and
-    a table never inserted into has no statistics row yet. The catalog is read at or after the
+    (DuckLake's spec: ``next_row_id``): it only grows (a delete did not lower it; merged files keep
+    their rows' ids), and a table never inserted into has no statistics row yet. The catalog is read at
+    or after the
     transaction's snapshot, so nothing inserted before the snapshot is missed. Assumed: the caller's
     transaction has not inserted into the table itself (uncommitted rows are not in the catalog yet).
     False on the single file, where a read costs little.

@@ -413,9 +413,9 @@ def _land_registered(
         """
     )
     counts = _partition_counts(con, table)
-    # The table's rows before the landing writes, plus each partition's change (below): on DuckLake a
-    # count after the writes scans them too and costs about twice as much as one answered from the
-    # snapshot's statistics.
+    # The table's rows before the landing writes, plus each partition's change (below): on DuckLake that
+    # count is answered from the snapshot's statistics, one after the writes scans them too (profiled:
+    # 3.5-6 against 6-11 ms CPU; bench/RESULTS.lake-writers5.md).
     (table_rows,) = con.execute(f"SELECT count(*) FROM {table.name}").fetchone()
     replaced: set[str] = set()
     if table.merge:
