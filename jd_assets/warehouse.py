@@ -626,10 +626,9 @@ def never_written_lake_table(con: duckdb.DuckDBPyConnection, schema: str, table:
     DuckLake's catalog gives every inserted row a row id and keeps the next one in ``ducklake_table_stats``
     (DuckLake's spec: ``next_row_id``): it only grows (a delete did not lower it; merged files keep
     their rows' ids), and a table never inserted into has no statistics row yet. The catalog is read at
-    or after the
-    transaction's snapshot, so nothing inserted before the snapshot is missed. Assumed: the caller's
-    transaction has not inserted into the table itself (uncommitted rows are not in the catalog yet).
-    False on the single file, where a read costs little.
+    or after the transaction's snapshot, so nothing inserted before the snapshot is missed. Assumed: the
+    caller's transaction has not inserted into the table itself (uncommitted rows are not in the catalog
+    yet). False on the single file, where a read costs little.
     """
     name, kind = con.execute(
         "SELECT database_name, type FROM duckdb_databases() WHERE database_name = current_database()"
