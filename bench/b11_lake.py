@@ -230,6 +230,7 @@ def _at_once(database: str, data_path: str, first: int, n_skus: int, writers: in
         "rows": rows,
         "wall_s": wall,
         "cpu_per_partition_s": sum(r["cpu_s"] for r in results) / max(1, writers * n_skus),
+        "cpu_per_partition_each_s": [r["cpu_s"] / n_skus for r in results],
         "rows_per_s": rows / wall,
         "conflicts": sum(r["conflicts"] for r in results),
         "failures": sum(r["failures"] for r in results) + crashed,
@@ -326,7 +327,8 @@ def _writer_details(backend: str, rounds: list[tuple[dict, dict]]) -> list[str]:
         f"{backend}, round {rep}: one writer x 50 partitions {one['rows_per_s']:,.0f} rows/s "
         f"({one['wall_s']:.1f} s, {one['cpu_per_partition_s'] * 1000:.0f} ms CPU per partition), "
         f"then 4 writers x 50: {four['rows_per_s']:,.0f} rows/s together ({four['wall_s']:.1f} s, "
-        f"{four['cpu_per_partition_s'] * 1000:.0f} ms CPU per partition) -> "
+        f"{four['cpu_per_partition_s'] * 1000:.0f} ms CPU per partition; each writer "
+        f"{', '.join(f'{each * 1000:.0f}' for each in four['cpu_per_partition_each_s'])}) -> "
         f"{four['rows_per_s'] / one['rows_per_s']:.2f}x; failures {four['failures'] + one['failures']}, "
         f"conflicts retried {four['conflicts']} (none lost: a failure would count above)."
         + "".join(
