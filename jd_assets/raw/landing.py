@@ -339,8 +339,10 @@ def land_partitions(
     """
     if not partitions:
         return []
-    if len({p.key for p in partitions}) != len(partitions):
-        raise ValueError("a partition may be landed once per group")
+    # the counts match a partition's rows by its value: two keys of one value would count them twice
+    distinct = min(len({p.key for p in partitions}), len({p.value for p in partitions}))
+    if distinct != len(partitions):
+        raise ValueError("a partition (key or value) may be landed once per group")
     if not table_ready:
         ensure_table(con, table)
     keyed = _keyed(partitions)

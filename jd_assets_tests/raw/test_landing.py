@@ -309,3 +309,16 @@ def test_a_group_of_replaced_partitions_keeps_the_one_whose_every_record_is_reje
 
     assert [(c.new, c.rejected, c.partition_rows) for c in counts] == [(1, 0, 1), (0, 1, 1)]
     assert con.execute("SELECT order_id FROM raw.orders ORDER BY 1").fetchall() == [("2",), ("7",)]
+
+
+@pytest.mark.parametrize(
+    "keys_and_values", [[("100", "100"), ("100", "200")], [("100", "100"), ("1", "100")]]
+)
+def test_a_group_that_names_a_partition_twice_is_refused_before_anything_lands(con, keys_and_values):
+    """A group's counts match rows by partition key and by value: either twice would count rows twice."""
+    group = [Partition(k, v, _comments_of(v, comment(k, "2026-03-01 10:00:00"))) for k, v in keys_and_values]
+    with pytest.raises(ValueError, match="may be landed once per group"):
+        land_partitions(con, tables.COMMENTS, group, run_id="r1", fetched_at=FETCHED)
+    assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'comments'").fetchone() == (
+        0,
+    )
