@@ -205,57 +205,26 @@ ORDER BY c.comment_id
 SCORING = "clean.review_signals:scoring"
 
 
-def settle_templates(con: duckdb.DuckDBPyConnection, touched_keys: str, run_rows: str) -> None:
+def settle_templates(con: duckdb.DuckDBPyConnection, touched_keys: str) -> None:
     """Recount the template keys in relation ``touched_keys`` (one column ``template_key``) and set
     ``is_templated`` on the rows whose flag that changes, logged for the marts that follow this table. A
     new copy of a common text changes the count of every review sharing it (a third of them in bench 4)
-    but their flag only when the count crosses the threshold: only those rows are written.
-
-    The wrong flags are mostly this run's own rows (``run_rows``, a relation of ``comment_id``: their flag
-    is provisional), found by id. A key is read whole again only when it has a wrong flag outside them: a
-    count that crossed the threshold, or rows a killed run left provisional. Joining back every row of
-    the touched keys took 1-2.5 s at 5M for about 26,000 flags, nearly all of them the run's own."""
+    but their flag only when the count crosses the threshold: only those rows are written."""
     min_comments = tag_rules.TEMPLATE_MIN_COMMENTS
-    # per key: how many flags would be wrong if it is a template, and how many if it is not
-    wrong_counts = """count(*) FILTER (WHERE is_templated IS DISTINCT FROM true) AS if_template,
-                      count(*) FILTER (WHERE is_templated IS DISTINCT FROM is_default_text) AS if_not"""
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE template_counts AS
-            SELECT template_key, count(*) AS n, {wrong_counts}
+        f"""
+        CREATE OR REPLACE TEMP TABLE template_updates AS
+        SELECT s.comment_id, s.sku_id, CAST(s.commented_at AS DATE) AS day,
+               s.is_default_text OR k.n >= {min_comments} AS templated
+        FROM clean.review_signals s
+        JOIN (
+            SELECT template_key, count(*) AS n
             FROM clean.review_signals
             WHERE template_key IN (SELECT template_key FROM {touched_keys})
-            GROUP BY template_key"""
-    )
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE run_flags AS
-            SELECT comment_id, sku_id, commented_at, template_key, is_default_text, is_templated
-            FROM clean.review_signals
-            WHERE comment_id IN (SELECT comment_id FROM {run_rows})
-              AND template_key IN (SELECT template_key FROM template_counts)"""
-    )
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE recount_whole AS
-            SELECT template_key
-            FROM template_counts k
-            LEFT JOIN (SELECT template_key, {wrong_counts} FROM run_flags GROUP BY template_key) r
-                USING (template_key)
-            WHERE CASE WHEN k.n >= {min_comments} THEN k.if_template - coalesce(r.if_template, 0)
-                       ELSE k.if_not - coalesce(r.if_not, 0) END > 0"""
-    )
-    flags = f"""SELECT s.comment_id, s.sku_id, CAST(s.commented_at AS DATE) AS day,
-                       s.is_default_text OR k.n >= {min_comments} AS templated, s.is_templated
-                FROM {{rows}} s JOIN template_counts k USING (template_key)"""
-    whole = ""
-    if row_count(con, "recount_whole"):
-        whole = "UNION " + flags.format(
-            rows="""(SELECT * FROM clean.review_signals
-                     WHERE template_key IN (SELECT template_key FROM recount_whole))"""
-        )
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE template_updates AS
-            SELECT comment_id, sku_id, day, templated
-            FROM ({flags.format(rows="run_flags")} {whole})
-            WHERE is_templated IS DISTINCT FROM templated"""
+            GROUP BY template_key
+        ) k ON s.template_key = k.template_key
+        WHERE s.is_templated IS DISTINCT FROM (s.is_default_text OR k.n >= {min_comments})
+        """
     )
     log_step(con, TABLE, "SELECT comment_id AS key, sku_id, day FROM template_updates")
     con.execute(
@@ -313,7 +282,6 @@ def clean_review_signals(
     keys = pl.concat(touched).unique().to_arrow()
     with warehouse.write() as con:
         con.register("run_keys", keys)
-        con.register("run_rows", todo.select("comment_id").to_arrow())
         # a review that left clean.comments was logged there; the ids still present are looked up
         # among the logged ones only (a filter on the id scan, not a join of 5M ids with 5M ids)
         gone = (
@@ -338,7 +306,7 @@ def clean_review_signals(
             "SELECT template_key FROM removed_keys"
             + (" UNION SELECT template_key FROM clean.review_signals" if recount_all else "")
         )
-        settle_templates(con, "touched_keys", "run_rows")
+        settle_templates(con, "touched_keys")
         advance(con, SCORING, "clean.comments", current)
         metadata = _signals_metadata(con)
     return dg.MaterializeResult(
