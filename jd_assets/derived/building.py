@@ -82,9 +82,19 @@ def sql_text(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+#: Any character of FULLWIDTH (U+FF01..U+FF5E, U+3000), as a regular expression.
+_ANY_FULLWIDTH = "[\uff01-\uff5e\u3000]"
+
+
 def halfwidth(expr: str) -> str:
-    """SQL: ``expr`` in NFC with full-width ASCII and the ideographic space mapped to plain ASCII."""
-    return f"translate(nfc_normalize({expr}), {sql_text(FULLWIDTH)}, {sql_text(HALFWIDTH)})"
+    """SQL: ``expr`` in NFC with full-width ASCII and the ideographic space mapped to plain ASCII.
+
+    ``translate`` is only called on a text that has such a character: it costs about 1 us a character
+    whether or not it maps any (bench 4's reviews: 96% have none; a day's 50k reviews took 0.5-1 s).
+    """
+    text = f"nfc_normalize({expr})"
+    return f"""CASE WHEN regexp_matches({text}, {sql_text(_ANY_FULLWIDTH)})
+            THEN translate({text}, {sql_text(FULLWIDTH)}, {sql_text(HALFWIDTH)}) ELSE {text} END"""
 
 
 def image_url(expr: str) -> str:

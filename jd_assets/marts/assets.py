@@ -272,11 +272,7 @@ PAIN_POINTS_SQL = """
 
 SUMMARY_SQL = f"""
 CREATE OR REPLACE TABLE marts.product_review_summary AS
-WITH skus AS (
-    SELECT sku_id FROM clean.comments
-    UNION SELECT sku_id FROM clean.products
-    UNION SELECT sku_id FROM clean.order_items WHERE sku_id IS NOT NULL
-), prior AS (
+WITH prior AS (
     SELECT avg(score) AS global_avg,
            max(commented_at) AS as_of
     FROM clean.comments
@@ -296,6 +292,11 @@ WITH skus AS (
            count(*) FILTER (WHERE c.commented_at > prior.as_of - INTERVAL 30 DAY) AS reviews_last_30d
     FROM clean.comments c, prior
     GROUP BY c.sku_id
+), skus AS (
+    -- the reviewed SKUs are the groups above: a second pass over every review's sku_id cost 7% more
+    SELECT sku_id FROM reviews
+    UNION SELECT sku_id FROM clean.products
+    UNION SELECT sku_id FROM clean.order_items WHERE sku_id IS NOT NULL
 ), ware_of_sku AS ({WARE_OF_SKU_SQL}),
 sales AS ({SKU_SALES_SQL}),
 deliveries AS (

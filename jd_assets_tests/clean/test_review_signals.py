@@ -143,6 +143,47 @@ def test_a_third_copy_of_a_text_makes_all_three_templates(raw_db: Path):
     ) == [("511", 3, True), ("611", 3, True), ("711", 3, True)]
 
 
+def test_a_flag_left_wrong_outside_the_run_is_settled_when_its_text_is_seen_again(raw_db: Path):
+    # the recount writes the run's own rows by id; any other wrong flag of a touched text (here set by
+    # hand, as a run killed between its scoring and its recount would leave it) makes it read whole
+    pasted = "东西收到了，质量很好，和描述的一样，好评！"
+    _land_comments(raw_db, "100002", [comment("611", "100002", "2026-03-09 09:00:00", "5", pasted, [])])
+    _land_comments(raw_db, "100003", [comment("711", "100003", "2026-03-09 10:00:00", "5", pasted, [])])
+    _land_comments(raw_db, "100001", [comment("511", "100001", "2026-03-09 11:00:00", "4", pasted, [])])
+    _signals(raw_db)
+    con = duckdb.connect(str(raw_db))
+    con.execute("UPDATE clean.review_signals SET is_templated = false WHERE comment_id = '611'")
+    con.close()
+
+    _land_comments(raw_db, "100004", [comment("811", "100004", "2026-03-10 11:00:00", "5", pasted, [])])
+    result = _signals(raw_db)
+
+    assert _scored_this_run(result) == 1
+    assert _rows(
+        raw_db,
+        f"""{_WITH_COUNT} WHERE comment_id IN ('511', '611', '711', '811') ORDER BY 1""",
+    ) == [("511", 4, True), ("611", 4, True), ("711", 4, True), ("811", 4, True)]
+
+
+def test_a_purge_that_leaves_two_copies_of_a_text_unflags_them(raw_db: Path):
+    pasted = "东西收到了，质量很好，和描述的一样，好评！"
+    _land_comments(raw_db, "100002", [comment("611", "100002", "2026-03-09 09:00:00", "5", pasted, [])])
+    _land_comments(raw_db, "100003", [comment("711", "100003", "2026-03-09 10:00:00", "5", pasted, [])])
+    _land_comments(raw_db, "100001", [comment("511", "100001", "2026-03-09 11:00:00", "4", pasted, [])])
+    _signals(raw_db)
+    con = duckdb.connect(str(raw_db))
+    con.execute("DELETE FROM raw.comments WHERE comment_id = '511'")
+    con.close()
+
+    result = _signals(raw_db)
+
+    assert _scored_this_run(result) == 0
+    assert _rows(
+        raw_db,
+        f"""{_WITH_COUNT} WHERE comment_id IN ('511', '611', '711') ORDER BY 1""",
+    ) == [("611", 2, False), ("711", 2, False)]
+
+
 def test_jd_filler_is_templated_and_unscored(raw_db: Path):
     _signals(raw_db)
     assert _rows(
