@@ -197,6 +197,8 @@ def batch(
     """An Arrow batch of records from one page (or one keyed request); ``details`` gives each record's
     second record (None where there is none), for a table that keeps one."""
     texts = [record_text(r) for r in records]
+    if not texts and not details:
+        return _empty_batch()
     detail_texts = [None if d is None else record_text(d) for d in (details or [None] * len(texts))]
     if len(detail_texts) != len(texts):
         raise ValueError(f"{len(detail_texts)} details for {len(texts)} records")
@@ -211,6 +213,12 @@ def batch(
         request_key=request_key,
         details=[d and d[0] for d in detail_texts],
     )
+
+
+@functools.cache
+def _empty_batch() -> pa.Table:
+    """The batch of no record (each SKU's batch starts with one): Arrow tables are immutable, one serves."""
+    return _arrow(pa.array([], pa.string()), [], page=None, request_key=None)
 
 
 def text_batch(pages: Sequence[tuple[int, jsontext.Texts]], *, request_key: str) -> pa.Table:
@@ -525,7 +533,7 @@ def _keyed(partitions: Sequence[Partition]) -> pa.Table:
         for p in partitions
     ]
     keyed = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
-    keyed = keyed.append_column("arrival", pa.array(range(keyed.num_rows), pa.int64()))
+    keyed = keyed.append_column("arrival", pa.array(np.arange(keyed.num_rows, dtype=np.int64)))
     # DuckDB scans an Arrow table chunk by chunk: a page's 10 records a chunk would run each statement
     # on 10 rows at a time (x10 the time of one chunk at 200k rows), so the pages become one chunk; a big
     # batch is then cut into slices (no copy) that DuckDB's threads stage and insert side by side.
