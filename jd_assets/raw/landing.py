@@ -410,21 +410,24 @@ def _land_registered(
     ).fetchone()
     valid = f"""SELECT partition_key, {table.column_names}, page, arrival
                 FROM landing_stage WHERE reject_reason IS NULL"""
+    # landing_valid is always a view (a landing that failed outside a transaction leaves it behind, and
+    # CREATE OR REPLACE cannot turn a table into a view).
     if existing or doubled:
         # One row per key and partition (a record seen on two pages because pages shifted counts once).
         con.execute(
             f"""
-            CREATE OR REPLACE TEMP TABLE landing_valid AS
+            CREATE OR REPLACE TEMP TABLE landing_valid_rows AS
             SELECT v.*, EXISTS (
                        SELECT 1 FROM landing_existing e WHERE e.{part} = v.{part} AND e.{key} = v.{key}
                    ) AS landing_known
-            FROM ({valid} {_dedup(table) if doubled else ""}) v
+            FROM ({valid} {_dedup(table) if doubled else ""}) v;
+            CREATE OR REPLACE TEMP VIEW landing_valid AS SELECT * FROM landing_valid_rows
             """
         )
         counts = _partition_counts(con, table)
     else:
-        # Partitions new to the table, each key once (the common case): the valid rows are a view, not a
-        # copy of the stage, and the staged counts are the partitions' counts.
+        # Partitions new to the table, each key once (the common case): the valid rows are the stage's,
+        # not a copy of them, and the staged counts are the partitions' counts.
         con.execute(
             f"CREATE OR REPLACE TEMP VIEW landing_valid AS SELECT *, false AS landing_known FROM ({valid})"
         )
@@ -450,8 +453,10 @@ def _land_registered(
         _replace(con, table, keyed, [p for p in partitions if p.key in replaced], fetched=fetched, run=run)
     previews = _previews(con, table, len(partitions))
     (table_rows,) = con.execute(f"SELECT count(*) FROM {table.name}").fetchone()
-    valid_kind = "TABLE" if existing or doubled else "VIEW"
-    con.execute(f"DROP {valid_kind} landing_valid; DROP TABLE landing_stage; DROP TABLE landing_existing")
+    con.execute(
+        "DROP VIEW landing_valid; DROP TABLE IF EXISTS landing_valid_rows; "
+        "DROP TABLE landing_stage; DROP TABLE landing_existing"
+    )
     refused = _clear_refusals(con, table.source, [p.key for p in partitions])
     out = []
     for p in partitions:
