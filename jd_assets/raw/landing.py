@@ -375,7 +375,8 @@ def _land_registered(
     values = ", ".join(_literal(p.value) for p in partitions)
     source, run, fetched = _literal(table.source), _literal(run_id), _literal(fetched_at)
     _stage(con, table)
-    # a key on two pages (pages shifted while crawling) is rare: look for one before paying for a window
+    # a key on two pages (pages shifted while crawling) is rare: look for one before paying for a window;
+    # each partition's newest valid mark too, for a partition new to the table
     marked = table.mark_column or "NULL"
     rows = con.execute(
         f"""SELECT partition_key, sum(n), sum(n) FILTER (WHERE rejected), bool_or(n > 1 AND NOT rejected),
@@ -581,7 +582,7 @@ def _stage(con: duckdb.DuckDBPyConnection, table: RawTable) -> None:
         WITH parsed AS (
             -- A record with a problem (a NaN literal) may not be JSON: NULL then, as TRY_CAST gave. The
             -- others are parsed once, by the fields' extraction, which every stored typed column reads
-            -- (each table's extract reads a field unconditionally: assumed, and tested for comments), so
+            -- (each table's extract reads a field unconditionally: assumed, and tested for every table), so
             -- it runs on every one: a malformed text fails the landing here (_insert_rows relies on
             -- it). Only what later statements read is stored: no text, no list of fields.
             SELECT CASE WHEN problem IS NULL THEN record WHEN json_valid(record) THEN record END AS record,
