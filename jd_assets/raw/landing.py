@@ -197,6 +197,8 @@ def batch(
     """An Arrow batch of records from one page (or one keyed request); ``details`` gives each record's
     second record (None where there is none), for a table that keeps one."""
     texts = [record_text(r) for r in records]
+    if not texts and not details:
+        return _empty_batch()
     detail_texts = [None if d is None else record_text(d) for d in (details or [None] * len(texts))]
     if len(detail_texts) != len(texts):
         raise ValueError(f"{len(detail_texts)} details for {len(texts)} records")
@@ -211,6 +213,12 @@ def batch(
         request_key=request_key,
         details=[d and d[0] for d in detail_texts],
     )
+
+
+@functools.cache
+def _empty_batch() -> pa.Table:
+    """The batch of no record (each SKU's batch starts with one): Arrow tables are immutable, one serves."""
+    return _arrow(pa.array([], pa.string()), [], page=None, request_key=None)
 
 
 def text_batch(pages: Sequence[tuple[int, jsontext.Texts]], *, request_key: str) -> pa.Table:
@@ -369,17 +377,21 @@ def _land_registered(
     values = ", ".join(_literal(p.value) for p in partitions)
     source, run, fetched = _literal(table.source), _literal(run_id), _literal(fetched_at)
     _stage(con, table)
-    # a key on two pages (pages shifted while crawling) is rare: look for one before paying for a window
+    # a key on two pages (pages shifted while crawling) is rare: look for one before paying for a window;
+    # each partition's newest valid mark too, for a partition new to the table
+    marked = table.mark_column or "NULL"
     rows = con.execute(
-        f"""SELECT partition_key, sum(n), sum(n) FILTER (WHERE rejected), bool_or(n > 1 AND NOT rejected)
+        f"""SELECT partition_key, sum(n), sum(n) FILTER (WHERE rejected), bool_or(n > 1 AND NOT rejected),
+                   strftime(max(mark) FILTER (WHERE NOT rejected), {TIME_FORMAT_SQL})
             FROM (
-                SELECT partition_key, {key}, reject_reason IS NOT NULL AS rejected, count(*) AS n
+                SELECT partition_key, {key}, reject_reason IS NOT NULL AS rejected, count(*) AS n,
+                       max({marked}) AS mark
                 FROM landing_stage GROUP BY ALL
             ) GROUP BY partition_key"""
     ).fetchall()
     staged: dict[str, tuple[int, int]] = defaultdict(lambda: (0, 0))
-    staged.update({k: (int(received), int(rejected or 0)) for k, received, rejected, _ in rows})
-    doubled = any(twice for *_, twice in rows)
+    staged.update({k: (int(received), int(rejected or 0)) for k, received, rejected, *_ in rows})
+    doubled = any(twice for *_, twice, _ in rows)
     _write_rejects(
         con,
         table,
@@ -391,30 +403,41 @@ def _land_registered(
     )
     mark = f"t.{table.mark_column}" if table.mark_column else "NULL"
     parts = ", ".join(f"({_literal(p.key)}, {_literal(p.value)})" for p in partitions)
-    con.execute(
+    (existing,) = con.execute(  # a CREATE ... AS answers how many rows it wrote
         f"""CREATE OR REPLACE TEMP TABLE landing_existing AS
             SELECT landing_key AS partition_key, {", ".join(dict.fromkeys([f"t.{part}", f"t.{key}"]))},
                    {mark} AS landing_mark
             FROM {table.name} t JOIN (VALUES {parts}) AS landing_parts(landing_key, landing_value)
               ON t.{part} = landing_value
             WHERE t.{part} IN ({values})"""
-    )
-    # One row per key and partition (a record seen on two pages because pages shifted counts once).
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE landing_valid AS
-        SELECT v.*, EXISTS (
-                   SELECT 1 FROM landing_existing e WHERE e.{part} = v.{part} AND e.{key} = v.{key}
-               ) AS landing_known
-        FROM (
-            SELECT partition_key, {table.column_names}, page, arrival
-            FROM landing_stage
-            WHERE reject_reason IS NULL
-            {_dedup(table) if doubled else ""}
-        ) v
-        """
-    )
-    counts = _partition_counts(con, table)
+    ).fetchone()
+    valid = f"""SELECT partition_key, {table.column_names}, page, arrival
+                FROM landing_stage WHERE reject_reason IS NULL"""
+    # landing_valid is always a view (a landing that failed outside a transaction leaves it behind, and
+    # CREATE OR REPLACE cannot turn a table into a view).
+    if existing or doubled:
+        # One row per key and partition (a record seen on two pages because pages shifted counts once).
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE landing_valid_rows AS
+            SELECT v.*, EXISTS (
+                       SELECT 1 FROM landing_existing e WHERE e.{part} = v.{part} AND e.{key} = v.{key}
+                   ) AS landing_known
+            FROM ({valid} {_dedup(table) if doubled else ""}) v;
+            CREATE OR REPLACE TEMP VIEW landing_valid AS SELECT * FROM landing_valid_rows
+            """
+        )
+        counts = _partition_counts(con, table)
+    else:
+        # Partitions new to the table, each key once (the common case): the valid rows are the stage's,
+        # not a copy of them, and the staged counts are the partitions' counts.
+        con.execute(
+            f"CREATE OR REPLACE TEMP VIEW landing_valid AS SELECT *, false AS landing_known FROM ({valid})"
+        )
+        counts = defaultdict(_Counts)
+        counts.update(
+            {k: _Counts(valid=n - (bad or 0), new_mark=m, valid_mark=m) for k, n, bad, _, m in rows}
+        )
     # The table's rows before the landing writes, plus each partition's change (below): on DuckLake that
     # count is answered from the snapshot's statistics, one after the writes scans them too (profiled:
     # 3.5-6 against 6-11 ms CPU; bench/RESULTS.lake-writers5.md).
@@ -436,7 +459,10 @@ def _land_registered(
         replaced = {p.key for p in partitions if counts[p.key].valid or not staged[p.key][1]}
         _replace(con, table, keyed, [p for p in partitions if p.key in replaced], fetched=fetched, run=run)
     previews = _previews(con, table, len(partitions))
-    con.execute("DROP TABLE landing_stage; DROP TABLE landing_valid; DROP TABLE landing_existing")
+    con.execute(
+        "DROP VIEW landing_valid; DROP TABLE IF EXISTS landing_valid_rows; "
+        "DROP TABLE landing_stage; DROP TABLE landing_existing"
+    )
     refused = _clear_refusals(con, table.source, [p.key for p in partitions])
     # each partition's change: a replaced one loses its rows before, a merged one gains its new keys
     table_rows += sum(
@@ -523,13 +549,19 @@ def _keyed(partitions: Sequence[Partition]) -> pa.Table:
         for p in partitions
     ]
     keyed = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
-    keyed = keyed.append_column("arrival", pa.array(range(keyed.num_rows), pa.int64()))
+    keyed = keyed.append_column("arrival", pa.array(np.arange(keyed.num_rows, dtype=np.int64)))
     # DuckDB scans an Arrow table chunk by chunk: a page's 10 records a chunk would run each statement
-    # on 10 rows at a time (x10 the time of one chunk at 200k rows), so the pages become one chunk.
+    # on 10 rows at a time (x10 the time of one chunk at 200k rows), so the pages become one chunk; a big
+    # batch is then cut into slices (no copy) that DuckDB's threads stage and insert side by side.
     try:
-        return keyed.combine_chunks()
+        keyed = keyed.combine_chunks()
     except pa.ArrowInvalid:  # over 2 GiB of text: 32-bit string offsets overflow, 64-bit ones do not
-        return keyed.cast(_large_strings(keyed.schema)).combine_chunks()
+        keyed = keyed.cast(_large_strings(keyed.schema)).combine_chunks()
+    return pa.Table.from_batches(keyed.to_batches(max_chunksize=_SLICE_ROWS), keyed.schema)
+
+
+#: Rows of one Arrow slice of a landing batch: DuckDB scans a registered Arrow table one slice per thread.
+_SLICE_ROWS = 2**16
 
 
 def _large_strings(schema: pa.Schema) -> pa.Schema:
@@ -559,9 +591,10 @@ def _stage(con: duckdb.DuckDBPyConnection, table: RawTable) -> None:
         CREATE OR REPLACE TEMP TABLE landing_stage AS
         WITH parsed AS (
             -- A record with a problem (a NaN literal) may not be JSON: NULL then, as TRY_CAST gave. The
-            -- others are parsed once, by the fields' extraction, kept in the stage so that it runs on
-            -- every one: a malformed text fails the landing here (_insert_rows relies on it); their
-            -- text is not copied.
+            -- others are parsed once, by the fields' extraction, which every stored typed column reads
+            -- (each table's extract reads a field unconditionally: assumed, and tested for every table), so
+            -- it runs on every one: a malformed text fails the landing here (_insert_rows relies on
+            -- it). Only what later statements read is stored: no text, no list of fields.
             SELECT CASE WHEN problem IS NULL THEN record WHEN json_valid(record) THEN record END AS record,
                    CASE WHEN problem IS NULL THEN detail WHEN json_valid(detail) THEN detail END AS detail,
                    page, request_key, problem, partition_key, arrival
@@ -572,7 +605,8 @@ def _stage(con: duckdb.DuckDBPyConnection, table: RawTable) -> None:
             SELECT {extract}, record, detail, page, arrival, problem, partition_key, landing_fields
             FROM fields
         )
-        SELECT * EXCLUDE (record, detail), coalesce(problem, {table.reject_reason}) AS reject_reason
+        SELECT partition_key, {table.column_names}, page, arrival,
+               coalesce(problem, {table.reject_reason}) AS reject_reason
         FROM extracted
         """
     )
@@ -672,7 +706,9 @@ def _insert_rows(
         f"SELECT * EXCLUDE (landing_known) FROM landing_valid WHERE {where} ORDER BY arrival"
     ).to_arrow_table()
     arrival = valid.column("arrival")
-    records = keyed.column("record").take(arrival)
+    # Every row of the batch in its order (arrivals are unique and sorted), the common case: no copy.
+    whole = len(arrival) == keyed.num_rows
+    records = keyed.column("record") if whole else keyed.column("record").take(arrival)
     if _one_parse(table.extract)[1]:
         # The stage parsed each of these texts (and failed on a malformed one): typed as Arrow's JSON,
         # DuckDB writes them into the JSON column without parsing them a second time.
@@ -682,7 +718,9 @@ def _insert_rows(
         )
     rows = valid.append_column("record", records)
     if table.detail:
-        rows = rows.append_column("detail", keyed.column("detail").take(arrival))
+        rows = rows.append_column(
+            "detail", keyed.column("detail") if whole else keyed.column("detail").take(arrival)
+        )
     con.register("landing_rows", rows)
     try:
         con.execute(

@@ -290,6 +290,83 @@ def test_partitions_landed_together_end_as_each_landed_alone(tmp_path):
     assert group[2].preview.value.count("\n") == 1
 
 
+def test_partitions_new_to_the_table_are_counted_as_when_landed_again(con):
+    """A partition the table holds nothing of (the common case) is counted from its staged records alone:
+    received, new, rejected, rows and mark are what a landing over its rows gives, every record beside
+    its own keys."""
+
+    def group() -> list[Partition]:
+        return [
+            Partition(
+                "100",
+                "100",
+                _comments_of("100", comment("1", "2026-03-01 10:00:00"), comment("2", "2026-03-02 10:00:00")),
+            ),
+            Partition(
+                "200", "200", _comments_of("200", comment("5", "2026-03-05 10:00:00"), comment("6", "bad"))
+            ),
+            Partition("300", "300", batch([])),
+        ]
+
+    def counted(c):
+        return (c.received, c.new, c.already_known, c.rejected, c.partition_rows, c.partition_mark)
+
+    first = land_partitions(con, tables.COMMENTS, group(), run_id="r1", fetched_at=FETCHED)
+    again = land_partitions(con, tables.COMMENTS, group(), run_id="r2", fetched_at=FETCHED)
+
+    assert [counted(c) for c in first] == [
+        (2, 2, 0, 0, 2, "2026-03-02 10:00:00"),
+        (2, 1, 0, 1, 1, "2026-03-05 10:00:00"),
+        (0, 0, 0, 0, 0, None),
+    ]
+    assert [counted(c) for c in again] == [
+        (2, 0, 2, 0, 2, "2026-03-02 10:00:00"),
+        (2, 0, 1, 1, 1, "2026-03-05 10:00:00"),
+        (0, 0, 0, 0, 0, None),
+    ]
+    assert first[0].table_rows == again[0].table_rows == 3
+    assert "| 2 | 2026-03-02 10:00:00 |" in first[0].preview.value
+    assert con.execute(
+        "SELECT sku_id, comment_id, record->>'$.productId', record->>'$.commentId', run_id FROM raw.comments "
+        "ORDER BY ALL"
+    ).fetchall() == [
+        ("100", "1", "100", "1", "r1"),
+        ("100", "2", "100", "2", "r1"),
+        ("200", "5", "200", "5", "r1"),
+    ]
+    assert con.execute("SELECT partition_key, record_key FROM raw.rejects").fetchall() == [("200", "6")]
+
+
+def test_a_batch_of_many_slices_lands_every_record_beside_its_own_keys(con):
+    """A big batch is staged and inserted in slices by several DuckDB threads: each row keeps its record,
+    its page and its keys."""
+    records = [comment(str(i), f"2026-03-{1 + i % 28:02d} 10:00:00") for i in range(70_000)]
+    pages = [
+        _comments_of("100", *records[i : i + 10_000], page=i // 10_000 + 1) for i in range(0, 70_000, 10_000)
+    ]
+
+    counts = land(
+        con,
+        tables.COMMENTS,
+        pa.concat_tables(pages),
+        partition_key="100",
+        partition_value="100",
+        run_id="r",
+        fetched_at=FETCHED,
+    )
+
+    assert (counts.new, counts.partition_rows, counts.partition_mark) == (
+        70_000,
+        70_000,
+        "2026-03-28 10:00:00",
+    )
+    assert con.execute(
+        "SELECT count(*), count(*) FILTER (WHERE record->>'$.commentId' = comment_id "
+        "AND page = CAST(comment_id AS INTEGER) // 10000 + 1 "
+        "AND commented_at = strptime(record->>'$.commentDate', '%Y-%m-%d %H:%M:%S')) FROM raw.comments"
+    ).fetchone() == (70_000, 70_000)
+
+
 def test_a_group_of_replaced_partitions_keeps_the_one_whose_every_record_is_rejected(con):
     day1, day2 = date(2026, 3, 1), date(2026, 3, 2)
     land_orders(con, [order("1", "2026-03-01 09:00:00")])

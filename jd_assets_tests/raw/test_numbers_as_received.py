@@ -5,7 +5,7 @@ their reason."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import duckdb
 import pytest
@@ -185,3 +185,33 @@ def test_a_text_that_is_not_json_fails_the_landing_and_nothing_lands(con):
         )
 
     assert con.execute("SELECT count(*) FROM raw.comments").fetchone() == (0,)
+
+
+@pytest.mark.parametrize(
+    ("table", "key", "value", "good"),
+    [
+        (tables.WARES, "9", "9", '{"wareId":"9","wareStatus":8,"title":"t"}'),
+        (tables.ITEM_DETAILS, "100", "100", '{"itemId":"100","wareId":"9","title":"t"}'),
+        (tables.ORDERS, "2026-03-01", date(2026, 3, 1), '{"orderId":"1","orderState":"FINISHED_L"}'),
+    ],
+    ids=["wares", "item_details", "orders"],
+)
+def test_every_table_that_extracts_fields_fails_its_landing_on_a_text_that_is_not_json(
+    con, table, key, value, good
+):
+    """The stage stores only typed columns: each of them is read from the parsed fields, so every text
+    is still parsed (and a malformed one refused) before its JSON is written unparsed."""
+    texts = [(good, None), ('{"wareId":"9",', None)]
+
+    with pytest.raises(duckdb.InvalidInputException, match="Malformed JSON"):
+        land(
+            con,
+            table,
+            text_batch([(1, jsontext.Texts.of(texts))], request_key=key),
+            partition_key=key,
+            partition_value=value,
+            run_id="r",
+            fetched_at=FETCHED,
+        )
+
+    assert con.execute(f"SELECT count(*) FROM {table.name}").fetchone() == (0,)
