@@ -119,6 +119,9 @@ def test_rescore_all_in_the_run_config_scores_everything_again(raw_db: Path):
     assert _scored_this_run(result) == len(_rows(raw_db, "SELECT * FROM clean.comments"))
 
 
+#: A text pasted under several reviews (a template once three reviews share it).
+PASTED = "东西收到了，质量很好，和描述的一样，好评！"
+
 #: Each review with how many reviews share its template key (the count is not stored per review).
 _WITH_COUNT = """SELECT * FROM (
     SELECT comment_id, count(*) OVER (PARTITION BY template_key) AS template_count, is_templated
@@ -126,14 +129,13 @@ _WITH_COUNT = """SELECT * FROM (
 
 
 def test_a_third_copy_of_a_text_makes_all_three_templates(raw_db: Path):
-    pasted = "东西收到了，质量很好，和描述的一样，好评！"
-    _land_comments(raw_db, "100002", [comment("611", "100002", "2026-03-09 09:00:00", "5", pasted, [])])
-    _land_comments(raw_db, "100003", [comment("711", "100003", "2026-03-09 10:00:00", "5", pasted, [])])
+    _land_comments(raw_db, "100002", [comment("611", "100002", "2026-03-09 09:00:00", "5", PASTED, [])])
+    _land_comments(raw_db, "100003", [comment("711", "100003", "2026-03-09 10:00:00", "5", PASTED, [])])
     _signals(raw_db)
     two_copies = f"""{_WITH_COUNT} WHERE comment_id IN ('611', '711') ORDER BY 1"""
     assert _rows(raw_db, two_copies) == [("611", 2, False), ("711", 2, False)]
 
-    _land_comments(raw_db, "100001", [comment("511", "100001", "2026-03-10 11:00:00", "4", pasted, [])])
+    _land_comments(raw_db, "100001", [comment("511", "100001", "2026-03-10 11:00:00", "4", PASTED, [])])
     result = _signals(raw_db)
 
     assert _scored_this_run(result) == 1
@@ -143,19 +145,28 @@ def test_a_third_copy_of_a_text_makes_all_three_templates(raw_db: Path):
     ) == [("511", 3, True), ("611", 3, True), ("711", 3, True)]
 
 
-def test_a_flag_left_wrong_outside_the_run_is_settled_when_its_text_is_seen_again(raw_db: Path):
-    # the recount writes the run's own rows by id; any other wrong flag of a touched text (here set by
-    # hand, as a run killed between its scoring and its recount would leave it) makes it read whole
-    pasted = "东西收到了，质量很好，和描述的一样，好评！"
-    _land_comments(raw_db, "100002", [comment("611", "100002", "2026-03-09 09:00:00", "5", pasted, [])])
-    _land_comments(raw_db, "100003", [comment("711", "100003", "2026-03-09 10:00:00", "5", pasted, [])])
-    _land_comments(raw_db, "100001", [comment("511", "100001", "2026-03-09 11:00:00", "4", pasted, [])])
+def _three_copies_scored(raw_db: Path) -> None:
+    """Reviews 611, 711 and 511 of three SKUs, one pasted text, landed and scored: a template of three."""
+    for comment_id, sku, hour, score in (
+        ("611", "100002", 9, "5"),
+        ("711", "100003", 10, "5"),
+        ("511", "100001", 11, "4"),
+    ):
+        _land_comments(
+            raw_db, sku, [comment(comment_id, sku, f"2026-03-09 {hour:02d}:00:00", score, PASTED, [])]
+        )
     _signals(raw_db)
+
+
+def test_a_flag_left_wrong_outside_the_run_is_settled_when_its_text_is_seen_again(raw_db: Path):
+    # a wrong flag (set by hand here, as a run killed between its scoring and its recount would leave
+    # it) is settled by the recount of every row of a text the run touches
+    _three_copies_scored(raw_db)
     con = duckdb.connect(str(raw_db))
     con.execute("UPDATE clean.review_signals SET is_templated = false WHERE comment_id = '611'")
     con.close()
 
-    _land_comments(raw_db, "100004", [comment("811", "100004", "2026-03-10 11:00:00", "5", pasted, [])])
+    _land_comments(raw_db, "100004", [comment("811", "100004", "2026-03-10 11:00:00", "5", PASTED, [])])
     result = _signals(raw_db)
 
     assert _scored_this_run(result) == 1
@@ -166,11 +177,7 @@ def test_a_flag_left_wrong_outside_the_run_is_settled_when_its_text_is_seen_agai
 
 
 def test_a_purge_that_leaves_two_copies_of_a_text_unflags_them(raw_db: Path):
-    pasted = "东西收到了，质量很好，和描述的一样，好评！"
-    _land_comments(raw_db, "100002", [comment("611", "100002", "2026-03-09 09:00:00", "5", pasted, [])])
-    _land_comments(raw_db, "100003", [comment("711", "100003", "2026-03-09 10:00:00", "5", pasted, [])])
-    _land_comments(raw_db, "100001", [comment("511", "100001", "2026-03-09 11:00:00", "4", pasted, [])])
-    _signals(raw_db)
+    _three_copies_scored(raw_db)
     con = duckdb.connect(str(raw_db))
     con.execute("DELETE FROM raw.comments WHERE comment_id = '511'")
     con.close()
