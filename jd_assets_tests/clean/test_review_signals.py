@@ -122,27 +122,35 @@ def test_rescore_all_in_the_run_config_scores_everything_again(raw_db: Path):
 #: A text pasted under several reviews (a template once three reviews share it).
 PASTED = "东西收到了，质量很好，和描述的一样，好评！"
 
-#: Each review with how many reviews share its template key (the count is not stored per review).
-_WITH_COUNT = """SELECT * FROM (
-    SELECT comment_id, count(*) OVER (PARTITION BY template_key) AS template_count, is_templated
-    FROM clean.review_signals)"""
+
+def _templates_of(raw_db: Path, *comment_ids: str) -> list[tuple]:
+    """Each review's (comment_id, how many reviews share its template key, is_templated), by id: the
+    count is not stored per review."""
+    listed = ", ".join(f"'{c}'" for c in comment_ids)
+    return _rows(
+        raw_db,
+        f"""SELECT * FROM (
+                SELECT comment_id, count(*) OVER (PARTITION BY template_key) AS template_count, is_templated
+                FROM clean.review_signals)
+            WHERE comment_id IN ({listed}) ORDER BY 1""",
+    )
 
 
 def test_a_third_copy_of_a_text_makes_all_three_templates(raw_db: Path):
     _land_comments(raw_db, "100002", [comment("611", "100002", "2026-03-09 09:00:00", "5", PASTED, [])])
     _land_comments(raw_db, "100003", [comment("711", "100003", "2026-03-09 10:00:00", "5", PASTED, [])])
     _signals(raw_db)
-    two_copies = f"""{_WITH_COUNT} WHERE comment_id IN ('611', '711') ORDER BY 1"""
-    assert _rows(raw_db, two_copies) == [("611", 2, False), ("711", 2, False)]
+    assert _templates_of(raw_db, "611", "711") == [("611", 2, False), ("711", 2, False)]
 
     _land_comments(raw_db, "100001", [comment("511", "100001", "2026-03-10 11:00:00", "4", PASTED, [])])
     result = _signals(raw_db)
 
     assert _scored_this_run(result) == 1
-    assert _rows(
-        raw_db,
-        f"""{_WITH_COUNT} WHERE comment_id IN ('511', '611', '711') ORDER BY 1""",
-    ) == [("511", 3, True), ("611", 3, True), ("711", 3, True)]
+    assert _templates_of(raw_db, "511", "611", "711") == [
+        ("511", 3, True),
+        ("611", 3, True),
+        ("711", 3, True),
+    ]
 
 
 def _three_copies_scored(raw_db: Path) -> None:
@@ -170,10 +178,12 @@ def test_a_flag_left_wrong_outside_the_run_is_settled_when_its_text_is_seen_agai
     result = _signals(raw_db)
 
     assert _scored_this_run(result) == 1
-    assert _rows(
-        raw_db,
-        f"""{_WITH_COUNT} WHERE comment_id IN ('511', '611', '711', '811') ORDER BY 1""",
-    ) == [("511", 4, True), ("611", 4, True), ("711", 4, True), ("811", 4, True)]
+    assert _templates_of(raw_db, "511", "611", "711", "811") == [
+        ("511", 4, True),
+        ("611", 4, True),
+        ("711", 4, True),
+        ("811", 4, True),
+    ]
 
 
 def test_a_purge_that_leaves_two_copies_of_a_text_unflags_them(raw_db: Path):
@@ -185,10 +195,7 @@ def test_a_purge_that_leaves_two_copies_of_a_text_unflags_them(raw_db: Path):
     result = _signals(raw_db)
 
     assert _scored_this_run(result) == 0
-    assert _rows(
-        raw_db,
-        f"""{_WITH_COUNT} WHERE comment_id IN ('511', '611', '711') ORDER BY 1""",
-    ) == [("611", 2, False), ("711", 2, False)]
+    assert _templates_of(raw_db, "511", "611", "711") == [("611", 2, False), ("711", 2, False)]
 
 
 def test_jd_filler_is_templated_and_unscored(raw_db: Path):
