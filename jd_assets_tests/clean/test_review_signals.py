@@ -17,6 +17,7 @@ from jd_assets.clean import clean_comments, clean_review_signals
 from jd_assets.clean.review_signals import review_signals_checks, signals_version
 from jd_assets.raw import tables
 from jd_assets.raw.landing import batch, land
+from jd_assets_tests.clean.check_helpers import execute
 from jd_assets_tests.clean.raw_fixture import build_raw, comment, derived_resources
 
 ODD_TEXTS = {
@@ -65,15 +66,6 @@ def _scored_this_run(result: dg.ExecuteInProcessResult) -> int:
     return event.materialization.metadata["scored_this_run"].value
 
 
-def _change(path: Path, sql: str) -> None:
-    """One statement written by hand into the file (what a killed run, a purge or an old version left)."""
-    con = duckdb.connect(str(path))
-    try:
-        con.execute(sql)
-    finally:
-        con.close()
-
-
 def _rows(path: Path, sql: str) -> list[tuple]:
     con = duckdb.connect(str(path), read_only=True)
     try:
@@ -112,7 +104,7 @@ def test_a_refresh_scores_only_new_reviews_and_keeps_the_others_untouched(raw_db
 
 def test_a_new_model_version_rescores_every_review(raw_db: Path):
     _signals(raw_db)
-    _change(raw_db, "UPDATE clean.review_signals SET model_version = 'sentiment-old+lexicon-old'")
+    execute(raw_db, "UPDATE clean.review_signals SET model_version = 'sentiment-old+lexicon-old'")
 
     result = _signals(raw_db)
 
@@ -177,7 +169,7 @@ def test_a_flag_left_wrong_outside_the_run_is_settled_when_its_text_is_seen_agai
     # a wrong flag (set by hand here, as a run killed between its scoring and its recount would leave
     # it) is settled by the recount of every row of a text the run touches
     _three_copies_scored(raw_db)
-    _change(raw_db, "UPDATE clean.review_signals SET is_templated = false WHERE comment_id = '611'")
+    execute(raw_db, "UPDATE clean.review_signals SET is_templated = false WHERE comment_id = '611'")
 
     _land_comments(raw_db, "100004", [comment("811", "100004", "2026-03-10 11:00:00", "5", PASTED, [])])
     result = _signals(raw_db)
@@ -193,7 +185,7 @@ def test_a_flag_left_wrong_outside_the_run_is_settled_when_its_text_is_seen_agai
 
 def test_a_purge_that_leaves_two_copies_of_a_text_unflags_them(raw_db: Path):
     _three_copies_scored(raw_db)
-    _change(raw_db, "DELETE FROM raw.comments WHERE comment_id = '511'")
+    execute(raw_db, "DELETE FROM raw.comments WHERE comment_id = '511'")
 
     result = _signals(raw_db)
 
@@ -212,7 +204,7 @@ def test_jd_filler_is_templated_and_unscored(raw_db: Path):
 
 def test_a_purged_review_loses_its_signals(raw_db: Path):
     _signals(raw_db)
-    _change(raw_db, "DELETE FROM raw.comments WHERE comment_id = '603'")
+    execute(raw_db, "DELETE FROM raw.comments WHERE comment_id = '603'")
     _signals(raw_db)
     assert _rows(raw_db, "SELECT count(*) FROM clean.review_signals WHERE comment_id = '603'") == [(0,)]
 
@@ -223,7 +215,7 @@ def test_after_a_whole_rebuild_of_clean_comments_every_review_is_checked_not_onl
     # a day's run finds its work in clean.comments' change log; a whole rebuild of clean.comments logs no
     # keys, so the next run compares both tables whole: a review without a row (lost here by hand) is scored
     _signals(raw_db)
-    _change(raw_db, "DELETE FROM clean.review_signals WHERE comment_id = '603'")
+    execute(raw_db, "DELETE FROM clean.review_signals WHERE comment_id = '603'")
 
     rebuilt = dg.materialize(
         [clean_comments, clean_review_signals],
@@ -293,7 +285,7 @@ def test_a_table_with_the_former_per_review_count_loses_it_and_keeps_its_flags(r
     _signals(raw_db)
     flags = "SELECT comment_id, is_templated FROM clean.review_signals ORDER BY 1"
     before = _rows(raw_db, flags)
-    _change(raw_db, "ALTER TABLE clean.review_signals ADD COLUMN template_count INTEGER")
+    execute(raw_db, "ALTER TABLE clean.review_signals ADD COLUMN template_count INTEGER")
 
     _signals(raw_db)
 
