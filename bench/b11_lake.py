@@ -17,7 +17,8 @@ child process, on each backend, the two backends alternating which goes first fr
   or mart table exists yet but the preloaded scores, so each is built whole and ``clean_review_signals``
   scores only the reviews the parts before it landed (none when the rebuild runs alone);
 - 4 writers: 4 processes landing disjoint new partitions at once (50 SKUs of 100 comments each), against
-  one process landing 50: rows/s together over rows/s alone; lock failures and conflicts counted. One and
+  one process landing 50 SKUs lying as theirs do (``_writer_rounds``; ``B11_KEYS=blocks``: in one block
+  above them all, as before): rows/s together over rows/s alone; lock failures and conflicts counted. One and
   four writers alternate (``B11_REPS`` rounds, default 2), so both see the same machine load and the same
   number of files in the lake; the CPU seconds the writers used per partition are reported beside. Each
   writer run starts after the package's lake maintenance (``maintain_lake``, what ``lake_maintenance_job``
@@ -65,8 +66,11 @@ def _records(sku: str, n: int, start: int = 0) -> list[dict]:
     ]
 
 
-def land_new(database: str, data_path: str, first: int, n_skus: int) -> dict:
-    """Land ``n_skus`` new SKU partitions of PER_SKU comments each, one transaction per partition."""
+def land_new(database: str, data_path: str, first: int, n_skus: int, lanes: int = 1) -> dict:
+    """Land ``n_skus`` new SKU partitions of PER_SKU comments each, one transaction per partition.
+
+    ``lanes``: the SKUs taken in turn from that many blocks of 10,000 from ``first`` (see ``_writer_rounds``).
+    """
     from datetime import UTC, datetime
 
     from jd_assets.raw import tables
@@ -74,10 +78,8 @@ def land_new(database: str, data_path: str, first: int, n_skus: int) -> dict:
 
     wh = _warehouse(database, data_path)
     wh.transact(lambda con: None)  # attach the landing connection (once per process) before the clock starts
-    batches = [
-        (str(first + k), batch(_records(str(first + k), PER_SKU), page=1, request_key=str(first + k)))
-        for k in range(n_skus)
-    ]
+    skus = [str(first + (k % lanes) * 10_000 + k // lanes) for k in range(n_skus)]
+    batches = [(sku, batch(_records(sku, PER_SKU), page=1, request_key=sku)) for sku in skus]
     conflicts = failures = 0
     t0, cpu0 = time.perf_counter(), time.process_time()
     for sku, records in batches:
@@ -192,17 +194,18 @@ def copy_into_lake(database: str, data_path: str, source: str) -> dict:
     return {"wall_s": time.perf_counter() - t0}
 
 
-def _at_once(database: str, data_path: str, first: int, n_skus: int, writers: int) -> dict:
-    """``writers`` child processes landing disjoint new partitions at the same time."""
+def _at_once(database: str, data_path: str, first: int, n_skus: int, writers: int, lanes: int = 1) -> dict:
+    """``writers`` child processes landing disjoint new partitions at the same time (writer ``w`` from
+    ``first + w * 10,000``, in ``lanes`` blocks; see ``land_new``)."""
     env = {**os.environ, "PYTHONPATH": f"{BENCH}{os.pathsep}{ROOT}"}
     code = (
         "import json, sys, b11_lake; "
-        "print(json.dumps(b11_lake.land_new(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))))"
+        "print(json.dumps(b11_lake.land_new(sys.argv[1], sys.argv[2], *map(int, sys.argv[3:]))))"
     )
     t0 = time.perf_counter()
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", code, database, data_path, str(first + w * 10_000), str(n_skus)],
+            [sys.executable, "-c", code, database, data_path, *map(str, (first + w * 10_000, n_skus, lanes))],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=env,
@@ -296,20 +299,29 @@ def maintain(database: str, data_path: str) -> dict:
     return {**asdict(done), "wall_s": time.perf_counter() - t0}
 
 
-def _maintained(database: str, data_path: str, first: int, writers: int) -> dict:
+def _maintained(database: str, data_path: str, first: int, writers: int, lanes: int = 1) -> dict:
     """One writer run of 50 partitions each, after the lake's maintenance (untimed) unless
     ``B11_MAINTAIN=0``: a lake whose maintenance is scheduled, as the README asks, has its landings'
     small files merged; without it each run starts on every file the runs before it left."""
     upkeep = None
     if os.environ.get("B11_MAINTAIN", "1") != "0" and database.startswith("ducklake:"):
         upkeep = run_child("b11_lake:maintain", {"database": database, "data_path": data_path})
-    return {**_at_once(database, data_path, first, 50, writers), "maintenance": upkeep}
+    return {**_at_once(database, data_path, first, 50, writers, lanes), "maintenance": upkeep}
 
 
 def _writer_rounds(database: str, data_path: str) -> list[tuple[dict, dict]]:
-    """``B11_REPS`` rounds (default 2) of one writer then four, so both see the same load and lake."""
+    """``B11_REPS`` rounds (default 2) of one writer then four, so both see the same load and lake.
+
+    The four writers land blocks of SKUs 10,000 apart, so three of them land keys below the others' newest
+    ones: inside the range of the table's ``sku_id`` statistics, where the read of the partition's rows
+    before the landing scans the files it cannot rule out (4-6 ms more CPU a landing than a key above that
+    range, which DuckDB answers from the statistics alone; bench/RESULTS.lake-writers6.md). The one writer
+    takes its SKUs in turn from four such blocks, so its keys lie as the four writers' do; with
+    ``B11_KEYS=blocks`` it lands one block (every key above the table's, as before 2026-11-27).
+    """
+    lanes = 1 if os.environ.get("B11_KEYS") == "blocks" else 4
     return [
-        (_maintained(database, data_path, 8_100_000 + rep * 200_000, 1),
+        (_maintained(database, data_path, 8_100_000 + rep * 200_000, 1, lanes),
          _maintained(database, data_path, 8_200_000 + rep * 200_000, 4))
         for rep in range(int(os.environ.get("B11_REPS", "2")))
     ]  # fmt: skip

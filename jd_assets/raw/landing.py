@@ -630,7 +630,12 @@ def _write_rejects(
     run: str,
     any_rejected: bool,
 ) -> None:
-    if not table.merge:  # the partition is rewritten whole, and so are its rejects
+    # The partition is rewritten whole, and so are its rejects; on a lake whose raw.rejects never held a
+    # row there are none to delete (that DELETE costs ~27 ms of CPU on DuckLake 1.5.5, the question 2-3;
+    # bench/RESULTS.lake-writers6.md). Assumed, as for the refusals: no landing earlier in this transaction
+    # inserted rejects of this source and these keys (a group lands a key once; raw/assets.py lands each
+    # source's partition once per transaction), since uncommitted rows are not in the catalog yet.
+    if not table.merge and not never_written_lake_table(con, "raw", "rejects"):
         con.execute(f"DELETE FROM raw.rejects WHERE source = {source} AND partition_key IN ({keys})")
     if not any_rejected:
         return

@@ -1,6 +1,7 @@
 """What a landing on the lake reports: the table's rows and the partitions JD refuses, both as the table
 reads after the commit, however the landing found them (a lake whose ``raw.refusals`` never held a row
-is not read at all)."""
+is not read at all); and a replaced partition's rejects, replaced with it (a lake whose ``raw.rejects``
+never held a row has none to delete)."""
 
 from __future__ import annotations
 
@@ -56,9 +57,9 @@ def _read(lake: DuckDBWarehouse, sql: str) -> list[tuple]:
         return con.execute(sql).fetchall()
 
 
-def _never_written(lake: DuckDBWarehouse) -> bool:
+def _never_written(lake: DuckDBWarehouse, table: str = "refusals") -> bool:
     with lake.read() as con:
-        return never_written_lake_table(con, "raw", "refusals")
+        return never_written_lake_table(con, "raw", table)
 
 
 def test_a_lake_landing_reports_the_tables_rows_after_merges_and_replacements(lake):
@@ -112,6 +113,24 @@ def test_refusals_recorded_by_other_transactions_are_counted_and_cleared_by_the_
     assert _land(lake, tables.COMMENTS, _comments("5", range(3)), "5").refused_partitions == 0
     _refuse(lake, "6")
     assert _land(lake, tables.COMMENTS, _comments("7", range(3)), "7").refused_partitions == 1
+
+
+def test_a_replaced_day_on_the_lake_keeps_only_its_new_rejects(lake):
+    day1, day2 = date(2026, 3, 1), date(2026, 3, 2)
+    bad = {"orderId": "8", "orderStartTime": "not a time"}
+    _land(lake, tables.ORDERS, _orders("12"), "2026-03-01", day1)
+    assert _never_written(lake, "rejects")  # nothing rejected yet: no delete was needed
+
+    assert _land(lake, tables.ORDERS, [*_orders("12"), bad], "2026-03-01", day1).rejected == 1
+    _land(lake, tables.ORDERS, [*_orders("3", "2026-03-02"), {**bad, "orderId": "9"}], "2026-03-02", day2)
+    rejects = "SELECT partition_key, record_key FROM raw.rejects ORDER BY ALL"
+    assert _read(lake, rejects) == [("2026-03-01", "8"), ("2026-03-02", "9")]
+
+    # each day landed again replaces its rejects: none left for day 1, day 2's new one instead of its old
+    assert _land(lake, tables.ORDERS, _orders("12"), "2026-03-01", day1).rejected == 0
+    _land(lake, tables.ORDERS, [*_orders("3", "2026-03-02"), {**bad, "orderId": "7"}], "2026-03-02", day2)
+    assert _read(lake, rejects) == [("2026-03-02", "7")]
+    assert _read(lake, "SELECT count(*) FROM raw.orders") == [(3,)]
 
 
 def test_on_the_single_file_refusals_are_always_read(tmp_path):
