@@ -4,7 +4,8 @@ Scoring is the only costly step (a polars pass per review text), so it is **incr
 only the reviews that have no row yet, or whose row was made by another version of the model and the
 lexicons (``signals_version()``); everything else is kept as it is. Rows are written in short write
 transactions per batch (delete the batch's ids, insert them: a retried or re-run batch never doubles a
-row). Two things depend on more than the review itself and are settled after the batches, in SQL:
+row); the last batch shares its transaction with the settling below. Two things depend on more than the
+review itself and are settled after the batches, in SQL:
 
 - ``is_templated``: a template is a text shared by several reviews, so a new review can make older ones
   templates. Only the template keys the run touched (new, rescored or removed reviews) are recounted, and
@@ -255,8 +256,8 @@ def clean_review_signals(
     version = signals_version()
     # Two write sessions when the reviews to score fit in one batch (a day's): what to score is read in
     # the first, the last batch is written with the removals and the recount in the second. Each session
-    # costs a connect and a checkpoint of the whole file on close (about 0.1 s at 5M even with nothing to
-    # write); scoring itself runs outside any session.
+    # costs a connect and a checkpoint of the whole file on close (about 0.1 s at 5M for a few changed
+    # rows); scoring itself runs outside any session.
     with warehouse.write() as con:
         ensure_schemas(con)
         created = not table_exists(con, TABLE)
