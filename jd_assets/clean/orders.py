@@ -274,9 +274,11 @@ def clean_order_tracks(
             con, "clean.order_tracks", digest(ORDER_TRACKS_SQL), full=full_requested(context, config)
         )
         changed = _update(con, build, ORDER_TRACKS_SELECT, TRACKS_STATE)
-        rows = row_count(con, "clean.order_tracks")
-        orders, deliveries = con.execute(
-            "SELECT count(DISTINCT order_id), count(*) FILTER (WHERE is_delivery) FROM clean.order_tracks"
+        # Orders counted by their first event: seq runs from 1 in every order's list and (order_id, seq)
+        # is unique (check keys_unique), so this equals count(DISTINCT order_id) without hashing 5M ids.
+        rows, orders, deliveries = con.execute(
+            "SELECT count(*), count(*) FILTER (WHERE seq = 1), count(*) FILTER (WHERE is_delivery) "
+            "FROM clean.order_tracks"
         ).fetchone()
     return dg.MaterializeResult(
         metadata={

@@ -331,6 +331,25 @@ def test_rebuilding_changes_nothing(scratch_db):
     assert {t: table_rows(scratch_db, t) for t in DERIVED_TABLES} == before
 
 
+def test_a_run_with_nothing_new_stores_no_new_build_state(scratch_db):
+    # an incremental build that found nothing to do writes nothing: its seq, cursors and log stay, so
+    # its session does not checkpoint the file for nothing; what it would have stored is already there
+    meta = """SELECT table_name FROM duckdb_tables()
+              WHERE schema_name = 'meta' AND starts_with(table_name, 'derived_') ORDER BY 1"""
+    states = [f"meta.{row['table_name']}" for row in query(scratch_db, meta)]
+    before = {t: sorted(table_rows(scratch_db, t), key=str) for t in states}
+
+    result = build_derived(scratch_db, with_checks=False)
+
+    builds = {
+        e.asset_key.to_user_string(): e.materialization.metadata["build"].value
+        for e in result.get_asset_materialization_events()
+        if "build" in e.materialization.metadata
+    }
+    assert builds and set(builds.values()) == {"incremental"}
+    assert {t: sorted(table_rows(scratch_db, t), key=str) for t in states} == before
+
+
 def test_clean_tables_build_before_any_raw_partition_landed(tmp_path):
     path = tmp_path / "empty.duckdb"
 

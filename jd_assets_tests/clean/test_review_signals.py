@@ -6,6 +6,7 @@ incremental proofs look at ``scored_at`` and at the run's ``scored_this_run`` me
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from jd_assets.clean import clean_comments, clean_review_signals
+from jd_assets.clean import clean_comments, clean_review_signals, review_signals
 from jd_assets.clean.review_signals import review_signals_checks, signals_version
 from jd_assets.raw import tables
 from jd_assets.raw.landing import batch, land
@@ -191,6 +192,34 @@ def test_a_purge_that_leaves_two_copies_of_a_text_unflags_them(raw_db: Path):
 
     assert _scored_this_run(result) == 0
     assert _templates_of(raw_db, "511", "611", "711") == [("611", 2, False), ("711", 2, False)]
+
+
+def test_reviews_scored_in_several_batches_give_the_table_one_batch_gives(
+    raw_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    # the first batches are written in sessions of their own, the last one with the template recount:
+    # three copies of a text in different batches are still all templates, and every review has one row
+    for comment_id, sku, hour in (("611", "100002", 9), ("711", "100003", 10), ("511", "100001", 11)):
+        _land_comments(
+            raw_db, sku, [comment(comment_id, sku, f"2026-03-09 {hour:02d}:00:00", "5", PASTED, [])]
+        )
+    one_batch = tmp_path / "one_batch.duckdb"
+    shutil.copy(raw_db, one_batch)
+    _signals(one_batch)
+    monkeypatch.setattr(review_signals, "BATCH_ROWS", 2)
+
+    result = _signals(raw_db)
+
+    columns = "* EXCLUDE (scored_at)"
+    assert _scored_this_run(result) == len(_rows(raw_db, "SELECT * FROM clean.comments")) > 4
+    assert _rows(raw_db, f"SELECT {columns} FROM clean.review_signals ORDER BY comment_id") == _rows(
+        one_batch, f"SELECT {columns} FROM clean.review_signals ORDER BY comment_id"
+    )
+    assert _templates_of(raw_db, "511", "611", "711") == [
+        ("511", 3, True),
+        ("611", 3, True),
+        ("711", 3, True),
+    ]
 
 
 def test_jd_filler_is_templated_and_unscored(raw_db: Path):
