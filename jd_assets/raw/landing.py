@@ -17,7 +17,8 @@ from __future__ import annotations
 import functools
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from itertools import chain
@@ -351,14 +352,44 @@ def land_partitions(
     distinct = min(len({p.key for p in partitions}), len({p.value for p in partitions}))
     if distinct != len(partitions):
         raise ValueError("a partition (key or value) may be landed once per group")
-    if not table_ready:
-        ensure_table(con, table)
     keyed = _keyed(partitions)
-    con.register("landing_batch", keyed)
+    with _one_thread(con, keyed):
+        if not table_ready:
+            ensure_table(con, table)
+        con.register("landing_batch", keyed)
+        try:
+            return _land_registered(con, table, partitions, keyed, run_id=run_id, fetched_at=fetched_at)
+        finally:
+            con.unregister("landing_batch")
+
+
+@contextmanager
+def _one_thread(con: duckdb.DuckDBPyConnection, keyed: pa.Table) -> Iterator[None]:
+    """Run a landing of one Arrow slice on one DuckDB thread, then give the connection its threads back.
+
+    DuckDB scans an Arrow table one slice per thread and a temp table of that size is one row group, so a
+    second thread has nothing to do but be scheduled: each of a partition's ~12 statements waited ~1 ms
+    for it (bench/RESULTS.landing6.md). ``threads`` is the database's setting, not the connection's: a
+    reader sharing it in this process runs on one thread meanwhile (on the file, writers take turns).
+    """
+    if keyed.num_rows > _SLICE_ROWS:
+        yield
+        return
+    (threads,) = con.execute("SELECT current_setting('threads')").fetchone()
+    if threads == 1:  # a lake landing's connection already runs on one thread
+        yield
+        return
+    con.execute("SET threads = 1")
     try:
-        return _land_registered(con, table, partitions, keyed, run_id=run_id, fetched_at=fetched_at)
-    finally:
-        con.unregister("landing_batch")
+        yield
+    except BaseException:
+        # A failed statement aborts the caller's transaction, which refuses any SET until its ROLLBACK:
+        # the setting then stays at 1 until the caller closes the connection (and with it the database, if
+        # no other connection of this process shares it). Assumed acceptable: it only slows, never changes.
+        with suppress(duckdb.TransactionException):
+            con.execute(f"SET threads = {threads}")
+        raise
+    con.execute(f"SET threads = {threads}")
 
 
 def _land_registered(
