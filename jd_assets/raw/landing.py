@@ -358,7 +358,7 @@ def land_partitions(
             ensure_table(con, table)
         con.register("landing_batch", keyed)
         try:
-            return _land_registered(con, table, partitions, keyed, run_id=run_id, fetched_at=fetched_at)
+            return _land_registered(con, table, partitions, run_id=run_id, fetched_at=fetched_at)
         finally:
             con.unregister("landing_batch")
 
@@ -396,7 +396,6 @@ def _land_registered(
     con: duckdb.DuckDBPyConnection,
     table: RawTable,
     partitions: Sequence[Partition],
-    keyed: pa.Table,
     *,
     run_id: str,
     fetched_at: datetime,
@@ -478,7 +477,6 @@ def _land_registered(
         _merge(
             con,
             table,
-            keyed,
             values=values,
             fetched=fetched,
             run=run,
@@ -488,7 +486,7 @@ def _land_registered(
     else:
         # A partition whose every record was rejected replaces nothing: its previous version stays.
         replaced = {p.key for p in partitions if counts[p.key].valid or not staged[p.key][1]}
-        _replace(con, table, keyed, [p for p in partitions if p.key in replaced], fetched=fetched, run=run)
+        _replace(con, table, [p for p in partitions if p.key in replaced], fetched=fetched, run=run)
     previews = _previews(con, table, len(partitions))
     con.execute(
         "DROP VIEW landing_valid; DROP TABLE IF EXISTS landing_valid_rows; "
@@ -588,6 +586,14 @@ def _keyed(partitions: Sequence[Partition]) -> pa.Table:
         keyed = keyed.combine_chunks()
     except pa.ArrowInvalid:  # over 2 GiB of text: 32-bit string offsets overflow, 64-bit ones do not
         keyed = keyed.cast(_large_strings(keyed.schema)).combine_chunks()
+    # The texts typed as Arrow's JSON: DuckDB reads them as its JSON type without parsing them, so the
+    # INSERT writes them into the JSON column as they are, once the stage has parsed each (_insert_rows).
+    records = keyed.column("record").combine_chunks()
+    keyed = keyed.set_column(
+        keyed.schema.get_field_index("record"),
+        "record",
+        pa.ExtensionArray.from_storage(pa.json_(records.type), records),
+    )
     return pa.Table.from_batches(keyed.to_batches(max_chunksize=_SLICE_ROWS), keyed.schema)
 
 
@@ -683,7 +689,6 @@ def _write_rejects(
 def _replace(
     con: duckdb.DuckDBPyConnection,
     table: RawTable,
-    keyed: pa.Table,
     partitions: Sequence[Partition],
     *,
     fetched: str,
@@ -694,13 +699,12 @@ def _replace(
         return
     values = ", ".join(_literal(p.value) for p in partitions)
     con.execute(f"DELETE FROM {table.name} WHERE {table.partition_column} IN ({values})")
-    _insert_rows(con, table, keyed, "true", f"{fetched} AS fetched_at, {run} AS run_id")
+    _insert_rows(con, table, "true", f"{fetched} AS fetched_at, {run} AS run_id")
 
 
 def _merge(
     con: duckdb.DuckDBPyConnection,
     table: RawTable,
-    keyed: pa.Table,
     *,
     values: str,
     fetched: str,
@@ -720,45 +724,25 @@ def _merge(
         _insert_rows(
             con,
             table,
-            keyed,
             "NOT landing_known",
             f"{fetched} AS fetched_at, {run} AS run_id, {fetched} AS last_seen_at",
         )
 
 
-def _insert_rows(
-    con: duckdb.DuckDBPyConnection, table: RawTable, keyed: pa.Table, where: str, common: str
-) -> None:
+def _insert_rows(con: duckdb.DuckDBPyConnection, table: RawTable, where: str, common: str) -> None:
     """Insert the valid rows matching ``where``: their typed columns from ``landing_valid``, their texts
-    taken from the batch in Arrow (no join, no copy through a temp table), as a bare Arrow INSERT does.
-    A text the stage did not parse (a ``detail``; a table extracting no field) is parsed by the JSON
-    column as it is written."""
-    valid = con.execute(
-        f"SELECT * EXCLUDE (landing_known) FROM landing_valid WHERE {where} ORDER BY arrival"
-    ).to_arrow_table()
-    arrival = valid.column("arrival")
-    # Every row of the batch in its order (arrivals are unique and sorted), the common case: no copy.
-    whole = len(arrival) == keyed.num_rows
-    records = keyed.column("record") if whole else keyed.column("record").take(arrival)
-    if _one_parse(table.extract)[1]:
-        # The stage parsed each of these texts (and failed on a malformed one): typed as Arrow's JSON,
-        # DuckDB writes them into the JSON column without parsing them a second time.
-        records = pa.chunked_array(
-            [pa.ExtensionArray.from_storage(pa.json_(chunk.type), chunk) for chunk in records.chunks],
-            pa.json_(records.type),
-        )
-    rows = valid.append_column("record", records)
-    if table.detail:
-        rows = rows.append_column(
-            "detail", keyed.column("detail") if whole else keyed.column("detail").take(arrival)
-        )
-    con.register("landing_rows", rows)
-    try:
-        con.execute(
-            f"INSERT INTO {table.name} BY NAME SELECT * EXCLUDE (arrival), {common} FROM landing_rows"
-        )
-    finally:
-        con.unregister("landing_rows")
+    joined from the batch by ``arrival`` (no copy of them in Python, no statement to read the rows out).
+    The stage parsed each text (and failed on a malformed one), so the JSON ones are written as they are;
+    a text it did not parse (a ``detail``; a table extracting no field) is parsed by the JSON cast."""
+    parsed = _one_parse(table.extract)[1] is not None
+    record = "b.record" if parsed else "b.record::VARCHAR::JSON AS record"
+    detail = ", b.detail" if table.detail else ""
+    con.execute(
+        f"""INSERT INTO {table.name} BY NAME
+            SELECT v.* EXCLUDE (arrival, landing_known), {record}{detail}, {common}
+            FROM landing_valid v JOIN landing_batch b USING (arrival)
+            WHERE {where}"""
+    )
 
 
 def _previews(
