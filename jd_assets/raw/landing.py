@@ -431,24 +431,25 @@ def _land_registered(
         run=run,
         any_rejected=any(rejected for _, rejected in staged.values()),
     )
-    mark = f"t.{table.mark_column}" if table.mark_column else "NULL"
-    parts = ", ".join(f"({_literal(p.key)}, {_literal(p.value)})" for p in partitions)
-    (existing,) = con.execute(  # a CREATE ... AS answers how many rows it wrote
-        f"""CREATE OR REPLACE TEMP TABLE landing_existing AS
-            SELECT landing_key AS partition_key, {", ".join(dict.fromkeys([f"t.{part}", f"t.{key}"]))},
-                   {mark} AS landing_mark
-            FROM {table.name} t JOIN (VALUES {parts}) AS landing_parts(landing_key, landing_value)
-              ON t.{part} = landing_value
-            WHERE t.{part} IN ({values})"""
-    ).fetchone()
+    # A count first: partitions new to the table (the common case) need no copy of the table's rows.
+    (existing,) = con.execute(f"SELECT count(*) FROM {table.name} WHERE {part} IN ({values})").fetchone()
     valid = f"""SELECT partition_key, {table.column_names}, page, arrival
                 FROM landing_stage WHERE reject_reason IS NULL"""
     # landing_valid is always a view (a landing that failed outside a transaction leaves it behind, and
     # CREATE OR REPLACE cannot turn a table into a view).
     if existing or doubled:
-        # One row per key and partition (a record seen on two pages because pages shifted counts once).
+        mark = f"t.{table.mark_column}" if table.mark_column else "NULL"
+        parts = ", ".join(f"({_literal(p.key)}, {_literal(p.value)})" for p in partitions)
+        # The table's rows of these partitions, then one row per key and partition (a record seen on two
+        # pages because pages shifted counts once), in one call.
         con.execute(
             f"""
+            CREATE OR REPLACE TEMP TABLE landing_existing AS
+            SELECT landing_key AS partition_key, {", ".join(dict.fromkeys([f"t.{part}", f"t.{key}"]))},
+                   {mark} AS landing_mark
+            FROM {table.name} t JOIN (VALUES {parts}) AS landing_parts(landing_key, landing_value)
+              ON t.{part} = landing_value
+            WHERE t.{part} IN ({values});
             CREATE OR REPLACE TEMP TABLE landing_valid_rows AS
             SELECT v.*, EXISTS (
                        SELECT 1 FROM landing_existing e WHERE e.{part} = v.{part} AND e.{key} = v.{key}
@@ -490,7 +491,7 @@ def _land_registered(
     previews = _previews(con, table, len(partitions))
     con.execute(
         "DROP VIEW landing_valid; DROP TABLE IF EXISTS landing_valid_rows; "
-        "DROP TABLE landing_stage; DROP TABLE landing_existing"
+        "DROP TABLE landing_stage; DROP TABLE IF EXISTS landing_existing"
     )
     refused = _clear_refusals(con, table.source, [p.key for p in partitions])
     # each partition's change: a replaced one loses its rows before, a merged one gains its new keys
