@@ -368,9 +368,10 @@ def _one_thread(con: duckdb.DuckDBPyConnection, keyed: pa.Table) -> Iterator[Non
     """Run a landing of one Arrow slice on one DuckDB thread, then give the connection its threads back.
 
     DuckDB scans an Arrow table one slice per thread and a temp table of that size is one row group, so a
-    second thread has nothing to do but be scheduled: each of a partition's ~12 statements waited ~1 ms
-    for it (bench/RESULTS.landing6.md). ``threads`` is the database's setting, not the connection's: a
-    reader sharing it in this process runs on one thread meanwhile (on the file, writers take turns).
+    second thread mostly adds scheduling: 5-15 ms less CPU a partition on one thread, the same wall time
+    on an idle machine (bench/RESULTS.landing6.md). ``threads`` is the database's setting, not the
+    connection's: a reader sharing it in this process runs on one thread meanwhile (on the file, writers
+    take turns).
     """
     if keyed.num_rows > _SLICE_ROWS:
         yield
