@@ -17,7 +17,8 @@ from __future__ import annotations
 import functools
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from itertools import chain
@@ -351,21 +352,51 @@ def land_partitions(
     distinct = min(len({p.key for p in partitions}), len({p.value for p in partitions}))
     if distinct != len(partitions):
         raise ValueError("a partition (key or value) may be landed once per group")
-    if not table_ready:
-        ensure_table(con, table)
     keyed = _keyed(partitions)
-    con.register("landing_batch", keyed)
+    with _one_thread(con, keyed):
+        if not table_ready:
+            ensure_table(con, table)
+        con.register("landing_batch", keyed)
+        try:
+            return _land_registered(con, table, partitions, run_id=run_id, fetched_at=fetched_at)
+        finally:
+            con.unregister("landing_batch")
+
+
+@contextmanager
+def _one_thread(con: duckdb.DuckDBPyConnection, keyed: pa.Table) -> Iterator[None]:
+    """Run a landing of one Arrow slice on one DuckDB thread, then give the connection its threads back.
+
+    DuckDB scans an Arrow table one slice per thread and a temp table of that size is one row group, so a
+    second thread mostly adds scheduling: 5-15 ms less CPU a partition on one thread, the same wall time
+    on an idle machine (bench/RESULTS.landing6.md). ``threads`` is the database's setting, not the
+    connection's: a reader sharing it in this process runs on one thread meanwhile (on the file, writers
+    take turns).
+    """
+    if keyed.num_rows > _SLICE_ROWS:
+        yield
+        return
+    (threads,) = con.execute("SELECT current_setting('threads')").fetchone()
+    if threads == 1:  # a lake landing's connection already runs on one thread
+        yield
+        return
+    con.execute("SET threads = 1")
     try:
-        return _land_registered(con, table, partitions, keyed, run_id=run_id, fetched_at=fetched_at)
-    finally:
-        con.unregister("landing_batch")
+        yield
+    except BaseException:
+        # A failed statement aborts the caller's transaction, which refuses any SET until its ROLLBACK:
+        # the setting then stays at 1 until the caller closes the connection (and with it the database, if
+        # no other connection of this process shares it). Assumed acceptable: it only slows, never changes.
+        with suppress(duckdb.TransactionException):
+            con.execute(f"SET threads = {threads}")
+        raise
+    con.execute(f"SET threads = {threads}")
 
 
 def _land_registered(
     con: duckdb.DuckDBPyConnection,
     table: RawTable,
     partitions: Sequence[Partition],
-    keyed: pa.Table,
     *,
     run_id: str,
     fetched_at: datetime,
@@ -401,24 +432,25 @@ def _land_registered(
         run=run,
         any_rejected=any(rejected for _, rejected in staged.values()),
     )
-    mark = f"t.{table.mark_column}" if table.mark_column else "NULL"
-    parts = ", ".join(f"({_literal(p.key)}, {_literal(p.value)})" for p in partitions)
-    (existing,) = con.execute(  # a CREATE ... AS answers how many rows it wrote
-        f"""CREATE OR REPLACE TEMP TABLE landing_existing AS
-            SELECT landing_key AS partition_key, {", ".join(dict.fromkeys([f"t.{part}", f"t.{key}"]))},
-                   {mark} AS landing_mark
-            FROM {table.name} t JOIN (VALUES {parts}) AS landing_parts(landing_key, landing_value)
-              ON t.{part} = landing_value
-            WHERE t.{part} IN ({values})"""
-    ).fetchone()
+    # A count first: partitions new to the table (the common case) need no copy of the table's rows.
+    (existing,) = con.execute(f"SELECT count(*) FROM {table.name} WHERE {part} IN ({values})").fetchone()
     valid = f"""SELECT partition_key, {table.column_names}, page, arrival
                 FROM landing_stage WHERE reject_reason IS NULL"""
     # landing_valid is always a view (a landing that failed outside a transaction leaves it behind, and
     # CREATE OR REPLACE cannot turn a table into a view).
     if existing or doubled:
-        # One row per key and partition (a record seen on two pages because pages shifted counts once).
+        mark = f"t.{table.mark_column}" if table.mark_column else "NULL"
+        parts = ", ".join(f"({_literal(p.key)}, {_literal(p.value)})" for p in partitions)
+        # The table's rows of these partitions, then one row per key and partition (a record seen on two
+        # pages because pages shifted counts once), in one call.
         con.execute(
             f"""
+            CREATE OR REPLACE TEMP TABLE landing_existing AS
+            SELECT landing_key AS partition_key, {", ".join(dict.fromkeys([f"t.{part}", f"t.{key}"]))},
+                   {mark} AS landing_mark
+            FROM {table.name} t JOIN (VALUES {parts}) AS landing_parts(landing_key, landing_value)
+              ON t.{part} = landing_value
+            WHERE t.{part} IN ({values});
             CREATE OR REPLACE TEMP TABLE landing_valid_rows AS
             SELECT v.*, EXISTS (
                        SELECT 1 FROM landing_existing e WHERE e.{part} = v.{part} AND e.{key} = v.{key}
@@ -447,7 +479,6 @@ def _land_registered(
         _merge(
             con,
             table,
-            keyed,
             values=values,
             fetched=fetched,
             run=run,
@@ -457,11 +488,11 @@ def _land_registered(
     else:
         # A partition whose every record was rejected replaces nothing: its previous version stays.
         replaced = {p.key for p in partitions if counts[p.key].valid or not staged[p.key][1]}
-        _replace(con, table, keyed, [p for p in partitions if p.key in replaced], fetched=fetched, run=run)
+        _replace(con, table, [p for p in partitions if p.key in replaced], fetched=fetched, run=run)
     previews = _previews(con, table, len(partitions))
     con.execute(
         "DROP VIEW landing_valid; DROP TABLE IF EXISTS landing_valid_rows; "
-        "DROP TABLE landing_stage; DROP TABLE landing_existing"
+        "DROP TABLE landing_stage; DROP TABLE IF EXISTS landing_existing"
     )
     refused = _clear_refusals(con, table.source, [p.key for p in partitions])
     # each partition's change: a replaced one loses its rows before, a merged one gains its new keys
@@ -557,6 +588,14 @@ def _keyed(partitions: Sequence[Partition]) -> pa.Table:
         keyed = keyed.combine_chunks()
     except pa.ArrowInvalid:  # over 2 GiB of text: 32-bit string offsets overflow, 64-bit ones do not
         keyed = keyed.cast(_large_strings(keyed.schema)).combine_chunks()
+    # The texts typed as Arrow's JSON: DuckDB reads them as its JSON type without parsing them, so the
+    # INSERT writes them into the JSON column as they are, once the stage has parsed each (_insert_rows).
+    records = keyed.column("record").combine_chunks()
+    keyed = keyed.set_column(
+        keyed.schema.get_field_index("record"),
+        "record",
+        pa.ExtensionArray.from_storage(pa.json_(records.type), records),
+    )
     return pa.Table.from_batches(keyed.to_batches(max_chunksize=_SLICE_ROWS), keyed.schema)
 
 
@@ -657,7 +696,6 @@ def _write_rejects(
 def _replace(
     con: duckdb.DuckDBPyConnection,
     table: RawTable,
-    keyed: pa.Table,
     partitions: Sequence[Partition],
     *,
     fetched: str,
@@ -668,13 +706,12 @@ def _replace(
         return
     values = ", ".join(_literal(p.value) for p in partitions)
     con.execute(f"DELETE FROM {table.name} WHERE {table.partition_column} IN ({values})")
-    _insert_rows(con, table, keyed, "true", f"{fetched} AS fetched_at, {run} AS run_id")
+    _insert_rows(con, table, "true", f"{fetched} AS fetched_at, {run} AS run_id")
 
 
 def _merge(
     con: duckdb.DuckDBPyConnection,
     table: RawTable,
-    keyed: pa.Table,
     *,
     values: str,
     fetched: str,
@@ -694,45 +731,25 @@ def _merge(
         _insert_rows(
             con,
             table,
-            keyed,
             "NOT landing_known",
             f"{fetched} AS fetched_at, {run} AS run_id, {fetched} AS last_seen_at",
         )
 
 
-def _insert_rows(
-    con: duckdb.DuckDBPyConnection, table: RawTable, keyed: pa.Table, where: str, common: str
-) -> None:
+def _insert_rows(con: duckdb.DuckDBPyConnection, table: RawTable, where: str, common: str) -> None:
     """Insert the valid rows matching ``where``: their typed columns from ``landing_valid``, their texts
-    taken from the batch in Arrow (no join, no copy through a temp table), as a bare Arrow INSERT does.
-    A text the stage did not parse (a ``detail``; a table extracting no field) is parsed by the JSON
-    column as it is written."""
-    valid = con.execute(
-        f"SELECT * EXCLUDE (landing_known) FROM landing_valid WHERE {where} ORDER BY arrival"
-    ).to_arrow_table()
-    arrival = valid.column("arrival")
-    # Every row of the batch in its order (arrivals are unique and sorted), the common case: no copy.
-    whole = len(arrival) == keyed.num_rows
-    records = keyed.column("record") if whole else keyed.column("record").take(arrival)
-    if _one_parse(table.extract)[1]:
-        # The stage parsed each of these texts (and failed on a malformed one): typed as Arrow's JSON,
-        # DuckDB writes them into the JSON column without parsing them a second time.
-        records = pa.chunked_array(
-            [pa.ExtensionArray.from_storage(pa.json_(chunk.type), chunk) for chunk in records.chunks],
-            pa.json_(records.type),
-        )
-    rows = valid.append_column("record", records)
-    if table.detail:
-        rows = rows.append_column(
-            "detail", keyed.column("detail") if whole else keyed.column("detail").take(arrival)
-        )
-    con.register("landing_rows", rows)
-    try:
-        con.execute(
-            f"INSERT INTO {table.name} BY NAME SELECT * EXCLUDE (arrival), {common} FROM landing_rows"
-        )
-    finally:
-        con.unregister("landing_rows")
+    joined from the batch by ``arrival`` (no copy of them in Python, no statement to read the rows out).
+    The stage parsed each text (and failed on a malformed one), so the JSON ones are written as they are;
+    a text it did not parse (a ``detail``; a table extracting no field) is parsed by the JSON cast."""
+    parsed = _one_parse(table.extract)[1] is not None
+    record = "b.record" if parsed else "b.record::VARCHAR::JSON AS record"
+    detail = ", b.detail" if table.detail else ""
+    con.execute(
+        f"""INSERT INTO {table.name} BY NAME
+            SELECT v.* EXCLUDE (arrival, landing_known), {record}{detail}, {common}
+            FROM landing_valid v JOIN landing_batch b USING (arrival)
+            WHERE {where}"""
+    )
 
 
 def _previews(

@@ -399,3 +399,15 @@ def test_a_group_that_names_a_partition_twice_is_refused_before_anything_lands(c
     assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'comments'").fetchone() == (
         0,
     )
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_a_landing_gives_the_connection_its_threads_back(con, threads):
+    """A small landing runs on one DuckDB thread (a setting of the whole database): the caller's
+    setting is back once it returns, rows landed or rejected."""
+    con.execute(f"SET threads = {threads}")
+
+    landed = land_comments(con, [comment("1", "2026-03-01 10:00:00"), comment("x", "2026-03-01 10:00:00")])
+
+    assert (landed.new, landed.rejected) == (1, 1)
+    assert con.execute("SELECT current_setting('threads')").fetchone() == (threads,)
