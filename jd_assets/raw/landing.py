@@ -410,13 +410,13 @@ def _land_registered(
     _stage(con, table)
     # a key on two pages (pages shifted while crawling) is rare: look for one before paying for a window;
     # each partition's newest valid mark too, for a partition new to the table
-    marked = table.mark_column or "NULL"
+    stage_mark = table.mark_column or "NULL"
     rows = con.execute(
         f"""SELECT partition_key, sum(n), sum(n) FILTER (WHERE rejected), bool_or(n > 1 AND NOT rejected),
                    strftime(max(mark) FILTER (WHERE NOT rejected), {TIME_FORMAT_SQL})
             FROM (
                 SELECT partition_key, {key}, reject_reason IS NOT NULL AS rejected, count(*) AS n,
-                       max({marked}) AS mark
+                       max({stage_mark}) AS mark
                 FROM landing_stage GROUP BY ALL
             ) GROUP BY partition_key"""
     ).fetchall()
@@ -439,7 +439,7 @@ def _land_registered(
     # landing_valid is always a view (a landing that failed outside a transaction leaves it behind, and
     # CREATE OR REPLACE cannot turn a table into a view).
     if existing or doubled:
-        mark = f"t.{table.mark_column}" if table.mark_column else "NULL"
+        table_mark = f"t.{table.mark_column}" if table.mark_column else "NULL"
         parts = ", ".join(f"({_literal(p.key)}, {_literal(p.value)})" for p in partitions)
         # The table's rows of these partitions, then one row per key and partition (a record seen on two
         # pages because pages shifted counts once), in one call.
@@ -447,7 +447,7 @@ def _land_registered(
             f"""
             CREATE OR REPLACE TEMP TABLE landing_existing AS
             SELECT landing_key AS partition_key, {", ".join(dict.fromkeys([f"t.{part}", f"t.{key}"]))},
-                   {mark} AS landing_mark
+                   {table_mark} AS landing_mark
             FROM {table.name} t JOIN (VALUES {parts}) AS landing_parts(landing_key, landing_value)
               ON t.{part} = landing_value
             WHERE t.{part} IN ({values});
